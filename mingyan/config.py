@@ -1,0 +1,53 @@
+"""Settings, declared once. Environment variables are MINGYAN_<FIELD>; CLI flags override them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_cache_dir, user_data_dir
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a mingyan process."""
+
+    model_config = SettingsConfigDict(env_prefix="MINGYAN_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="address to listen on")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on")
+    model: str = Field(DEFAULT_MODEL, description="model name (see `mingyan models list`)")
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("mingyan")),
+        description="registry of added/pulled models",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path(user_cache_dir("mingyan")),
+        description="where shipped models are assembled",
+    )
+    n_ctx: int = Field(4096, ge=64, le=1 << 20, description="context size in tokens")
+    n_threads: int = Field(default_factory=_default_threads, ge=1, le=1024)
+    n_batch: int = Field(512, ge=16, le=8192, description="prompt tokens per decode call")
+    api_key: SecretStr | None = Field(None, description="require this bearer key on /v1")
+    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
+    hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
+
+    @field_validator("data_dir", "cache_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def is_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")

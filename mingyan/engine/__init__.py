@@ -1,0 +1,1 @@
+"""Inference engines. Everything above this package talks to `Engine` from `base`."""

@@ -1,0 +1,115 @@
+"""The one engine protocol, and the plain data that crosses it.
+
+An engine turns a tokenized prompt plus sampling parameters into an async stream of
+`TokenEvent`s. It knows nothing of HTTP, users or storage. Built-in engines implement
+this protocol exactly as a third-party one would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Protocol, runtime_checkable
+
+from mingyan.engine.template import ChatTemplate
+from mingyan.errors import ContextLengthError, EngineError
+
+
+class FinishReason(str, Enum):
+    STOP = "stop"  # end-of-generation token or a stop string
+    LENGTH = "length"  # max_tokens or the context limit reached
+    CANCELLED = "cancelled"  # the consumer went away
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Validated sampling settings (the API layer checks ranges before building one)."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    seed: int | None = None
+    repeat_penalty: float = 1.0
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    penalty_last_n: int = 64
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt_tokens: tuple[int, ...]
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """A piece of generated text. The last event of a stream has `finish_reason` and `usage`."""
+
+    text: str
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    sha256: str
+    n_ctx: int  # context size the engine runs with
+    n_ctx_train: int
+    architecture: str
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What every engine provides."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def chat_template(self) -> ChatTemplate | None:
+        """The model's chat template, or None when its file carries none."""
+        ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens for `text`, special tokens parsed, BOS added when the model wants one.
+
+        Safe to call from any thread (it reads only the vocabulary).
+        """
+        ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+        """Stream the completion. Closing the iterator early cancels generation."""
+        ...
+
+    def close(self) -> None:
+        """Stop the engine and free native memory."""
+        ...
+
+
+
+
+def check_fits(request: GenerationRequest, n_ctx: int) -> None:
+    """Refuse a prompt that cannot fit the context together with its requested completion."""
+    n_prompt = len(request.prompt_tokens)
+    max_tokens = request.sampling.max_tokens
+    if n_prompt == 0:
+        raise EngineError("the prompt is empty")
+    if n_prompt >= n_ctx or n_prompt + (max_tokens or 0) > n_ctx:
+        raise ContextLengthError(n_prompt, max_tokens, n_ctx)

@@ -1,0 +1,194 @@
+"""Thin, typed wrappers over llama-cpp-python's low-level (ctypes) API.
+
+Only the decode thread of `LlamaCppEngine` calls the context functions here; the
+vocabulary functions (tokenize, token pieces) only read model data and are safe from
+any thread. `llama_cpp` is imported lazily so that importing mingyan stays cheap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mingyan.engine.base import SamplingParams
+from mingyan.errors import ModelError
+
+SEED_SPACE = 0xFFFFFFFF  # llama.cpp treats 0xFFFFFFFF as "random"
+
+
+def load_llama_cpp(verbose: bool = False) -> Any:
+    import llama_cpp  # heavy: loads the shared library
+
+    logging.getLogger("llama-cpp-python").setLevel(logging.DEBUG if verbose else logging.ERROR)
+    llama_cpp.llama_backend_init()
+    return llama_cpp
+
+
+@dataclass(frozen=True)
+class ContextConfig:
+    n_ctx: int
+    n_batch: int
+    n_threads: int
+    n_seq_max: int = 1
+
+
+class NativeModel:
+    """A loaded model file: weights, vocabulary and metadata."""
+
+    def __init__(self, path: Path, *, verbose: bool = False) -> None:
+        self.lib = load_llama_cpp(verbose)
+        params = self.lib.llama_model_default_params()
+        self.ptr = self.lib.llama_model_load_from_file(str(path).encode(), params)
+        if not self.ptr:
+            raise ModelError(
+                f"llama.cpp could not load {path} (unsupported architecture or damaged file)"
+            )
+        self.vocab = self.lib.llama_model_get_vocab(self.ptr)
+        self.n_vocab = self.lib.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx_train = self.lib.llama_model_n_ctx_train(self.ptr)
+        self.add_bos = bool(self.lib.llama_vocab_get_add_bos(self.vocab))
+
+    def meta(self, key: str) -> str | None:
+        size = 256
+        while True:
+            buf = ctypes.create_string_buffer(size)
+            n = self.lib.llama_model_meta_val_str(self.ptr, key.encode(), buf, size)
+            if n < 0:
+                return None
+            if n < size:
+                return buf.value.decode("utf-8", errors="replace")
+            size = n + 1
+
+    def token_text(self, token: int) -> str:
+        """The text of a (possibly special) token, e.g. '<|im_end|>'."""
+        return self.piece(token, special=True).decode("utf-8", errors="replace")
+
+    def piece(self, token: int, *, special: bool = False) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = self.lib.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = self.lib.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
+        return buf.raw[:n]
+
+    def tokenize(self, text: str, *, add_bos: bool, parse_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        while True:
+            out = (self.lib.llama_token * capacity)()
+            n = self.lib.llama_tokenize(
+                self.vocab, data, len(data), out, capacity, add_bos, parse_special
+            )
+            if n >= 0:
+                return list(out[:n])
+            capacity = -n
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
+
+    def special_token(self, which: str) -> int:
+        return int(getattr(self.lib, f"llama_vocab_{which}")(self.vocab))
+
+    def free(self) -> None:
+        if self.ptr:
+            self.lib.llama_model_free(self.ptr)
+            self.ptr = None
+
+
+class NativeContext:
+    """A llama.cpp context plus one reusable batch. Not thread-safe: one owner thread."""
+
+    def __init__(self, model: NativeModel, config: ContextConfig, abort_check) -> None:
+        lib = self.lib = model.lib
+        params = lib.llama_context_default_params()
+        params.n_ctx = config.n_ctx
+        params.n_batch = config.n_batch
+        params.n_ubatch = config.n_batch
+        params.n_seq_max = config.n_seq_max
+        params.n_threads = config.n_threads
+        params.n_threads_batch = config.n_threads
+        params.no_perf = True
+        self.ptr = lib.llama_init_from_model(model.ptr, params)
+        if not self.ptr:
+            raise ModelError(f"llama.cpp could not create a context of {config.n_ctx} tokens")
+        self.n_ctx = lib.llama_n_ctx(self.ptr)
+        self.n_batch = config.n_batch
+        self.memory = lib.llama_get_memory(self.ptr)
+        self._batch = lib.llama_batch_init(config.n_batch, 0, config.n_seq_max)
+        # Keep a reference: ctypes would otherwise free the callback under llama.cpp's feet.
+        self._abort_cb = lib.ggml_abort_callback(lambda _data: bool(abort_check()))
+        lib.llama_set_abort_callback(self.ptr, self._abort_cb, None)
+
+    def decode(self, tokens: list[int], start_pos: int, seq_id: int = 0, *, logits_last: bool) -> int:
+        """Evaluate `tokens` at positions start_pos.. for one sequence; returns llama_decode's code."""
+        batch = self._batch
+        n = len(tokens)
+        for i, token in enumerate(tokens):
+            batch.token[i] = token
+            batch.pos[i] = start_pos + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq_id
+            batch.logits[i] = 0
+        if logits_last:
+            batch.logits[n - 1] = 1
+        batch.n_tokens = n
+        return int(self.lib.llama_decode(self.ptr, batch))
+
+    def seq_rm(self, seq_id: int, p0: int, p1: int = -1) -> bool:
+        return bool(self.lib.llama_memory_seq_rm(self.memory, seq_id, p0, p1))
+
+    def clear(self) -> None:
+        self.lib.llama_memory_clear(self.memory, True)
+
+    def free(self) -> None:
+        if self.ptr:
+            self.lib.llama_batch_free(self._batch)
+            self.lib.llama_free(self.ptr)
+            self.ptr = None
+
+
+class Sampler:
+    """A llama.cpp sampler chain built from SamplingParams (one per generation)."""
+
+    def __init__(self, model: NativeModel, params: SamplingParams, history: list[int]) -> None:
+        lib = self.lib = model.lib
+        self.seed = params.seed % SEED_SPACE if params.seed is not None else random.randrange(SEED_SPACE)
+        self.ptr = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        penalties = (
+            params.repeat_penalty != 1.0
+            or params.presence_penalty != 0.0
+            or params.frequency_penalty != 0.0
+        )
+        if penalties:
+            self._add(lib.llama_sampler_init_penalties(
+                model.n_vocab, params.penalty_last_n, params.repeat_penalty,
+                params.frequency_penalty, params.presence_penalty,
+            ))
+        if params.temperature <= 0.0:
+            self._add(lib.llama_sampler_init_greedy())
+        else:
+            if params.top_k > 0:
+                self._add(lib.llama_sampler_init_top_k(params.top_k))
+            self._add(lib.llama_sampler_init_top_p(params.top_p, 1))
+            self._add(lib.llama_sampler_init_min_p(params.min_p, 1))
+            self._add(lib.llama_sampler_init_temp(params.temperature))
+            self._add(lib.llama_sampler_init_dist(self.seed))
+        if penalties:  # the penalty window looks back into the prompt, as llama-server's does
+            for token in history[-params.penalty_last_n :]:
+                lib.llama_sampler_accept(self.ptr, token)
+
+    def _add(self, sampler) -> None:
+        self.lib.llama_sampler_chain_add(self.ptr, sampler)
+
+    def sample(self, ctx: NativeContext, index: int = -1) -> int:
+        """Sample from the logits of batch position `index` (also records the token)."""
+        return int(self.lib.llama_sampler_sample(self.ptr, ctx.ptr, index))
+
+    def free(self) -> None:
+        if self.ptr:
+            self.lib.llama_sampler_free(self.ptr)
+            self.ptr = None
