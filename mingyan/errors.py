@@ -15,7 +15,16 @@ class TemplateError(MingyanError):
     """A chat template is unusable or refused to render."""
 
 
-class ContextLengthError(MingyanError):
+class InvalidRequestError(MingyanError):
+    """A request that cannot be served as asked; `param` names the offending field."""
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+class ContextLengthError(InvalidRequestError):
     """A prompt (plus the requested completion) does not fit the model's context."""
 
     def __init__(self, prompt_tokens: int, max_tokens: int | None, n_ctx: int) -> None:
@@ -29,9 +38,12 @@ class ContextLengthError(MingyanError):
             )
         else:
             detail = f"your prompt has {prompt_tokens} tokens, leaving no room for a completion"
-        super().__init__(
+        InvalidRequestError.__init__(
+            self,
             f"This model's maximum context length is {n_ctx} tokens. However, {detail}. "
-            "Please shorten the prompt or lower max_tokens."
+            "Please shorten the prompt or lower max_tokens.",
+            param="messages",
+            code="context_length_exceeded",
         )
 
 

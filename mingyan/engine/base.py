@@ -7,13 +7,13 @@ this protocol exactly as a third-party one would.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
 from mingyan.engine.template import ChatTemplate
-from mingyan.errors import ContextLengthError, EngineError
+from mingyan.errors import ContextLengthError, InvalidRequestError
 
 
 class FinishReason(str, Enum):
@@ -75,6 +75,19 @@ class ModelInfo:
     architecture: str
 
 
+@dataclass(frozen=True)
+class EngineStats:
+    """Counters an operator (or a test) can read while the engine runs."""
+
+    active: int  # requests being generated now
+    queued: int  # requests waiting for the engine
+    requests_total: int
+    cancelled_total: int
+    prompt_tokens_total: int
+    cached_tokens_total: int
+    generated_tokens_total: int
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What every engine provides."""
@@ -94,9 +107,11 @@ class Engine(Protocol):
         """
         ...
 
-    def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         """Stream the completion. Closing the iterator early cancels generation."""
         ...
+
+    def stats(self) -> EngineStats: ...
 
     def close(self) -> None:
         """Stop the engine and free native memory."""
@@ -110,6 +125,6 @@ def check_fits(request: GenerationRequest, n_ctx: int) -> None:
     n_prompt = len(request.prompt_tokens)
     max_tokens = request.sampling.max_tokens
     if n_prompt == 0:
-        raise EngineError("the prompt is empty")
+        raise InvalidRequestError("the prompt is empty", param="prompt")
     if n_prompt >= n_ctx or n_prompt + (max_tokens or 0) > n_ctx:
         raise ContextLengthError(n_prompt, max_tokens, n_ctx)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mingyan.engine.base import (
+    EngineStats,
     FinishReason,
     GenerationRequest,
     ModelInfo,
@@ -33,6 +34,17 @@ from mingyan.errors import EngineError, MingyanError, ModelError
 
 class _Cancelled(Exception):
     pass
+
+
+@dataclass
+class _Counters:
+    """Written only by the decode thread; read (racily but harmlessly) by anyone."""
+
+    requests: int = 0
+    cancelled: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    generated_tokens: int = 0
 
 
 @dataclass
@@ -86,6 +98,7 @@ class LlamaCppEngine:
         self._template = self._load_template()
         self._kv_tokens: list[int] = []  # tokens whose keys/values sit in sequence 0
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._counts = _Counters()
         self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
         self._thread.start()
 
@@ -104,7 +117,7 @@ class LlamaCppEngine:
         add_bos = self._model.add_bos and not (bos and text.startswith(bos))
         return self._model.tokenize(text, add_bos=add_bos)
 
-    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenEvent]:
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         check_fits(request, self._info.n_ctx)
         job = _Job(request=request, loop=asyncio.get_running_loop())
         self._jobs.put(job)
@@ -118,6 +131,18 @@ class LlamaCppEngine:
                     return
         finally:
             job.cancelled.set()
+
+    def stats(self) -> EngineStats:
+        c = self._counts
+        return EngineStats(
+            active=int(self._current is not None),
+            queued=self._jobs.qsize(),
+            requests_total=c.requests,
+            cancelled_total=c.cancelled,
+            prompt_tokens_total=c.prompt_tokens,
+            cached_tokens_total=c.cached_tokens,
+            generated_tokens_total=c.generated_tokens,
+        )
 
     def close(self) -> None:
         if self._thread.is_alive():
@@ -152,9 +177,11 @@ class LlamaCppEngine:
             if job.cancelled.is_set():
                 continue
             self._current = job
+            self._counts.requests += 1
             try:
                 job.emit(self._serve(job))
             except _Cancelled:
+                self._counts.cancelled += 1
                 job.emit(TokenEvent("", FinishReason.CANCELLED))
             except Exception as exc:  # keep serving others; the caller sees the error
                 self._ctx.clear()
@@ -166,6 +193,8 @@ class LlamaCppEngine:
     def _serve(self, job: _Job) -> TokenEvent:
         prompt = list(job.request.prompt_tokens)
         cached = self._prefill(job, prompt)
+        self._counts.prompt_tokens += len(prompt)
+        self._counts.cached_tokens += cached
         params = job.request.sampling
         sampler = Sampler(self._model, params, prompt)
         try:
@@ -221,6 +250,7 @@ class LlamaCppEngine:
                 finish = FinishReason.STOP
                 break
             generated += 1
+            self._counts.generated_tokens += 1
             text, hit = stops.feed(utf8.feed(self._model.piece(token)))
             if text:
                 job.emit(TokenEvent(text))

@@ -1,0 +1,5 @@
+import sys
+
+from mingyan.cli import main
+
+sys.exit(main())

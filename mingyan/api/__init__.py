@@ -1,0 +1,1 @@
+"""OpenAI-compatible HTTP API. `create_app()` in `app` builds everything."""

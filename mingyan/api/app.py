@@ -1,0 +1,43 @@
+"""create_app(): builds the FastAPI application around an engine. No globals."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import FastAPI, Request
+
+from mingyan import __version__
+from mingyan.api import openai_routes
+from mingyan.api.auth import hash_key
+from mingyan.api.errors import install_error_handlers
+from mingyan.api.middleware import BodySizeLimit
+from mingyan.api.schemas import Health
+from mingyan.chat.service import ChatService
+from mingyan.config import Settings
+from mingyan.engine.base import Engine
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None)
+    app.state.settings = settings
+    app.state.chat = ChatService(engine)
+    app.state.started = int(time.time())
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    app.state.api_key_hash = hash_key(key) if key else None
+
+    install_error_handlers(app)
+    app.include_router(openai_routes.router)
+
+    @app.get("/health")
+    async def health(request: Request) -> Health:
+        service = request.app.state.chat
+        stats = service.engine.stats()
+        return Health(
+            model=service.model_name,
+            active_requests=stats.active,
+            queued_requests=stats.queued,
+            generated_tokens_total=stats.generated_tokens_total,
+        )
+
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,35 @@
+"""API-key check for the OpenAI-compatible routes (Bearer or x-api-key, same rule for both)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from fastapi import Request
+from starlette.exceptions import HTTPException
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def presented_key(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def require_api_key(request: Request) -> None:
+    """Dependency: when the server has a key, every request must present it."""
+    expected: bytes | None = request.app.state.api_key_hash
+    if expected is None:
+        return
+    key = presented_key(request)
+    if key is None or not hmac.compare_digest(hash_key(key), expected):
+        raise HTTPException(
+            401,
+            "Missing or invalid API key: send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )

@@ -1,0 +1,79 @@
+"""Every error leaves the API as OpenAI's error JSON: {"error": {message, type, param, code}}."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from mingyan.api.schemas import ErrorDetail, ErrorResponse
+from mingyan.errors import InvalidRequestError, MingyanError, TemplateError
+
+log = logging.getLogger(__name__)
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> dict:
+    kind = _TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    detail = ErrorDetail(message=message, type=kind, param=param, code=code)
+    return ErrorResponse(error=detail).model_dump()
+
+
+def error_response(
+    status: int, message: str, *, param: str | None = None, code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(error_body(status, message, param=param, code=code), status, headers=headers)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    param = ".".join(loc) or None
+    reason = first.get("msg", "invalid request")
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON.", None
+    if param is None:
+        return f"Invalid request body: {reason}.", None
+    return f"Invalid value for '{param}': {reason}.", param
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = _validation_message(exc)
+        return error_response(400, message, param=param, code="invalid_value" if param else None)
+
+    @app.exception_handler(InvalidRequestError)
+    async def _bad_request(_: Request, exc: InvalidRequestError) -> JSONResponse:
+        return error_response(400, str(exc), param=exc.param, code=exc.code)
+
+    @app.exception_handler(TemplateError)
+    async def _template(_: Request, exc: TemplateError) -> JSONResponse:
+        return error_response(400, str(exc), param="messages", code="chat_template_error")
+
+    @app.exception_handler(MingyanError)
+    async def _engine(_: Request, exc: MingyanError) -> JSONResponse:
+        log.error("request failed: %s", exc)
+        return error_response(500, str(exc))
+
+    @app.exception_handler(HTTPException)
+    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+        return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return error_response(500, "The server had an internal error while processing the request.")

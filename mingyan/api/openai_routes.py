@@ -1,0 +1,106 @@
+"""/v1 routes: parse, call the chat service, serialize. No logic beyond that."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+
+from mingyan.api.auth import require_api_key
+from mingyan.api.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunkChoice,
+    ChatCompletion,
+    ChatCompletionChunk,
+    ChatCompletionRequest,
+    ChatDelta,
+    Completion,
+    CompletionRequest,
+    ModelCard,
+    ModelList,
+    TextChoice,
+    new_id,
+    now,
+)
+from mingyan.api.streaming import sse_events, sse_response, unless_disconnected, usage_info
+from mingyan.chat.service import ChatService
+from mingyan.engine.base import TokenEvent
+from mingyan.errors import InvalidRequestError
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+
+
+def _service(request: Request, model: str | None) -> ChatService:
+    service: ChatService = request.app.state.chat
+    if model is not None and model != service.model_name:
+        raise InvalidRequestError(
+            f"The model '{model}' is not served here; this server runs '{service.model_name}'.",
+            param="model",
+            code="model_not_found",
+        )
+    return service
+
+
+@router.get("/models")
+async def list_models(request: Request) -> ModelList:
+    info = request.app.state.chat.engine.info
+    created = request.app.state.started
+    return ModelList(data=[ModelCard(id=info.name, created=created, context_length=info.n_ctx)])
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(body: ChatCompletionRequest, request: Request):
+    service = _service(request, body.model)
+    messages = [m.as_template_dict() for m in body.messages]
+    job = await service.chat_request(messages, body.sampling())
+    cid, created, model = new_id("chatcmpl"), now(), service.model_name
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        def chunks(event: TokenEvent) -> list[BaseModel]:
+            out: list[BaseModel] = []
+            if event.text:
+                delta = ChatChunkChoice(delta=ChatDelta(content=event.text))
+                out.append(ChatCompletionChunk(id=cid, created=created, model=model, choices=[delta]))
+            if event.finish_reason is not None:
+                end = ChatChunkChoice(delta=ChatDelta(), finish_reason=event.finish_reason.value)
+                out.append(ChatCompletionChunk(id=cid, created=created, model=model, choices=[end]))
+                if include_usage and event.usage is not None:
+                    out.append(ChatCompletionChunk(
+                        id=cid, created=created, model=model, choices=[], usage=usage_info(event.usage)
+                    ))
+            return out
+
+        first = ChatCompletionChunk(
+            id=cid, created=created, model=model,
+            choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
+        )
+        return sse_response(sse_events(service.stream(job), chunks, first))
+    done = await unless_disconnected(request, lambda: service.complete(job))
+    choice = ChatChoice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value)
+    return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
+
+
+@router.post("/completions", response_model=None)
+async def completions(body: CompletionRequest, request: Request):
+    service = _service(request, body.model)
+    prompt = str(body.prompt)
+    job = await service.text_request(prompt, body.sampling())
+    cid, created, model = new_id("cmpl"), now(), service.model_name
+    echo = prompt if body.echo else ""
+    if body.stream:
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+        def chunks(event: TokenEvent) -> list[BaseModel]:
+            reason = event.finish_reason.value if event.finish_reason else None
+            if not event.text and reason is None:
+                return []
+            usage = usage_info(event.usage) if include_usage and event.usage else None
+            choice = TextChoice(text=event.text, finish_reason=reason)
+            return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
+
+        first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
+        return sse_response(sse_events(service.stream(job), chunks, first))
+    done = await unless_disconnected(request, lambda: service.complete(job))
+    choice = TextChoice(text=echo + done.text, finish_reason=done.finish_reason.value)
+    return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))

@@ -1,0 +1,81 @@
+"""Server-sent events for streaming completions, and disconnect-aware waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+
+from mingyan.api.errors import error_body
+from mingyan.engine.base import TokenEvent, Usage
+from mingyan.api.schemas import PromptTokensDetails, UsageInfo
+from mingyan.errors import MingyanError
+
+T = TypeVar("T")
+DISCONNECT_POLL_S = 0.1
+
+
+def usage_info(usage: Usage) -> UsageInfo:
+    return UsageInfo(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        total_tokens=usage.total_tokens,
+        prompt_tokens_details=PromptTokensDetails(cached_tokens=usage.cached_tokens),
+    )
+
+
+def sse(payload: BaseModel | dict) -> str:
+    if isinstance(payload, BaseModel):
+        data = payload.model_dump_json(exclude_none=False)
+    else:
+        data = json.dumps(payload, ensure_ascii=False)
+    return f"data: {data}\n\n"
+
+
+ChunkMaker = Callable[[TokenEvent], list[BaseModel]]
+
+
+async def sse_events(
+    events: AsyncGenerator[TokenEvent, None], make_chunks: ChunkMaker, first: BaseModel | None = None
+) -> AsyncIterator[str]:
+    """Format an engine stream as SSE; an engine failure becomes an error event."""
+    try:
+        if first is not None:
+            yield sse(first)
+        async for event in events:
+            for chunk in make_chunks(event):
+                yield sse(chunk)
+    except MingyanError as exc:
+        yield sse(error_body(500, str(exc)))
+    finally:
+        await events.aclose()  # cancels generation if the client went away
+    yield "data: [DONE]\n\n"
+
+
+def sse_response(body: AsyncIterator[str]) -> StreamingResponse:
+    return StreamingResponse(
+        body,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def unless_disconnected(request: Request, work: Callable[[], Awaitable[T]]) -> T:
+    """Run `work`, cancelling it if the client disconnects first (non-streaming requests)."""
+    task = asyncio.ensure_future(work())
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=DISCONNECT_POLL_S)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                raise asyncio.CancelledError("client disconnected")
+    finally:
+        if not task.done():
+            task.cancel()

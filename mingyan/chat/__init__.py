@@ -1,0 +1,1 @@
+"""The chat service: turns conversations into engine requests and collects results."""

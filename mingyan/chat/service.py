@@ -1,0 +1,71 @@
+"""Builds engine requests from chat messages or raw prompts, and collects results.
+
+Everything here works with any `Engine`; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass
+
+from mingyan.engine.base import (
+    Engine,
+    FinishReason,
+    GenerationRequest,
+    SamplingParams,
+    TokenEvent,
+    Usage,
+    check_fits,
+)
+from mingyan.errors import TemplateError
+
+
+@dataclass(frozen=True)
+class Completed:
+    text: str
+    finish_reason: FinishReason
+    usage: Usage
+
+
+class ChatService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def model_name(self) -> str:
+        return self.engine.info.name
+
+    async def chat_request(
+        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams
+    ) -> GenerationRequest:
+        """Render `messages` with the model's chat template; check that it fits."""
+        template = self.engine.chat_template
+        if template is None:
+            raise TemplateError(
+                f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
+            )
+        prompt = await asyncio.to_thread(template.render, messages)
+        return await self.text_request(prompt, sampling)
+
+    async def text_request(self, prompt: str, sampling: SamplingParams) -> GenerationRequest:
+        tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
+        request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling)
+        check_fits(request, self.engine.info.n_ctx)
+        return request
+
+    def stream(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+        return self.engine.generate(request)
+
+    async def complete(self, request: GenerationRequest) -> Completed:
+        parts: list[str] = []
+        stream = self.engine.generate(request)
+        try:
+            async for event in stream:
+                parts.append(event.text)
+                if event.finish_reason is not None:
+                    assert event.usage is not None
+                    return Completed("".join(parts), event.finish_reason, event.usage)
+        finally:
+            await stream.aclose()
+        raise RuntimeError("engine stream ended without a finish event")

@@ -1,0 +1,106 @@
+"""Command line: `mingyan serve | chat | models ...`. Thin: parse, call, print."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import SecretStr, ValidationError
+
+from mingyan import __version__
+from mingyan.config import Settings
+from mingyan.errors import MingyanError
+
+SERVE_FIELDS = ("host", "port", "model", "n_ctx", "n_threads", "n_batch", "api_key",
+                "max_body_bytes", "data_dir", "cache_dir", "hf_endpoint")
+CHAT_FIELDS = ("model", "n_ctx", "n_threads", "n_batch", "data_dir", "cache_dir")
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """One flag per Settings field; help text and defaults come from the declaration."""
+    for name in names:
+        field = Settings.model_fields[name]
+        kind = field.annotation
+        convert = int if kind is int else Path if kind is Path else str
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=f"setting_{name}", type=convert, default=None,
+            metavar=name.upper(), help=f"{field.description} (env MINGYAN_{name.upper()})",
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    if "api_key" in overrides:
+        overrides["api_key"] = SecretStr(overrides["api_key"])
+    return Settings(**overrides)
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from mingyan.server import serve
+
+    serve(settings)
+    return 0
+
+
+def _chat(args: argparse.Namespace, settings: Settings) -> int:
+    from mingyan.chat.terminal import run_terminal_chat
+
+    return run_terminal_chat(settings, url=args.url, api_key=args.api_key, system=args.system)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mingyan.models import cli as models_cli
+
+    parser = argparse.ArgumentParser(
+        prog="mingyan", description="明言 mingyan: a self-hosted bilingual chat assistant."
+    )
+    parser.add_argument("--version", action="version", version=f"mingyan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the OpenAI-compatible HTTP server",
+                                description="Run the OpenAI-compatible HTTP server.")
+    add_settings_flags(serve, SERVE_FIELDS)
+    serve.set_defaults(handler=_serve)
+
+    chat = commands.add_parser("chat", help="chat in the terminal",
+                               description="Chat in the terminal, in-process or against a server. "
+                               "Commands: /reset, /system TEXT, /help, /exit.")
+    chat.add_argument("--url", help="talk to a running server (e.g. http://127.0.0.1:8000)")
+    chat.add_argument("--api-key", help="API key for --url (or env MINGYAN_API_KEY)")
+    chat.add_argument("--system", help="system prompt to start with")
+    add_settings_flags(chat, CHAT_FIELDS)
+    chat.set_defaults(handler=_chat)
+
+    models_cli.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        settings = settings_from_args(args)
+        return int(args.handler(args, settings) or 0)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        print(f"error: invalid setting {where}: {first['msg']}", file=sys.stderr)
+    except MingyanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""A deterministic engine for fast tests of the layers above the engine.
+
+Tokens are Unicode code points. The reply repeats the last user message as
+"You said: ..." one character per token, honouring max_tokens, stop strings, the
+context limit and cancellation exactly as a real engine must.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from mingyan.engine.base import (
+    EngineStats,
+    FinishReason,
+    GenerationRequest,
+    ModelInfo,
+    TokenEvent,
+    Usage,
+    check_fits,
+)
+from mingyan.engine.template import ChatTemplate
+from mingyan.engine.text import StopMatcher
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+class FakeEngine:
+    def __init__(self, *, name: str = "fake-model", n_ctx: int = 512, token_delay: float = 0.0) -> None:
+        self._info = ModelInfo(
+            name=name, path="(memory)", sha256="0" * 64, n_ctx=n_ctx, n_ctx_train=n_ctx,
+            architecture="fake",
+        )
+        self._template = ChatTemplate(CHATML)
+        self.token_delay = token_delay
+        self.requests: list[GenerationRequest] = []
+        self.cancelled = 0
+        self.active = 0
+        self.generated = 0
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def chat_template(self) -> ChatTemplate:
+        return self._template
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    @staticmethod
+    def reply_for(prompt: str) -> str:
+        user = prompt.rsplit("<|im_start|>user\n", 1)[-1].split("<|im_end|>", 1)[0]
+        return f"You said: {user}"
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+        check_fits(request, self._info.n_ctx)
+        self.requests.append(request)
+        params = request.sampling
+        prompt = "".join(map(chr, request.prompt_tokens))
+        room = self._info.n_ctx - len(request.prompt_tokens)
+        limit = min(params.max_tokens or room, room)
+        stops, produced, finish, hit = StopMatcher(params.stop), 0, FinishReason.STOP, False
+        self.active += 1
+        try:
+            for char in self.reply_for(prompt):
+                if produced >= limit:
+                    finish = FinishReason.LENGTH
+                    break
+                await asyncio.sleep(self.token_delay)
+                produced += 1
+                self.generated += 1
+                text, hit = stops.feed(char)
+                if text:
+                    yield TokenEvent(text)
+                if hit:
+                    break
+            if not hit and (tail := stops.flush()):
+                yield TokenEvent(tail)
+            yield TokenEvent("", finish, Usage(len(request.prompt_tokens), produced))
+        except (asyncio.CancelledError, GeneratorExit):
+            self.cancelled += 1
+            raise
+        finally:
+            self.active -= 1
+
+    def stats(self) -> EngineStats:
+        return EngineStats(
+            active=self.active, queued=0, requests_total=len(self.requests),
+            cancelled_total=self.cancelled, prompt_tokens_total=0, cached_tokens_total=0,
+            generated_tokens_total=self.generated,
+        )
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,46 @@
+"""`mingyan serve`: load the model, build the app, run uvicorn."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from mingyan.api.app import create_app
+from mingyan.config import Settings
+from mingyan.errors import MingyanError
+from mingyan.runtime import open_engine
+
+GRACEFUL_SHUTDOWN_S = 5
+
+
+def check_exposure(settings: Settings) -> None:
+    """Listening beyond loopback requires authentication."""
+    if not settings.is_loopback and settings.api_key is None:
+        raise MingyanError(
+            f"refusing to listen on {settings.host} without authentication: "
+            "set --api-key (or MINGYAN_API_KEY), or listen on 127.0.0.1"
+        )
+
+
+def serve(settings: Settings) -> None:
+    check_exposure(settings)
+    engine = open_engine(settings)
+    try:
+        app = create_app(settings, engine)
+        print(
+            f"mingyan: serving {engine.info.name} (context {engine.info.n_ctx} tokens) "
+            f"at http://{settings.host}:{settings.port}/v1",
+            file=sys.stderr,
+            flush=True,
+        )
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+    finally:
+        engine.close()
