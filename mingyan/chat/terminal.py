@@ -39,8 +39,19 @@ class LocalBackend:
 
 class HttpBackend:
     def __init__(self, url: str, api_key: str | None) -> None:
-        self.url = url.rstrip("/").removesuffix("/v1") + "/v1/chat/completions"
+        self.base = url.rstrip("/").removesuffix("/v1") + "/v1"
+        self.url = self.base + "/chat/completions"
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+    def check(self) -> str:
+        """Fail early, with one line, when the server is unreachable or refuses us."""
+        try:
+            response = httpx.get(self.base + "/models", headers=self.headers, timeout=10)
+        except httpx.HTTPError as exc:
+            raise MingyanError(f"cannot reach {self.base}: {exc}") from exc
+        if response.status_code != 200:
+            raise MingyanError(f"server answered {response.status_code}: {_error_message(response)}")
+        return str(response.json()["data"][0]["id"])
 
     async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
         body = {"messages": messages, "stream": True}
@@ -156,7 +167,9 @@ def run_terminal_chat(settings: Settings, *, url: str | None, api_key: str | Non
     conversation = Conversation(system)
     if url:
         key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
-        return chat_loop(HttpBackend(url, key), conversation)
+        backend = HttpBackend(url, key)
+        print(f"connected to {backend.check()} at {backend.base}", file=sys.stderr)
+        return chat_loop(backend, conversation)
     from mingyan.runtime import open_engine
 
     engine = open_engine(settings)

@@ -1,7 +1,8 @@
 """Turning token bytes into text safely: UTF-8 reassembly and stop strings.
 
 Byte-level BPE models emit one Chinese character as two or three byte tokens, so text
-is decoded incrementally and an incomplete character is held until its last byte comes.
+is decoded incrementally and an incomplete character is held until its last byte comes;
+invalid bytes in the middle become U+FFFD.
 Stop strings are matched across token boundaries, and any tail of the output that could
 still grow into a stop string is held back, so a client never sees part of one.
 """
@@ -22,8 +23,9 @@ class Utf8Stream:
         return self._decoder.decode(piece)
 
     def flush(self) -> str:
-        """Whatever is left at the end (an incomplete character becomes U+FFFD)."""
-        return self._decoder.decode(b"", final=True)
+        """End of stream: an incomplete trailing character (cut by max_tokens) is dropped."""
+        self._decoder.reset()
+        return ""
 
 
 class StopMatcher:

@@ -13,10 +13,11 @@ def test_chinese_split_across_byte_tokens_is_never_broken():
     assert out[:3] == ["", "", "你"]
 
 
-def test_incomplete_character_at_end_is_replaced_not_dropped():
+def test_incomplete_character_at_end_is_dropped_and_invalid_bytes_replaced():
     stream = Utf8Stream()
     assert stream.feed("好".encode()[:2]) == ""
-    assert stream.flush() == "\ufffd"
+    assert stream.flush() == ""
+    assert stream.feed(b"a\xffb") == "a\ufffdb"
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,27 @@
+# Two commands for a fresh machine (see README): `make serve` and `make test`.
+# Both create .venv, install mingyan with pinned engine and model packages, then run.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install serve test bench
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit("mingyan needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	@echo "Installing mingyan (the first time builds llama.cpp from source: about 10 minutes)..."
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(STAMP)
+
+serve: install
+	$(BIN)/mingyan serve $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(ARGS)
+
+bench: install
+	$(BIN)/python bench/decode_http_vs_raw.py $(ARGS)
