@@ -46,10 +46,13 @@ class Server:
         return httpx.get(self.url + "/health", timeout=5).json()
 
 
-def start_server(tmp: Path, model: str, *extra: str) -> Server:
+def start_server(tmp: Path, model: str | None, *extra: str) -> Server:
+    """Start `mingyan serve` (on the default model when `model` is None) and wait until ready."""
     port = free_port()
     log = tmp / f"server-{port}.log"
-    cmd = [sys.executable, "-m", "mingyan", "serve", "--model", model, "--port", str(port), *extra]
+    cmd = [sys.executable, "-m", "mingyan", "serve", "--port", str(port), *extra]
+    if model is not None:
+        cmd += ["--model", model]
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=mingyan_env(tmp))
     server = Server(f"http://127.0.0.1:{port}", proc, log)

