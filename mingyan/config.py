@@ -37,9 +37,13 @@ class Settings(BaseSettings):
         description="where shipped models are assembled",
     )
     n_ctx: int = Field(4096, ge=64, le=1 << 20, description="context size in tokens")
-    n_threads: int = Field(default_factory=_default_threads, ge=1, le=1024)
+    n_threads: int = Field(
+        default_factory=_default_threads, ge=1, le=1024, description="CPU threads (default: all cores)"
+    )
     n_batch: int = Field(512, ge=16, le=8192, description="prompt tokens per decode call")
-    api_key: SecretStr | None = Field(None, description="require this bearer key on /v1")
+    api_key: SecretStr | None = Field(
+        None, description="require this key on /v1 (prefer the env var: flags show in ps)"
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
 
