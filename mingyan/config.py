@@ -36,7 +36,16 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(user_cache_dir("mingyan")),
         description="where shipped models are assembled",
     )
-    n_ctx: int = Field(4096, ge=64, le=1 << 20, description="context size in tokens")
+    n_ctx: int = Field(
+        4096, ge=64, le=1 << 20, description="context per slot: the longest conversation, in tokens"
+    )
+    n_slots: int = Field(0, ge=0, le=64, description="requests decoded together (0: from cores and memory)")
+    prefill_chunk: int = Field(
+        128, ge=8, le=8192, description="prompt tokens per step while others are generating"
+    )
+    max_queue: int = Field(64, ge=1, le=100000, description="requests that may wait; more get 429")
+    cache_ram_mb: int = Field(512, ge=0, description="RAM for saved conversation KV states (MiB)")
+    cache_disk_mb: int = Field(4096, ge=0, description="disk for saved KV states, kept across restarts (MiB)")
     n_threads: int = Field(
         default_factory=_default_threads, ge=1, le=1024, description="CPU threads (default: all cores)"
     )

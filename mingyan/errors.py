@@ -49,3 +49,11 @@ class ContextLengthError(InvalidRequestError):
 
 class EngineError(MingyanError):
     """The engine could not run a request (empty prompt, native failure)."""
+
+
+class EngineBusyError(MingyanError):
+    """The engine's queue is full; the client should retry after `retry_after_s`."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mingyan.config import Settings
-from mingyan.engine.llamacpp import LlamaCppEngine
+from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine, Observer
 from mingyan.models.registry import ModelRegistry
 
 
@@ -13,14 +13,26 @@ def open_registry(settings: Settings, *, progress: bool = True) -> ModelRegistry
     )
 
 
-def open_engine(settings: Settings, *, progress: bool = True) -> LlamaCppEngine:
+def engine_config(settings: Settings) -> EngineConfig:
+    return EngineConfig(
+        n_ctx=settings.n_ctx,
+        n_slots=settings.n_slots,
+        n_threads=settings.n_threads,
+        n_batch=settings.n_batch,
+        prefill_chunk=settings.prefill_chunk,
+        max_queue=settings.max_queue,
+        cache_ram_bytes=settings.cache_ram_mb << 20,
+        cache_disk_bytes=settings.cache_disk_mb << 20,
+        cache_dir=settings.cache_dir / "kv",
+    )
+
+
+def open_engine(
+    settings: Settings, *, progress: bool = True, observer: Observer | None = None
+) -> LlamaCppEngine:
     """Resolve (assemble and verify, if needed) the configured model and load it."""
     entry = open_registry(settings, progress=progress).resolve(settings.model)
     return LlamaCppEngine(
-        entry.path,
-        name=entry.name,
-        sha256=entry.sha256,
-        n_ctx=settings.n_ctx,
-        n_threads=settings.n_threads,
-        n_batch=settings.n_batch,
+        entry.path, name=entry.name, sha256=entry.sha256, config=engine_config(settings),
+        observer=observer,
     )

@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from mingyan.api.app import create_app
+from mingyan.api.metrics import Metrics
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
 from mingyan.runtime import open_engine
@@ -25,11 +26,13 @@ def check_exposure(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     check_exposure(settings)
-    engine = open_engine(settings)
+    metrics = Metrics()
+    engine = open_engine(settings, observer=metrics.observe)
     try:
-        app = create_app(settings, engine)
+        app = create_app(settings, engine, metrics)
         print(
-            f"mingyan: serving {engine.info.name} (context {engine.info.n_ctx} tokens) "
+            f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
+            f"{engine.info.n_ctx} tokens) "
             f"at http://{settings.host}:{settings.port}/v1",
             file=sys.stderr,
             flush=True,

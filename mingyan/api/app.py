@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
 from mingyan.api import openai_routes
-from mingyan.api.auth import hash_key
+from mingyan.api.auth import hash_key, require_api_key
 from mingyan.api.errors import install_error_handlers
+from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit
 from mingyan.api.schemas import Health
 from mingyan.chat.service import ChatService
@@ -17,10 +18,13 @@ from mingyan.config import Settings
 from mingyan.engine.base import Engine
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
+def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = None) -> FastAPI:
+    """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to."""
     app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None)
     app.state.settings = settings
     app.state.chat = ChatService(engine)
+    app.state.metrics = metrics or Metrics()
+    app.state.metrics.attach(engine.info.name, engine.stats)
     app.state.started = int(time.time())
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.api_key_hash = hash_key(key) if key else None
@@ -38,6 +42,11 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
             queued_requests=stats.queued,
             generated_tokens_total=stats.generated_tokens_total,
         )
+
+    @app.get("/metrics", dependencies=[Depends(require_api_key)], include_in_schema=False)
+    async def metrics_route(request: Request) -> Response:
+        body = request.app.state.metrics.render()
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -33,3 +33,14 @@ async def require_api_key(request: Request) -> None:
             "Missing or invalid API key: send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def client_identity(request: Request, claimed_user: str | None) -> str:
+    """Whom the engine should be fair to: the API key if one is used, else the `user`
+    field of the body (OpenAI's end-user id), else the client address."""
+    key = presented_key(request)
+    if key:
+        return "key:" + hash_key(key).hex()[:16]
+    if claimed_user:
+        return "user:" + claimed_user[:128]
+    return "ip:" + (request.client.host if request.client else "unknown")

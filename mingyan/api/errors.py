@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
-from mingyan.errors import InvalidRequestError, MingyanError, TemplateError
+from mingyan.errors import EngineBusyError, InvalidRequestError, MingyanError, TemplateError
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TemplateError)
     async def _template(_: Request, exc: TemplateError) -> JSONResponse:
         return error_response(400, str(exc), param="messages", code="chat_template_error")
+
+    @app.exception_handler(EngineBusyError)
+    async def _busy(_: Request, exc: EngineBusyError) -> JSONResponse:
+        retry = str(max(1, round(exc.retry_after_s)))
+        return error_response(429, str(exc), code="server_busy", headers={"Retry-After": retry})
 
     @app.exception_handler(MingyanError)
     async def _engine(_: Request, exc: MingyanError) -> JSONResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from mingyan.api.auth import require_api_key
+from mingyan.api.auth import client_identity, require_api_key
 from mingyan.api.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -52,7 +52,8 @@ async def list_models(request: Request) -> ModelList:
 async def chat_completions(body: ChatCompletionRequest, request: Request):
     service = _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
-    job = await service.chat_request(messages, body.sampling())
+    user = client_identity(request, body.user)
+    job = await service.chat_request(messages, body.sampling(), user=user)
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -85,7 +86,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
 async def completions(body: CompletionRequest, request: Request):
     service = _service(request, body.model)
     prompt = str(body.prompt)
-    job = await service.text_request(prompt, body.sampling())
+    job = await service.text_request(prompt, body.sampling(), user=client_identity(request, body.user))
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""
     if body.stream:

@@ -37,7 +37,7 @@ class ChatService:
         return self.engine.info.name
 
     async def chat_request(
-        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams
+        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = ""
     ) -> GenerationRequest:
         """Render `messages` with the model's chat template; check that it fits."""
         template = self.engine.chat_template
@@ -46,11 +46,13 @@ class ChatService:
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
         prompt = await asyncio.to_thread(template.render, messages)
-        return await self.text_request(prompt, sampling)
+        return await self.text_request(prompt, sampling, user=user)
 
-    async def text_request(self, prompt: str, sampling: SamplingParams) -> GenerationRequest:
+    async def text_request(
+        self, prompt: str, sampling: SamplingParams, *, user: str = ""
+    ) -> GenerationRequest:
         tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
-        request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling)
+        request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling, user=user)
         check_fits(request, self.engine.info.n_ctx)
         return request
 
@@ -59,7 +61,7 @@ class ChatService:
 
     async def complete(self, request: GenerationRequest) -> Completed:
         parts: list[str] = []
-        stream = self.engine.generate(request)
+        stream = self.engine.generate(request)  # raises now if the request cannot be admitted
         try:
             async for event in stream:
                 parts.append(event.text)

@@ -43,6 +43,7 @@ class SamplingParams:
 class GenerationRequest:
     prompt_tokens: tuple[int, ...]
     sampling: SamplingParams = field(default_factory=SamplingParams)
+    user: str = ""  # whom to be fair to: requests are served round-robin across users
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,18 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class RequestTiming:
+    """How one finished request went, for metrics."""
+
+    model: str
+    finish_reason: FinishReason
+    queued_s: float  # waiting for a slot
+    ttft_s: float | None  # submitted -> first token
+    tpot_s: float | None  # mean time per output token after the first
+    usage: Usage
+
+
+@dataclass(frozen=True)
 class EngineStats:
     """Counters an operator (or a test) can read while the engine runs."""
 
@@ -86,6 +99,7 @@ class EngineStats:
     prompt_tokens_total: int
     cached_tokens_total: int
     generated_tokens_total: int
+    prefill_tokens_total: int = 0  # prompt tokens actually evaluated (not from cache)
 
 
 @runtime_checkable
@@ -108,7 +122,11 @@ class Engine(Protocol):
         ...
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
-        """Stream the completion. Closing the iterator early cancels generation."""
+        """Admit `request` now and return its stream (call from the event loop).
+
+        Raises at once, before any token, when the request cannot be served: ContextLengthError,
+        EngineBusyError (queue full). Closing the stream early cancels generation.
+        """
         ...
 
     def stats(self) -> EngineStats: ...

@@ -21,6 +21,7 @@ from mingyan.engine.base import (
 )
 from mingyan.engine.template import ChatTemplate
 from mingyan.engine.text import StopMatcher
+from mingyan.errors import EngineBusyError
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -29,7 +30,11 @@ CHATML = (
 
 
 class FakeEngine:
-    def __init__(self, *, name: str = "fake-model", n_ctx: int = 512, token_delay: float = 0.0) -> None:
+    def __init__(
+        self, *, name: str = "fake-model", n_ctx: int = 512, token_delay: float = 0.0,
+        max_active: int | None = None,
+    ) -> None:
+        self.max_active = max_active
         self._info = ModelInfo(
             name=name, path="(memory)", sha256="0" * 64, n_ctx=n_ctx, n_ctx_train=n_ctx,
             architecture="fake",
@@ -57,9 +62,14 @@ class FakeEngine:
         user = prompt.rsplit("<|im_start|>user\n", 1)[-1].split("<|im_end|>", 1)[0]
         return f"You said: {user}"
 
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         check_fits(request, self._info.n_ctx)
+        if self.max_active is not None and self.active >= self.max_active:
+            raise EngineBusyError("The server is busy. Retry shortly.", retry_after_s=2)
         self.requests.append(request)
+        return self._stream(request)
+
+    async def _stream(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         params = request.sampling
         prompt = "".join(map(chr, request.prompt_tokens))
         room = self._info.n_ctx - len(request.prompt_tokens)

@@ -1,20 +1,25 @@
-"""The llama.cpp engine: one decode thread owns the native context.
+"""The llama.cpp engine: one decode thread, several slots, one llama_decode per step.
 
-Requests arrive on a queue; tokens go back to each caller's event loop through
-`call_soon_threadsafe`. The KV cache of the last sequence is kept, so a follow-up turn
-whose prompt starts with the previous prompt and answer only evaluates the new suffix
-(reuse requires an exact token-prefix match). A caller that stops iterating cancels its
-generation within one decode step; a long prefill is interrupted through llama.cpp's
-abort callback.
+Every step the decode thread builds a single batch holding the next token of each slot
+that is generating plus a chunk of the prompt of each slot that is prefilling (chunks are
+small while others are generating, so a long prompt does not freeze their streams), runs
+one `llama_decode`, and samples every slot that produced logits.
+
+A new request goes to the idle slot that already holds the longest exact prefix of its
+prompt, or gets a saved state from the RAM/disk cache restored into a slot; only the rest
+of the prompt is evaluated. Requests wait in a bounded queue served round-robin across
+users. A caller that stops iterating cancels its request within one step; a long prefill
+is cut short through llama.cpp's abort callback.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
+import logging
 import threading
-from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+import time
+from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mingyan.engine.base import (
@@ -22,18 +27,34 @@ from mingyan.engine.base import (
     FinishReason,
     GenerationRequest,
     ModelInfo,
+    RequestTiming,
     TokenEvent,
-    Usage,
     check_fits,
 )
-from mingyan.engine.native import ContextConfig, NativeContext, NativeModel, Sampler
+from mingyan.engine.chat_format import resolve_chat_format
+from mingyan.engine.jobs import FairQueue, Job
+from mingyan.engine.native import ContextConfig, NativeContext, NativeModel
+from mingyan.engine.prefix_cache import StateCache, common_prefix
+from mingyan.engine.slots import Slot
 from mingyan.engine.template import ChatTemplate
-from mingyan.engine.text import StopMatcher, Utf8Stream
 from mingyan.errors import EngineError, MingyanError, ModelError
 
+log = logging.getLogger(__name__)
+IDLE_WAIT_S = 0.5
+RESTORE_MARGIN = 16  # restore a saved state only when it saves this many more tokens
 
-class _Cancelled(Exception):
-    pass
+
+@dataclass(frozen=True)
+class EngineConfig:
+    n_ctx: int = 4096  # per slot: the longest conversation one request can have
+    n_slots: int = 0  # 0: chosen from cores and memory (see auto_slots)
+    n_threads: int = 2
+    n_batch: int = 512
+    prefill_chunk: int = 128  # prompt tokens per step while other slots are generating
+    max_queue: int = 64
+    cache_ram_bytes: int = 512 << 20
+    cache_disk_bytes: int = 4 << 30
+    cache_dir: Path | None = None
 
 
 @dataclass
@@ -45,59 +66,78 @@ class _Counters:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     generated_tokens: int = 0
+    prefill_tokens: int = 0
+    busy_s_ewma: float = 5.0
 
 
-@dataclass
-class _Job:
-    request: GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    events: asyncio.Queue = field(default_factory=asyncio.Queue)
-    cancelled: threading.Event = field(default_factory=threading.Event)
+Observer = Callable[[RequestTiming], None]  # called on the decode thread: keep it quick
+MAX_AUTO_SLOTS = 8
+KV_MEMORY_SHARE = 0.25  # of available memory, at most, for the KV cache of all slots
 
-    def emit(self, item: TokenEvent | Exception) -> None:
-        try:
-            self.loop.call_soon_threadsafe(self.events.put_nowait, item)
-        except RuntimeError:  # the caller's loop is gone: nobody is listening
-            self.cancelled.set()
+
+def available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 << 30
+
+
+def auto_slots(kv_bytes_per_slot: int, cores: int) -> int:
+    """Two slots per core (batching pays off beyond the core count), 2..8, within memory."""
+    slots = min(MAX_AUTO_SLOTS, max(2, 2 * cores))
+    budget = available_memory() * KV_MEMORY_SHARE
+    while slots > 1 and slots * kv_bytes_per_slot > budget:
+        slots -= 1
+    return slots
 
 
 class LlamaCppEngine:
-    """Runs a GGUF model with llama.cpp on a dedicated thread."""
+    """Runs a GGUF model with llama.cpp on a dedicated thread, serving several slots."""
 
     def __init__(
-        self,
-        path: Path,
-        *,
-        name: str,
-        sha256: str = "",
-        n_ctx: int = 4096,
-        n_threads: int = 2,
-        n_batch: int = 512,
-        verbose: bool = False,
+        self, path: Path, *, name: str, sha256: str = "", config: EngineConfig | None = None,
+        observer: Observer | None = None, verbose: bool = False,
     ) -> None:
+        cfg = config or EngineConfig()
         self._model = NativeModel(path, verbose=verbose)
-        n_ctx = min(n_ctx, self._model.n_ctx_train) if self._model.n_ctx_train > 0 else n_ctx
-        self._current: _Job | None = None
+        n_ctx = min(cfg.n_ctx, self._model.n_ctx_train) if self._model.n_ctx_train > 0 else cfg.n_ctx
+        if cfg.n_slots <= 0:
+            cfg = replace(cfg, n_slots=auto_slots(self._model.kv_bytes_per_token * n_ctx, cfg.n_threads))
+        self.config = cfg
+        self._batch_jobs: list[Job] = []
+        self._closing = False
         try:
             self._ctx = NativeContext(
                 self._model,
-                ContextConfig(n_ctx=n_ctx, n_batch=min(n_batch, n_ctx), n_threads=n_threads),
+                ContextConfig(n_ctx=n_ctx * cfg.n_slots, n_batch=max(cfg.n_batch, cfg.n_slots),
+                              n_threads=cfg.n_threads, n_seq_max=cfg.n_slots),
                 abort_check=self._should_abort,
             )
         except ModelError:
             self._model.free()
             raise
         self._info = ModelInfo(
-            name=name,
-            path=str(path),
-            sha256=sha256,
-            n_ctx=self._ctx.n_ctx,
+            name=name, path=str(path), sha256=sha256, n_ctx=self._ctx.n_ctx_seq,
             n_ctx_train=self._model.n_ctx_train,
             architecture=self._model.meta("general.architecture") or "unknown",
         )
-        self._template = self._load_template()
-        self._kv_tokens: list[int] = []  # tokens whose keys/values sit in sequence 0
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        try:
+            self._template, self._stop_ids = self._load_chat_format(name)
+        except ModelError:
+            self._ctx.free()
+            self._model.free()
+            raise
+        self._slots = [Slot(seq_id=i) for i in range(cfg.n_slots)]
+        self._queue = FairQueue(cfg.max_queue)
+        self._cache = StateCache(
+            model_sha256=sha256, ram_bytes=cfg.cache_ram_bytes, disk_dir=cfg.cache_dir,
+            disk_bytes=cfg.cache_disk_bytes,
+        )
+        self._observer = observer
         self._counts = _Counters()
         self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
         self._thread.start()
@@ -109,18 +149,23 @@ class LlamaCppEngine:
         return self._info
 
     @property
-    def chat_template(self) -> ChatTemplate | None:
+    def chat_template(self) -> ChatTemplate:
         return self._template
 
     def tokenize(self, text: str) -> list[int]:
-        bos = self._template.bos_token if self._template else ""
+        bos = self._template.bos_token
         add_bos = self._model.add_bos and not (bos and text.startswith(bos))
         return self._model.tokenize(text, add_bos=add_bos)
 
-    async def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         check_fits(request, self._info.n_ctx)
-        job = _Job(request=request, loop=asyncio.get_running_loop())
-        self._jobs.put(job)
+        if self._closing:
+            raise EngineError("the engine is shutting down")
+        job = Job(request=request, loop=asyncio.get_running_loop())
+        self._queue.put(job, retry_after_s=self._retry_after())
+        return self._stream(job)
+
+    async def _stream(self, job: Job) -> AsyncGenerator[TokenEvent, None]:
         try:
             while True:
                 item = await job.events.get()
@@ -131,138 +176,184 @@ class LlamaCppEngine:
                     return
         finally:
             job.cancelled.set()
+            self._queue.wake()
 
     def stats(self) -> EngineStats:
         c = self._counts
         return EngineStats(
-            active=int(self._current is not None),
-            queued=self._jobs.qsize(),
-            requests_total=c.requests,
-            cancelled_total=c.cancelled,
-            prompt_tokens_total=c.prompt_tokens,
-            cached_tokens_total=c.cached_tokens,
-            generated_tokens_total=c.generated_tokens,
+            active=sum(slot.busy for slot in self._slots), queued=len(self._queue),
+            requests_total=c.requests, cancelled_total=c.cancelled,
+            prompt_tokens_total=c.prompt_tokens, cached_tokens_total=c.cached_tokens,
+            generated_tokens_total=c.generated_tokens, prefill_tokens_total=c.prefill_tokens,
         )
 
     def close(self) -> None:
+        """Stop: cancel what runs, fail what waits, save nothing new, free native memory."""
+        self._closing = True
+        for job in self._queue.drain():
+            job.emit(EngineError("the server is shutting down"))
+        self._queue.wake()
         if self._thread.is_alive():
-            current = self._current
-            if current is not None:
-                current.cancelled.set()
-            self._jobs.put(None)
             self._thread.join()
+        self._cache.close()
         self._ctx.free()
         self._model.free()
 
     # -- setup -----------------------------------------------------------------------
 
-    def _load_template(self) -> ChatTemplate | None:
-        source = self._model.meta("tokenizer.chat_template")
-        if not source:
-            return None
-        return ChatTemplate(
-            source,
-            bos_token=self._model.token_text(self._model.special_token("bos")),
-            eos_token=self._model.token_text(self._model.special_token("eos")),
+    def _load_chat_format(self, name: str) -> tuple[ChatTemplate, frozenset[int]]:
+        model = self._model
+        fmt = resolve_chat_format(
+            self._info.architecture, model.meta("general.name"),
+            model.meta("tokenizer.chat_template"), label=f"model {name}",
         )
+        template = ChatTemplate(
+            fmt.template,
+            bos_token=model.token_text(model.special_token("bos")),
+            eos_token=model.token_text(model.special_token("eos")),
+        )
+        stop_ids = set()
+        for text in fmt.stop_tokens:  # family stops that are single special tokens here
+            ids = model.tokenize(text, add_bos=False, parse_special=True)
+            if len(ids) == 1 and model.token_text(ids[0]) == text:
+                stop_ids.add(ids[0])
+        return template, frozenset(stop_ids)
+
+    def _retry_after(self) -> float:
+        waiting = len(self._queue) + 1
+        return max(1.0, self._counts.busy_s_ewma * waiting / len(self._slots))
 
     # -- the decode thread -----------------------------------------------------------
 
     def _should_abort(self) -> bool:
-        job = self._current
-        return job is not None and job.cancelled.is_set()
+        return self._closing or (bool(self._batch_jobs) and all(j.cancelled.is_set() for j in self._batch_jobs))
 
     def _run(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            if job.cancelled.is_set():
-                continue
-            self._current = job
-            self._counts.requests += 1
+        while not self._closing:
             try:
-                job.emit(self._serve(job))
-            except _Cancelled:
-                self._counts.cancelled += 1
-                job.emit(TokenEvent("", FinishReason.CANCELLED))
-            except Exception as exc:  # keep serving others; the caller sees the error
-                self._ctx.clear()
-                self._kv_tokens = []
-                job.emit(exc if isinstance(exc, MingyanError) else EngineError(f"generation failed: {exc}"))
-            finally:
-                self._current = None
+                self._admit()
+                self._reap_cancelled()
+                if not any(slot.busy for slot in self._slots):
+                    self._queue.wait(IDLE_WAIT_S)
+                    continue
+                self._step()
+            except Exception as exc:  # keep serving: fail the requests in flight, reset
+                log.exception("decode step failed")
+                self._fail_all(exc if isinstance(exc, MingyanError) else EngineError(f"generation failed: {exc}"))
+        for slot in self._slots:
+            if slot.busy:
+                self._finish(slot, FinishReason.CANCELLED)
 
-    def _serve(self, job: _Job) -> TokenEvent:
-        prompt = list(job.request.prompt_tokens)
-        cached = self._prefill(job, prompt)
-        self._counts.prompt_tokens += len(prompt)
-        self._counts.cached_tokens += cached
-        params = job.request.sampling
-        sampler = Sampler(self._model, params, prompt)
-        try:
-            generated, finish = self._decode_loop(job, sampler, len(prompt))
-        finally:
-            sampler.free()
-        usage = Usage(prompt_tokens=len(prompt), completion_tokens=generated, cached_tokens=cached)
-        return TokenEvent("", finish, usage)
+    def _admit(self) -> None:
+        while any(not slot.busy for slot in self._slots):
+            job = self._queue.pop()
+            if job is None:
+                return
+            self._place(job)
 
-    def _prefill(self, job: _Job, prompt: list[int]) -> int:
-        """Bring sequence 0 to `prompt`, reusing the longest common prefix. Returns its length."""
-        keep = 0
-        limit = min(len(self._kv_tokens), len(prompt) - 1)  # the last token is always evaluated
-        while keep < limit and self._kv_tokens[keep] == prompt[keep]:
-            keep += 1
-        if not self._ctx.seq_rm(0, keep, -1):
-            self._ctx.clear()
+    def _place(self, job: Job) -> None:
+        """Give `job` the idle slot holding the longest prefix of its prompt (or a saved state)."""
+        prompt = job.request.prompt_tokens
+        limit = len(prompt) - 1  # the last prompt token is always evaluated, for its logits
+        idle = [slot for slot in self._slots if not slot.busy]
+        scored = [(min(common_prefix(slot.tokens, prompt), limit), slot) for slot in idle]
+        keep, slot = max(scored, key=lambda pair: (pair[0], -pair[1].last_used))
+        entry, entry_keep = self._cache.best(prompt, limit)
+        if entry is not None and entry_keep > keep + RESTORE_MARGIN:
+            slot = min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))  # empty, else LRU
+            keep = self._restore(slot, entry, entry_keep)
+        if not self._ctx.seq_rm(slot.seq_id, keep, -1):
+            self._ctx.seq_rm(slot.seq_id, -1, -1)
             keep = 0
-        self._kv_tokens = prompt[:keep]
-        # Everything but the last token in chunks; the last one alone, so its logits are
-        # computed the same way whether or not the prefix came from the cache.
-        pos = keep
-        while pos < len(prompt) - 1:
-            chunk = prompt[pos : min(pos + self._ctx.n_batch, len(prompt) - 1)]
-            self._eval(job, chunk, pos, logits=False)
-            pos += len(chunk)
-        self._eval(job, prompt[-1:], pos, logits=True)
+        slot.start(job, self._model, keep, self._info.n_ctx)
+        self._counts.requests += 1
+        self._counts.prompt_tokens += len(prompt)
+        self._counts.cached_tokens += keep
+
+    def _restore(self, slot: Slot, entry, keep: int) -> int:
+        state = self._cache.load(entry)
+        self._ctx.seq_rm(slot.seq_id, -1, -1)
+        if state is None or not self._ctx.state_set(slot.seq_id, state):
+            self._ctx.seq_rm(slot.seq_id, -1, -1)
+            slot.tokens = []
+            return 0
+        slot.tokens = list(entry.tokens)
         return keep
 
-    def _eval(self, job: _Job, tokens: list[int], pos: int, *, logits: bool) -> None:
-        if job.cancelled.is_set():
-            raise _Cancelled
-        code = self._ctx.decode(tokens, pos, logits_last=logits)
-        if code == 0:
-            self._kv_tokens.extend(tokens)
+    def _reap_cancelled(self) -> None:
+        for slot in self._slots:
+            if slot.busy and slot.job.cancelled.is_set():
+                self._finish(slot, FinishReason.CANCELLED)
+
+    def _step(self) -> None:
+        """One llama_decode for every busy slot, then sampling."""
+        ctx = self._ctx
+        sample_at: list[tuple[Slot, int]] = []
+        added: list[tuple[Slot, list[int], bool]] = []  # (slot, tokens, from the prompt)
+        decoding = [s for s in self._slots if s.busy and not s.pending and s.next_token is not None]
+        for slot in decoding:
+            index = ctx.batch_add(slot.next_token, len(slot.tokens), slot.seq_id, True)
+            sample_at.append((slot, index))
+            added.append((slot, [slot.next_token], False))
+        chunk_cap = self.config.prefill_chunk if decoding else ctx.n_batch
+        for slot in self._slots:
+            if not slot.busy or not slot.pending or ctx.batch_room() == 0:
+                continue
+            chunk = slot.pending[: min(ctx.batch_room(), chunk_cap)]
+            for i, token in enumerate(chunk):
+                ctx.batch_add(token, len(slot.tokens) + i, slot.seq_id, False)
+            added.append((slot, chunk, True))
+        self._batch_jobs = [slot.job for slot, _, _ in added]
+        code = ctx.decode_batch()
+        self._batch_jobs = []
+        if code != 0:
+            self._undo([slot for slot, _, _ in added], code)
             return
-        self._ctx.seq_rm(0, pos, -1)  # drop whatever part of the batch was processed
-        if code == 2:
-            raise _Cancelled
+        for slot, tokens, from_prompt in added:
+            slot.tokens.extend(tokens)
+            if from_prompt:
+                del slot.pending[: len(tokens)]
+                self._counts.prefill_tokens += len(tokens)
+            else:
+                slot.next_token = None
+                self._counts.prefill_tokens += int(slot.first_token_at is None)  # the last prompt token
+        for slot, index in sample_at:
+            self._sample(slot, index)
+
+    def _undo(self, slots: list[Slot], code: int) -> None:
+        for slot in slots:
+            self._ctx.seq_rm(slot.seq_id, len(slot.tokens), -1)
+        if code == 2:  # aborted: everyone in the batch had been cancelled, or we are closing
+            for slot in slots:
+                if slot.busy:
+                    self._finish(slot, FinishReason.CANCELLED)
+            return
         raise EngineError(f"llama_decode failed with code {code}")
 
-    def _decode_loop(self, job: _Job, sampler: Sampler, n_prompt: int) -> tuple[int, FinishReason]:
-        params = job.request.sampling
-        room = self._info.n_ctx - n_prompt
-        limit = min(params.max_tokens, room) if params.max_tokens else room
-        utf8, stops = Utf8Stream(), StopMatcher(params.stop)
-        generated = 0
-        while True:
-            if job.cancelled.is_set():
-                raise _Cancelled
-            token = sampler.sample(self._ctx)
-            if self._model.is_eog(token):
-                finish = FinishReason.STOP
-                break
-            generated += 1
-            self._counts.generated_tokens += 1
-            text, hit = stops.feed(utf8.feed(self._model.piece(token)))
-            if text:
-                job.emit(TokenEvent(text))
-            if hit:
-                return generated, FinishReason.STOP
-            if generated >= limit:
-                finish = FinishReason.LENGTH
-                break
-            self._eval(job, [token], n_prompt + generated - 1, logits=True)
-        text, hit = stops.feed(utf8.flush())
-        tail = text if hit else text + stops.flush()
-        if tail:
-            job.emit(TokenEvent(tail))
-        return generated, FinishReason.STOP if hit else finish
+    def _sample(self, slot: Slot, index: int) -> None:
+        token = slot.sampler.sample(self._ctx, index)
+        before = slot.generated
+        reason = slot.accept(token, self._model, self._stop_ids)
+        self._counts.generated_tokens += slot.generated - before
+        if reason is not None:
+            self._finish(slot, reason)
 
+    def _finish(self, slot: Slot, reason: FinishReason) -> None:
+        job = slot.job
+        cancelled = reason is FinishReason.CANCELLED
+        self._counts.cancelled += int(cancelled)
+        timing = slot.finish(reason, self._info.name)
+        busy = time.monotonic() - job.submitted
+        self._counts.busy_s_ewma = 0.8 * self._counts.busy_s_ewma + 0.2 * busy
+        if not cancelled and not self._closing:
+            self._cache.put(slot.tokens, self._ctx.state_get(slot.seq_id))
+        if self._observer is not None and not cancelled:
+            self._observer(timing)
+
+    def _fail_all(self, exc: Exception) -> None:
+        for slot in self._slots:
+            if slot.busy:
+                slot.job.emit(exc)
+                slot.release()
+            self._ctx.seq_rm(slot.seq_id, -1, -1)
+            slot.tokens = []

@@ -34,6 +34,7 @@ class ContextConfig:
     n_batch: int
     n_threads: int
     n_seq_max: int = 1
+    kv_unified: bool = False  # False: each sequence owns n_ctx / n_seq_max cells
 
 
 class NativeModel:
@@ -51,6 +52,13 @@ class NativeModel:
         self.n_vocab = self.lib.llama_vocab_n_tokens(self.vocab)
         self.n_ctx_train = self.lib.llama_model_n_ctx_train(self.ptr)
         self.add_bos = bool(self.lib.llama_vocab_get_add_bos(self.vocab))
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Bytes of f16 keys and values one token occupies across all layers."""
+        lib, ptr = self.lib, self.ptr
+        head_dim = lib.llama_model_n_embd(ptr) // max(1, lib.llama_model_n_head(ptr))
+        return 2 * lib.llama_model_n_layer(ptr) * lib.llama_model_n_head_kv(ptr) * head_dim * 2
 
     def meta(self, key: str) -> str | None:
         size = 256
@@ -109,6 +117,7 @@ class NativeContext:
         params.n_batch = config.n_batch
         params.n_ubatch = config.n_batch
         params.n_seq_max = config.n_seq_max
+        params.kv_unified = config.kv_unified
         params.n_threads = config.n_threads
         params.n_threads_batch = config.n_threads
         params.no_perf = True
@@ -116,27 +125,50 @@ class NativeContext:
         if not self.ptr:
             raise ModelError(f"llama.cpp could not create a context of {config.n_ctx} tokens")
         self.n_ctx = lib.llama_n_ctx(self.ptr)
+        self.n_ctx_seq = lib.llama_n_ctx_seq(self.ptr)
         self.n_batch = config.n_batch
+        self.n_in_batch = 0
         self.memory = lib.llama_get_memory(self.ptr)
         self._batch = lib.llama_batch_init(config.n_batch, 0, config.n_seq_max)
         # Keep a reference: ctypes would otherwise free the callback under llama.cpp's feet.
         self._abort_cb = lib.ggml_abort_callback(lambda _data: bool(abort_check()))
         lib.llama_set_abort_callback(self.ptr, self._abort_cb, None)
 
+    def batch_add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:
+        """Queue one token for the next decode; returns its index in the batch."""
+        batch, i = self._batch, self.n_in_batch
+        batch.token[i] = token
+        batch.pos[i] = pos
+        batch.n_seq_id[i] = 1
+        batch.seq_id[i][0] = seq_id
+        batch.logits[i] = int(logits)
+        self.n_in_batch = i + 1
+        return i
+
+    def batch_room(self) -> int:
+        return self.n_batch - self.n_in_batch
+
     def decode(self, tokens: list[int], start_pos: int, seq_id: int = 0, *, logits_last: bool) -> int:
-        """Evaluate `tokens` at positions start_pos.. for one sequence; returns llama_decode's code."""
-        batch = self._batch
-        n = len(tokens)
+        """Evaluate `tokens` at positions start_pos.. for one sequence (old single-sequence path)."""
         for i, token in enumerate(tokens):
-            batch.token[i] = token
-            batch.pos[i] = start_pos + i
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq_id
-            batch.logits[i] = 0
-        if logits_last:
-            batch.logits[n - 1] = 1
-        batch.n_tokens = n
-        return int(self.lib.llama_decode(self.ptr, batch))
+            self.batch_add(token, start_pos + i, seq_id, logits_last and i == len(tokens) - 1)
+        return self.decode_batch()
+
+    def decode_batch(self) -> int:
+        """Evaluate the queued tokens in one llama_decode; returns its code (0 ok, 2 aborted)."""
+        self._batch.n_tokens = self.n_in_batch
+        self.n_in_batch = 0
+        return int(self.lib.llama_decode(self.ptr, self._batch))
+
+    def state_get(self, seq_id: int) -> bytes:
+        size = self.lib.llama_state_seq_get_size(self.ptr, seq_id)
+        buf = (ctypes.c_uint8 * size)()
+        n = self.lib.llama_state_seq_get_data(self.ptr, buf, size, seq_id)
+        return bytes(buf)[:n]
+
+    def state_set(self, seq_id: int, data: bytes) -> bool:
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        return self.lib.llama_state_seq_set_data(self.ptr, buf, len(data), seq_id) == len(data)
 
     def seq_rm(self, seq_id: int, p0: int, p1: int = -1) -> bool:
         return bool(self.lib.llama_memory_seq_rm(self.memory, seq_id, p0, p1))

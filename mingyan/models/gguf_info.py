@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType
 
+from mingyan.engine.chat_format import describe
 from mingyan.errors import ModelError
 
 MAGIC = b"GGUF"
@@ -173,4 +174,8 @@ def summarize(header: GGUFHeader) -> dict[str, object]:
         "chat_template_length": len(template) if isinstance(template, str) else 0,
         "bos_token_id": meta.get("tokenizer.ggml.bos_token_id"),
         "eos_token_id": meta.get("tokenizer.ggml.eos_token_id"),
-    }
+    } | describe(
+        arch if isinstance(arch, str) else None,
+        name if isinstance(name := meta.get("general.name"), str) else None,
+        template if isinstance(template, str) else None,
+    )

@@ -181,3 +181,26 @@ def test_api_key_same_rule_for_both_headers(engine, headers, status):
         if status == 401:
             assert r.json()["error"]["type"] == "authentication_error"
         assert client.get("/health").status_code == 200
+
+
+def test_full_engine_answers_429_with_retry_after():
+    with make_client(FakeEngine(max_active=0)) as client:
+        r = chat(client)
+        assert r.status_code == 429
+        assert r.headers["Retry-After"] == "2"
+        assert r.json()["error"]["type"] == "rate_limit_error"
+        r = chat(client, stream=True)
+        assert r.status_code == 429  # refused before the stream starts
+
+
+def test_metrics_endpoint(client):
+    chat(client)
+    text = client.get("/metrics").text
+    assert 'mingyan_queue_depth{model="fake-model"} 0.0' in text
+    assert 'mingyan_generated_tokens_total{model="fake-model"}' in text
+
+
+def test_metrics_need_the_key_when_one_is_set(engine):
+    with make_client(engine, api_key=SecretStr("k")) as client:
+        assert client.get("/metrics").status_code == 401
+        assert client.get("/metrics", headers={"x-api-key": "k"}).status_code == 200

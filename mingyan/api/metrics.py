@@ -1,0 +1,81 @@
+"""Prometheus metrics: one registry per app (no process globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from mingyan.engine.base import EngineStats, RequestTiming
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80)
+TOKEN_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1, 2)
+
+
+class _EngineCollector:
+    """Reads the engine's own counters at scrape time, so nothing is counted twice."""
+
+    def __init__(self, model: str, stats: Callable[[], EngineStats]) -> None:
+        self.model, self.stats = model, stats
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.stats()
+        gauges = {
+            "mingyan_queue_depth": ("requests waiting for a slot", s.queued),
+            "mingyan_active_slots": ("slots generating now", s.active),
+        }
+        for name, (doc, value) in gauges.items():
+            family = GaugeMetricFamily(name, doc, labels=["model"])
+            family.add_metric([self.model], value)
+            yield family
+        counters = {
+            "mingyan_prompt_tokens": ("prompt tokens received", s.prompt_tokens_total),
+            "mingyan_cached_prompt_tokens": ("prompt tokens reused from cache", s.cached_tokens_total),
+            "mingyan_generated_tokens": ("tokens generated", s.generated_tokens_total),
+            "mingyan_prefill_tokens": ("prompt tokens evaluated (not from cache)", s.prefill_tokens_total),
+            "mingyan_cancelled_requests": ("requests cancelled by their client", s.cancelled_total),
+        }
+        for name, (doc, value) in counters.items():
+            family = CounterMetricFamily(name, doc, labels=["model"])
+            family.add_metric([self.model], value)
+            yield family
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.ttft = Histogram(
+            "mingyan_time_to_first_token_seconds", "submission to first token", ["model"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.tpot = Histogram(
+            "mingyan_time_per_output_token_seconds", "mean time per token after the first", ["model"],
+            buckets=TOKEN_BUCKETS, registry=self.registry,
+        )
+        self.queued = Histogram(
+            "mingyan_queue_wait_seconds", "time waiting for a slot", ["model"],
+            buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.finished = Counter(
+            "mingyan_requests_finished", "finished requests by reason", ["model", "finish_reason"],
+            registry=self.registry,
+        )
+        self._attached = False
+
+    def observe(self, timing: RequestTiming) -> None:
+        """Engine observer (runs on the decode thread; prometheus_client is thread-safe)."""
+        if timing.ttft_s is not None:
+            self.ttft.labels(timing.model).observe(timing.ttft_s)
+        if timing.tpot_s is not None:
+            self.tpot.labels(timing.model).observe(timing.tpot_s)
+        self.queued.labels(timing.model).observe(timing.queued_s)
+        self.finished.labels(timing.model, timing.finish_reason.value).inc()
+
+    def attach(self, model: str, stats: Callable[[], EngineStats]) -> None:
+        if not self._attached:
+            self.registry.register(_EngineCollector(model, stats))
+            self._attached = True
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,101 @@
+"""Jobs waiting for the engine, and the fair, bounded queue that holds them.
+
+Each job carries the caller's event loop and an asyncio queue; the decode thread hands
+events back with `call_soon_threadsafe`. The queue is round-robin across users, so one
+client's ten requests cannot starve another client's one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+
+from mingyan.engine.base import GenerationRequest, TokenEvent
+from mingyan.errors import EngineBusyError
+
+
+@dataclass
+class Job:
+    request: GenerationRequest
+    loop: asyncio.AbstractEventLoop
+    events: asyncio.Queue = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted: float = field(default_factory=time.monotonic)
+
+    @property
+    def user(self) -> str:
+        return self.request.user
+
+    def emit(self, item: TokenEvent | Exception) -> None:
+        try:
+            self.loop.call_soon_threadsafe(self.events.put_nowait, item)
+        except RuntimeError:  # the caller's loop is gone: nobody is listening
+            self.cancelled.set()
+
+
+class FairQueue:
+    """Bounded FIFO per user; the next job goes to the waiting user served least recently
+    (a user never served first), so users take turns whatever their number of requests.
+    Thread-safe."""
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self._by_user: OrderedDict[str, deque[Job]] = OrderedDict()  # in order of arrival
+        self._last_served: dict[str, int] = {}
+        self._turn = 0
+        self._size = 0
+        self._cond = threading.Condition()
+
+    def __len__(self) -> int:
+        return self._size
+
+    def put(self, job: Job, retry_after_s: float) -> None:
+        with self._cond:
+            if self._size >= self.max_size:
+                raise EngineBusyError(
+                    f"The server is busy: {self._size} requests are waiting. Retry shortly.",
+                    retry_after_s=retry_after_s,
+                )
+            self._by_user.setdefault(job.user, deque()).append(job)
+            self._size += 1
+            self._cond.notify()
+
+    def pop(self) -> Job | None:
+        """The next job of the waiting user served least recently; None when empty."""
+        with self._cond:
+            while self._by_user:
+                user = min(self._by_user, key=lambda u: self._last_served.get(u, -1))
+                jobs = self._by_user[user]
+                job = jobs.popleft()
+                self._size -= 1
+                if not jobs:
+                    del self._by_user[user]
+                if job.cancelled.is_set():
+                    continue
+                self._turn += 1
+                self._last_served[user] = self._turn
+                if len(self._last_served) > 4 * self.max_size:  # forget long-gone users
+                    self._last_served = {
+                        u: t for u, t in self._last_served.items() if u in self._by_user or u == user
+                    }
+                return job
+            return None
+
+    def wait(self, timeout: float) -> None:
+        with self._cond:
+            if self._size == 0:
+                self._cond.wait(timeout)
+
+    def wake(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+
+    def drain(self) -> list[Job]:
+        with self._cond:
+            jobs = [job for queue in self._by_user.values() for job in queue]
+            self._by_user.clear()
+            self._size = 0
+            return jobs

@@ -1,0 +1,221 @@
+"""Saved KV states of finished sequences, in RAM and on disk, found by exact token prefix.
+
+A state is reused only for a prompt that starts with exactly the tokens it was computed
+from (the engine trims it at the first differing token), so one conversation can never
+leak into another. RAM holds the most recently used states within a byte budget; every
+state is also written (by a background thread) to a per-model directory on disk, within
+its own budget, so conversations outlive RAM pressure and server restarts. Files record
+the model's sha256 and a checksum and are ignored when either does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+from array import array
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+MAGIC = b"MINGYAN-KV1\n"
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Length of the longest common prefix (binary search over C-speed slice compares)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+@dataclass
+class Entry:
+    tokens: tuple[int, ...]
+    size: int
+    state: bytes | None = None  # in RAM
+    path: Path | None = None  # on disk
+
+
+class StateCache:
+    def __init__(
+        self,
+        *,
+        model_sha256: str,
+        ram_bytes: int,
+        disk_dir: Path | None,
+        disk_bytes: int,
+        min_tokens: int = 32,
+    ) -> None:
+        self.model_sha256 = model_sha256
+        self.ram_bytes = ram_bytes
+        self.disk_bytes = disk_bytes
+        self.min_tokens = min_tokens
+        self._entries: OrderedDict[tuple[int, ...], Entry] = OrderedDict()  # LRU first
+        self._ram_used = 0
+        self._lock = threading.Lock()
+        self._dir = disk_dir / model_sha256[:32] if disk_dir and disk_bytes > 0 and model_sha256 else None
+        self._writes: queue.Queue[tuple[Path, tuple[int, ...], bytes] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        if self._dir is not None:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            self._index_disk()
+            self._writer = threading.Thread(target=self._write_loop, name="kv-writer", daemon=True)
+            self._writer.start()
+
+    # -- lookup ---------------------------------------------------------------------
+
+    def best(self, prompt: Sequence[int], limit: int) -> tuple[Entry | None, int]:
+        """The entry sharing the longest prefix with `prompt` (at most `limit` tokens)."""
+        best, best_n = None, 0
+        prompt = tuple(prompt)
+        with self._lock:
+            for entry in self._entries.values():
+                if entry.tokens and entry.tokens[0] == prompt[0]:
+                    n = min(common_prefix(entry.tokens, prompt), limit)
+                    if n > best_n:
+                        best, best_n = entry, n
+        return best, best_n
+
+    def load(self, entry: Entry) -> bytes | None:
+        with self._lock:
+            if entry.state is not None:
+                self._entries.move_to_end(entry.tokens)
+                return entry.state
+        if entry.path is None:
+            return None
+        state = self._read(entry.path, full=True)
+        with self._lock:
+            if not isinstance(state, bytes):
+                self._drop_locked(entry)
+                return None
+            if entry.tokens in self._entries and entry.state is None:
+                entry.state = state
+                self._ram_used += entry.size
+                self._entries.move_to_end(entry.tokens)
+                self._evict_ram_locked()
+        return state
+
+    # -- storing --------------------------------------------------------------------
+
+    def put(self, tokens: Sequence[int], state: bytes) -> None:
+        tokens = tuple(tokens)
+        if len(tokens) < self.min_tokens or not state:
+            return
+        entry = Entry(tokens=tokens, size=len(state), state=state)
+        with self._lock:
+            for old in [e for t, e in self._entries.items() if tokens[: len(t)] == t]:
+                self._drop_locked(old)  # superseded: `tokens` extends it
+            self._entries[tokens] = entry
+            self._ram_used += entry.size
+            self._evict_ram_locked()
+        if self._dir is not None:
+            entry.path = self._dir / (hashlib.sha256(array("i", tokens).tobytes()).hexdigest()[:40] + ".kv")
+            self._writes.put((entry.path, tokens, state))
+
+    def stats(self) -> tuple[int, int, int]:
+        """(entries, bytes in RAM, entries on disk)."""
+        with self._lock:
+            on_disk = sum(1 for e in self._entries.values() if e.path is not None)
+            return len(self._entries), self._ram_used, on_disk
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writes.put(None)
+            self._writer.join()
+            self._writer = None
+
+    # -- internals ------------------------------------------------------------------
+
+    def _evict_ram_locked(self) -> None:
+        for entry in list(self._entries.values()):
+            if self._ram_used <= self.ram_bytes:
+                break
+            if entry.state is not None:
+                entry.state = None
+                self._ram_used -= entry.size
+                if entry.path is None and self._dir is None:
+                    del self._entries[entry.tokens]
+
+    def _drop_locked(self, entry: Entry) -> None:
+        self._entries.pop(entry.tokens, None)
+        if entry.state is not None:
+            self._ram_used -= entry.size
+        if entry.path is not None:
+            entry.path.unlink(missing_ok=True)
+
+    def _write_loop(self) -> None:
+        while (item := self._writes.get()) is not None:
+            path, tokens, state = item
+            try:
+                self._write(path, tokens, state)
+                self._enforce_disk_budget()
+            except OSError as exc:
+                log.warning("could not save a KV state to %s: %s", path, exc)
+
+    def _write(self, path: Path, tokens: tuple[int, ...], state: bytes) -> None:
+        with self._lock:
+            if tokens not in self._entries:
+                return  # superseded before it reached the disk
+        header = json.dumps({
+            "model_sha256": self.model_sha256, "n_tokens": len(tokens),
+            "state_sha256": hashlib.sha256(state).hexdigest(), "state_bytes": len(state),
+        }).encode() + b"\n"
+        tmp = path.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            f.write(MAGIC + header + array("i", tokens).tobytes() + state)
+        os.replace(tmp, path)
+
+    def _read(self, path: Path, *, full: bool) -> bytes | tuple[int, ...] | None:
+        """The state (full=True) or the token list (full=False) of a file; None if invalid."""
+        try:
+            with open(path, "rb") as f:
+                if f.readline() != MAGIC:
+                    return None
+                header = json.loads(f.readline())
+                if header.get("model_sha256") != self.model_sha256:
+                    return None
+                tokens = array("i")
+                tokens.frombytes(f.read(4 * int(header["n_tokens"])))
+                if not full:
+                    return tuple(tokens)
+                state = f.read()
+        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+            return None
+        if len(state) != header["state_bytes"] or hashlib.sha256(state).hexdigest() != header["state_sha256"]:
+            return None
+        return state
+
+    def _index_disk(self) -> None:
+        assert self._dir is not None
+        files = sorted(self._dir.glob("*.kv"), key=lambda p: p.stat().st_mtime)
+        for path in files:
+            tokens = self._read(path, full=False)
+            if isinstance(tokens, tuple) and tokens:
+                self._entries[tokens] = Entry(tokens=tokens, size=path.stat().st_size, path=path)
+            else:
+                path.unlink(missing_ok=True)
+        for tmp in self._dir.glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
+
+    def _enforce_disk_budget(self) -> None:
+        with self._lock:
+            on_disk = [e for e in self._entries.values() if e.path is not None]
+            total = sum(e.size for e in on_disk)
+            for entry in on_disk:  # least recently used first
+                if total <= self.disk_bytes:
+                    break
+                entry.path.unlink(missing_ok=True)
+                entry.path = None
+                total -= entry.size
+                if entry.state is None:
+                    del self._entries[entry.tokens]

@@ -1,0 +1,96 @@
+"""One sequence of the shared llama.cpp context, and the request it is serving."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from mingyan.engine.base import FinishReason, RequestTiming, TokenEvent, Usage
+from mingyan.engine.jobs import Job
+from mingyan.engine.native import NativeModel, Sampler
+from mingyan.engine.text import StopMatcher, Utf8Stream
+
+
+@dataclass
+class Slot:
+    seq_id: int
+    tokens: list[int] = field(default_factory=list)  # what sequence `seq_id` holds in the KV cache
+    last_used: float = 0.0
+    job: Job | None = None
+    pending: list[int] = field(default_factory=list)  # prompt tokens not yet evaluated
+    next_token: int | None = None  # to evaluate, with logits, once `pending` is done
+    sampler: Sampler | None = None
+    cached: int = 0
+    generated: int = 0
+    limit: int = 0
+    started: float = 0.0
+    first_token_at: float | None = None
+    _utf8: Utf8Stream = field(default_factory=Utf8Stream)
+    _stops: StopMatcher = field(default_factory=lambda: StopMatcher(()))
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
+
+    def start(self, job: Job, model: NativeModel, keep: int, n_ctx_seq: int) -> None:
+        prompt = list(job.request.prompt_tokens)
+        params = job.request.sampling
+        self.job, self.cached, self.generated = job, keep, 0
+        self.tokens = prompt[:keep]
+        # The last prompt token is evaluated on its own, like a generated token, so its
+        # logits come out the same whether the prefix was computed now or came from cache.
+        self.pending = prompt[keep:-1]
+        self.next_token = prompt[-1]
+        room = n_ctx_seq - len(prompt)
+        self.limit = min(params.max_tokens, room) if params.max_tokens else room
+        self.sampler = Sampler(model, params, prompt)
+        self._utf8, self._stops = Utf8Stream(), StopMatcher(params.stop)
+        self.started, self.first_token_at = time.monotonic(), None
+
+    def accept(self, token: int, model: NativeModel, stop_ids: frozenset[int]) -> FinishReason | None:
+        """Take a sampled token: stream its text; say whether the answer is finished."""
+        assert self.job is not None
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+        if model.is_eog(token) or token in stop_ids:
+            return FinishReason.STOP
+        self.generated += 1
+        text, hit = self._stops.feed(self._utf8.feed(model.piece(token)))
+        if text:
+            self.job.emit(TokenEvent(text))
+        if hit:
+            self._stops = StopMatcher(())  # nothing held back may leak after a stop
+            return FinishReason.STOP
+        if self.generated >= self.limit:
+            return FinishReason.LENGTH
+        self.next_token = token
+        return None
+
+    def finish(self, reason: FinishReason, model: str) -> RequestTiming:
+        """Flush held text, send the final event, and free the request's resources."""
+        job = self.job
+        assert job is not None
+        if reason is not FinishReason.CANCELLED:
+            tail = self._stops.feed(self._utf8.flush())[0] + self._stops.flush()
+            if tail:
+                job.emit(TokenEvent(tail))
+        usage = Usage(len(job.request.prompt_tokens), self.generated, self.cached)
+        now = time.monotonic()
+        first = self.first_token_at
+        timing = RequestTiming(
+            model=model,
+            finish_reason=reason,
+            usage=usage,
+            queued_s=self.started - job.submitted,
+            ttft_s=None if first is None else first - job.submitted,
+            tpot_s=(now - first) / (self.generated - 1) if first and self.generated > 1 else None,
+        )
+        self.release()
+        job.emit(TokenEvent("", reason, usage))
+        return timing
+
+    def release(self) -> None:
+        if self.sampler is not None:
+            self.sampler.free()
+        self.job, self.sampler, self.next_token, self.pending = None, None, None, []
+        self.last_used = time.monotonic()
