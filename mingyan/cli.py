@@ -15,7 +15,7 @@ from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
 SERVE_FIELDS = ("host", "port", "model", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
-                "max_queue", "cache_ram_mb", "cache_disk_mb", "api_key",
+                "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key",
                 "max_body_bytes", "data_dir", "cache_dir", "hf_endpoint")
 CHAT_FIELDS = ("model", "n_ctx", "n_threads", "n_batch", "data_dir", "cache_dir")
 

@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     max_queue: int = Field(64, ge=1, le=100000, description="requests that may wait; more get 429")
     cache_ram_mb: int = Field(512, ge=0, description="RAM for saved conversation KV states (MiB)")
     cache_disk_mb: int = Field(4096, ge=0, description="disk for saved KV states, kept across restarts (MiB)")
+    kv_dir: Path | None = Field(None, description="where saved KV states go (default: <cache-dir>/kv)")
     n_threads: int = Field(
         default_factory=_default_threads, ge=1, le=1024, description="CPU threads (default: all cores)"
     )
@@ -56,10 +57,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
 
-    @field_validator("data_dir", "cache_dir")
+    @field_validator("data_dir", "cache_dir", "kv_dir")
     @classmethod
-    def _expand(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @property
     def is_loopback(self) -> bool:

@@ -23,7 +23,7 @@ def engine_config(settings: Settings) -> EngineConfig:
         max_queue=settings.max_queue,
         cache_ram_bytes=settings.cache_ram_mb << 20,
         cache_disk_bytes=settings.cache_disk_mb << 20,
-        cache_dir=settings.cache_dir / "kv",
+        cache_dir=settings.kv_dir or settings.cache_dir / "kv",
     )
 
 
