@@ -23,5 +23,8 @@ serve: install
 test: install
 	$(BIN)/python -m pytest $(ARGS)
 
+# Benchmarks (docs/benchmarks.md has the commands and the latest results).
 bench: install
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	bench/build_llama_server.sh
 	$(BIN)/python bench/decode_http_vs_raw.py $(ARGS)

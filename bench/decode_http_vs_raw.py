@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,8 +115,10 @@ def free_port() -> int:
 
 def start_server(model: str, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # A fresh KV directory: states saved by earlier runs must not make a "cold" prompt warm.
     cmd = [sys.executable, "-m", "mingyan", "serve", "--model", model, "--port", str(port),
-           "--n-threads", str(threads), "--n-ctx", str(N_CTX), "--n-batch", str(N_BATCH)]
+           "--n-threads", str(threads), "--n-ctx", str(N_CTX), "--n-batch", str(N_BATCH),
+           "--kv-dir", tempfile.mkdtemp(prefix="mingyan-kv-")]
     with log.open("wb") as sink:
         # Own session: a Ctrl-C reaches only this script, which then stops the server.
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -195,8 +198,9 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> ModelResult:
         with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
             raw.run(messages("warm-up"), WARMUP_TOKENS)
             run_http(client, base, name, messages("warm-up"), WARMUP_TOKENS)
+            run_tag = uuid.uuid4().hex[:8]
             for rep in range(args.reps):
-                chat = messages(str(rep + 1))
+                chat = messages(f"{run_tag}-{rep + 1}")
                 result.raw.append(raw.run(chat, args.tokens))
                 result.http.append(run_http(client, base, name, chat, args.tokens))
                 # The same chat again: the server reuses the cached KV prefix.

@@ -240,9 +240,11 @@ class LlamaCppEngine:
             except Exception as exc:  # keep serving: fail the requests in flight, reset
                 log.exception("decode step failed")
                 self._fail_all(exc if isinstance(exc, MingyanError) else EngineError(f"generation failed: {exc}"))
-        for slot in self._slots:
+        for slot in self._slots:  # closing: end what still runs with an error, not a silent cut
             if slot.busy:
-                self._finish(slot, FinishReason.CANCELLED)
+                job = slot.job
+                slot.release()
+                job.emit(EngineError("the server is shutting down; the answer was cut short"))
 
     def _admit(self) -> None:
         while any(not slot.busy for slot in self._slots):
@@ -290,7 +292,7 @@ class LlamaCppEngine:
         ctx = self._ctx
         sample_at: list[tuple[Slot, int]] = []
         added: list[tuple[Slot, list[int], bool]] = []  # (slot, tokens, from the prompt)
-        decoding = [s for s in self._slots if s.busy and not s.pending and s.next_token is not None]
+        decoding = [s for s in self._slots if s.busy and s.next_token is not None]
         for slot in decoding:
             index = ctx.batch_add(slot.next_token, len(slot.tokens), slot.seq_id, True)
             sample_at.append((slot, index))
@@ -300,8 +302,11 @@ class LlamaCppEngine:
             if not slot.busy or not slot.pending or ctx.batch_room() == 0:
                 continue
             chunk = slot.pending[: min(ctx.batch_room(), chunk_cap)]
-            for i, token in enumerate(chunk):
-                ctx.batch_add(token, len(slot.tokens) + i, slot.seq_id, False)
+            completes = len(chunk) == len(slot.pending)
+            for i, token in enumerate(chunk):  # logits only for the prompt's last token
+                index = ctx.batch_add(token, len(slot.tokens) + i, slot.seq_id, completes and i == len(chunk) - 1)
+            if completes:
+                sample_at.append((slot, index))
             added.append((slot, chunk, True))
         self._batch_jobs = [slot.job for slot, _, _ in added]
         code = ctx.decode_batch()
@@ -316,7 +321,6 @@ class LlamaCppEngine:
                 self._counts.prefill_tokens += len(tokens)
             else:
                 slot.next_token = None
-                self._counts.prefill_tokens += int(slot.first_token_at is None)  # the last prompt token
         for slot, index in sample_at:
             self._sample(slot, index)
 
@@ -345,7 +349,7 @@ class LlamaCppEngine:
         timing = slot.finish(reason, self._info.name)
         busy = time.monotonic() - job.submitted
         self._counts.busy_s_ewma = 0.8 * self._counts.busy_s_ewma + 0.2 * busy
-        if not cancelled and not self._closing:
+        if not cancelled:  # complete: worth keeping, even while closing (saved to disk then)
             self._cache.put(slot.tokens, self._ctx.state_get(slot.seq_id))
         if self._observer is not None and not cancelled:
             self._observer(timing)

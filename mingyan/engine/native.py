@@ -164,11 +164,12 @@ class NativeContext:
         size = self.lib.llama_state_seq_get_size(self.ptr, seq_id)
         buf = (ctypes.c_uint8 * size)()
         n = self.lib.llama_state_seq_get_data(self.ptr, buf, size, seq_id)
-        return bytes(buf)[:n]
+        return ctypes.string_at(buf, n)
 
     def state_set(self, seq_id: int, data: bytes) -> bool:
-        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
-        return self.lib.llama_state_seq_set_data(self.ptr, buf, len(data), seq_id) == len(data)
+        # Points llama.cpp at the bytes object's own buffer (read-only use): no copy.
+        src = ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8))
+        return self.lib.llama_state_seq_set_data(self.ptr, src, len(data), seq_id) == len(data)
 
     def seq_rm(self, seq_id: int, p0: int, p1: int = -1) -> bool:
         return bool(self.lib.llama_memory_seq_rm(self.memory, seq_id, p0, p1))

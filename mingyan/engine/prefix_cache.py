@@ -2,10 +2,11 @@
 
 A state is reused only for a prompt that starts with exactly the tokens it was computed
 from (the engine trims it at the first differing token), so one conversation can never
-leak into another. RAM holds the most recently used states within a byte budget; every
-state is also written (by a background thread) to a per-model directory on disk, within
-its own budget, so conversations outlive RAM pressure and server restarts. Files record
-the model's sha256 and a checksum and are ignored when either does not match.
+leak into another. RAM holds the most recently used states within a byte budget; a state
+pushed out of RAM is written (by a background thread) to a per-model directory on disk,
+within its own budget, and so are all states still in RAM when the engine closes: the
+conversations outlive RAM pressure and server restarts. Files record the model's sha256
+and a checksum and are ignored when either does not match.
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return lo
 
 
-@dataclass
+@dataclass(eq=False)
 class Entry:
     tokens: tuple[int, ...]
     size: int
     state: bytes | None = None  # in RAM
-    path: Path | None = None  # on disk
+    path: Path | None = None  # on disk (written)
+    writing: bool = False  # queued for the disk writer
 
 
 class StateCache:
@@ -64,7 +66,7 @@ class StateCache:
         self._ram_used = 0
         self._lock = threading.Lock()
         self._dir = disk_dir / model_sha256[:32] if disk_dir and disk_bytes > 0 and model_sha256 else None
-        self._writes: queue.Queue[tuple[Path, tuple[int, ...], bytes] | None] = queue.Queue()
+        self._writes: queue.Queue[Entry | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         if self._dir is not None:
             self._dir.mkdir(parents=True, exist_ok=True)
@@ -80,25 +82,24 @@ class StateCache:
         prompt = tuple(prompt)
         with self._lock:
             for entry in self._entries.values():
-                if entry.tokens and entry.tokens[0] == prompt[0]:
+                if entry.tokens and prompt and entry.tokens[0] == prompt[0]:
                     n = min(common_prefix(entry.tokens, prompt), limit)
                     if n > best_n:
                         best, best_n = entry, n
         return best, best_n
 
     def load(self, entry: Entry) -> bytes | None:
+        """The state of `entry` (read from disk into RAM if needed); None if unreadable."""
         with self._lock:
             if entry.state is not None:
                 self._entries.move_to_end(entry.tokens)
                 return entry.state
-        if entry.path is None:
-            return None
-        state = self._read(entry.path, full=True)
+            path = entry.path
+        state = self._read(path) if path is not None else None
         with self._lock:
-            if not isinstance(state, bytes):
+            if state is None:
                 self._drop_locked(entry)
-                return None
-            if entry.tokens in self._entries and entry.state is None:
+            elif self._entries.get(entry.tokens) is entry and entry.state is None:
                 entry.state = state
                 self._ram_used += entry.size
                 self._entries.move_to_end(entry.tokens)
@@ -111,16 +112,12 @@ class StateCache:
         tokens = tuple(tokens)
         if len(tokens) < self.min_tokens or not state:
             return
-        entry = Entry(tokens=tokens, size=len(state), state=state)
         with self._lock:
             for old in [e for t, e in self._entries.items() if tokens[: len(t)] == t]:
                 self._drop_locked(old)  # superseded: `tokens` extends it
-            self._entries[tokens] = entry
-            self._ram_used += entry.size
+            self._entries[tokens] = Entry(tokens=tokens, size=len(state), state=state)
+            self._ram_used += len(state)
             self._evict_ram_locked()
-        if self._dir is not None:
-            entry.path = self._dir / (hashlib.sha256(array("i", tokens).tobytes()).hexdigest()[:40] + ".kv")
-            self._writes.put((entry.path, tokens, state))
 
     def stats(self) -> tuple[int, int, int]:
         """(entries, bytes in RAM, entries on disk)."""
@@ -129,54 +126,85 @@ class StateCache:
             return len(self._entries), self._ram_used, on_disk
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writes.put(None)
-            self._writer.join()
-            self._writer = None
+        """Write every state still only in RAM to disk, then stop the writer."""
+        if self._writer is None:
+            return
+        with self._lock:
+            for entry in self._entries.values():
+                if entry.state is not None and entry.path is None and not entry.writing:
+                    entry.writing = True
+                    self._writes.put(entry)
+        self._writes.put(None)
+        self._writer.join()
+        self._writer = None
 
     # -- internals ------------------------------------------------------------------
 
     def _evict_ram_locked(self) -> None:
+        """Push least recently used states out of RAM: to disk, or away without a disk."""
+        excess = self._ram_used - self.ram_bytes
         for entry in list(self._entries.values()):
-            if self._ram_used <= self.ram_bytes:
+            if excess <= 0:
                 break
-            if entry.state is not None:
+            if entry.state is None or entry.writing:
+                continue
+            excess -= entry.size
+            if entry.path is not None:  # already on disk
                 entry.state = None
                 self._ram_used -= entry.size
-                if entry.path is None and self._dir is None:
-                    del self._entries[entry.tokens]
+            elif self._dir is not None:
+                entry.writing = True  # RAM is released once the file is written
+                self._writes.put(entry)
+            else:
+                self._drop_locked(entry)
 
     def _drop_locked(self, entry: Entry) -> None:
-        self._entries.pop(entry.tokens, None)
+        if self._entries.get(entry.tokens) is entry:
+            del self._entries[entry.tokens]
         if entry.state is not None:
             self._ram_used -= entry.size
+            entry.state = None
         if entry.path is not None:
             entry.path.unlink(missing_ok=True)
+            entry.path = None
 
     def _write_loop(self) -> None:
-        while (item := self._writes.get()) is not None:
-            path, tokens, state = item
+        while (entry := self._writes.get()) is not None:
             try:
-                self._write(path, tokens, state)
+                self._write(entry)
                 self._enforce_disk_budget()
             except OSError as exc:
-                log.warning("could not save a KV state to %s: %s", path, exc)
+                log.warning("could not save a KV state: %s", exc)
+                with self._lock:
+                    entry.writing = False
 
-    def _write(self, path: Path, tokens: tuple[int, ...], state: bytes) -> None:
-        with self._lock:
-            if tokens not in self._entries:
-                return  # superseded before it reached the disk
+    def _write(self, entry: Entry) -> None:
+        assert self._dir is not None
+        state = entry.state
+        if state is None:
+            return
+        path = self._dir / (hashlib.sha256(array("i", entry.tokens).tobytes()).hexdigest()[:40] + ".kv")
         header = json.dumps({
-            "model_sha256": self.model_sha256, "n_tokens": len(tokens),
+            "model_sha256": self.model_sha256, "n_tokens": len(entry.tokens),
             "state_sha256": hashlib.sha256(state).hexdigest(), "state_bytes": len(state),
         }).encode() + b"\n"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
-            f.write(MAGIC + header + array("i", tokens).tobytes() + state)
+            f.write(MAGIC + header + array("i", entry.tokens).tobytes())
+            f.write(state)
         os.replace(tmp, path)
+        with self._lock:
+            entry.writing = False
+            if self._entries.get(entry.tokens) is not entry:  # superseded meanwhile
+                path.unlink(missing_ok=True)
+                return
+            entry.path = path
+            if self._ram_used > self.ram_bytes and entry.state is not None:
+                entry.state = None
+                self._ram_used -= entry.size
 
-    def _read(self, path: Path, *, full: bool) -> bytes | tuple[int, ...] | None:
-        """The state (full=True) or the token list (full=False) of a file; None if invalid."""
+    def _read(self, path: Path, *, tokens_only: bool = False):
+        """The state (or, with tokens_only, the token tuple) of a file; None if invalid."""
         try:
             with open(path, "rb") as f:
                 if f.readline() != MAGIC:
@@ -186,10 +214,10 @@ class StateCache:
                     return None
                 tokens = array("i")
                 tokens.frombytes(f.read(4 * int(header["n_tokens"])))
-                if not full:
+                if tokens_only:
                     return tuple(tokens)
                 state = f.read()
-        except (OSError, ValueError, KeyError, json.JSONDecodeError):
+        except (OSError, ValueError, KeyError, TypeError):
             return None
         if len(state) != header["state_bytes"] or hashlib.sha256(state).hexdigest() != header["state_sha256"]:
             return None
@@ -197,15 +225,14 @@ class StateCache:
 
     def _index_disk(self) -> None:
         assert self._dir is not None
-        files = sorted(self._dir.glob("*.kv"), key=lambda p: p.stat().st_mtime)
-        for path in files:
-            tokens = self._read(path, full=False)
+        for tmp in self._dir.glob("*.tmp"):
+            tmp.unlink(missing_ok=True)
+        for path in sorted(self._dir.glob("*.kv"), key=lambda p: p.stat().st_mtime):
+            tokens = self._read(path, tokens_only=True)
             if isinstance(tokens, tuple) and tokens:
                 self._entries[tokens] = Entry(tokens=tokens, size=path.stat().st_size, path=path)
             else:
                 path.unlink(missing_ok=True)
-        for tmp in self._dir.glob("*.tmp"):
-            tmp.unlink(missing_ok=True)
 
     def _enforce_disk_budget(self) -> None:
         with self._lock:
@@ -214,8 +241,8 @@ class StateCache:
             for entry in on_disk:  # least recently used first
                 if total <= self.disk_bytes:
                     break
+                total -= entry.size
                 entry.path.unlink(missing_ok=True)
                 entry.path = None
-                total -= entry.size
                 if entry.state is None:
                     del self._entries[entry.tokens]

@@ -18,7 +18,7 @@ class Slot:
     last_used: float = 0.0
     job: Job | None = None
     pending: list[int] = field(default_factory=list)  # prompt tokens not yet evaluated
-    next_token: int | None = None  # to evaluate, with logits, once `pending` is done
+    next_token: int | None = None  # sampled, to be evaluated in the next step
     sampler: Sampler | None = None
     cached: int = 0
     generated: int = 0
@@ -37,10 +37,8 @@ class Slot:
         params = job.request.sampling
         self.job, self.cached, self.generated = job, keep, 0
         self.tokens = prompt[:keep]
-        # The last prompt token is evaluated on its own, like a generated token, so its
-        # logits come out the same whether the prefix was computed now or came from cache.
-        self.pending = prompt[keep:-1]
-        self.next_token = prompt[-1]
+        self.pending = prompt[keep:]
+        self.next_token = None
         room = n_ctx_seq - len(prompt)
         self.limit = min(params.max_tokens, room) if params.max_tokens else room
         self.sampler = Sampler(model, params, prompt)
