@@ -7,7 +7,7 @@ and prints median time to first token and decode tokens/s for both, with the rat
 The raw model and the server never compute at the same time (one idles while the other runs).
 
     python bench/decode_http_vs_raw.py [--models a,b] [--tokens 128] [--reps 3]
-                                       [--threads N] [--markdown PATH]
+                                       [--threads N] [--raw-flash-attn on|off] [--markdown PATH]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import socket
 import statistics
 import subprocess
@@ -113,12 +114,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(model: str, threads: int, log: Path) -> tuple[subprocess.Popen, str]:
+def start_server(model: str, threads: int, log: Path, kv_dir: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    # A fresh KV directory: states saved by earlier runs must not make a "cold" prompt warm.
     cmd = [sys.executable, "-m", "mingyan", "serve", "--model", model, "--port", str(port),
            "--n-threads", str(threads), "--n-ctx", str(N_CTX), "--n-batch", str(N_BATCH),
-           "--kv-dir", tempfile.mkdtemp(prefix="mingyan-kv-")]
+           "--kv-dir", kv_dir]
     with log.open("wb") as sink:
         # Own session: a Ctrl-C reaches only this script, which then stops the server.
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -192,9 +192,11 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> ModelResult:
     fd, log_name = tempfile.mkstemp(prefix="mingyan-bench-", suffix=".log")
     os.close(fd)
     log = Path(log_name)
+    # A fresh KV directory: states saved by earlier runs must not make a "cold" prompt warm.
+    kv_dir = tempfile.mkdtemp(prefix="mingyan-kv-")
     proc = None
     try:
-        proc, base = start_server(name, args.threads, log)
+        proc, base = start_server(name, args.threads, log, kv_dir)
         with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
             raw.run(messages("warm-up"), WARMUP_TOKENS)
             run_http(client, base, name, messages("warm-up"), WARMUP_TOKENS)
@@ -213,6 +215,7 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> ModelResult:
             stop_server(proc)
         raw.close()
         log.unlink(missing_ok=True)
+        shutil.rmtree(kv_dir, ignore_errors=True)
     return result
 
 

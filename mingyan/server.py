@@ -29,7 +29,9 @@ def serve(settings: Settings) -> None:
     metrics = Metrics()
     engine = open_engine(settings, observer=metrics.observe)
     try:
-        app = create_app(settings, engine, metrics)
+        # The app closes the engine on shutdown: uvicorn re-raises SIGTERM after its graceful
+        # shutdown, so code after uvicorn.run() may never run.
+        app = create_app(settings, engine, metrics, close_engine=True)
         print(
             f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
             f"{engine.info.n_ctx} tokens) "

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 
@@ -18,9 +21,22 @@ from mingyan.config import Settings
 from mingyan.engine.base import Engine
 
 
-def create_app(settings: Settings, engine: Engine, metrics: Metrics | None = None) -> FastAPI:
-    """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to."""
-    app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None)
+def create_app(
+    settings: Settings, engine: Engine, metrics: Metrics | None = None, *, close_engine: bool = False
+) -> FastAPI:
+    """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
+
+    With `close_engine`, the app closes the engine when it shuts down (the server's own engine:
+    its KV states get saved before the process exits).
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_engine:
+            await asyncio.to_thread(engine.close)
+
+    app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.chat = ChatService(engine)
     app.state.metrics = metrics or Metrics()

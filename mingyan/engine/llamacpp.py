@@ -42,6 +42,7 @@ from mingyan.errors import EngineError, MingyanError, ModelError
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5
 RESTORE_MARGIN = 16  # restore a saved state only when it saves this many more tokens
+ABORTABLE_BATCH = 32  # batches this long (prefill) can be cut short by the abort callback
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class LlamaCppEngine:
             cfg = replace(cfg, n_slots=auto_slots(self._model.kv_bytes_per_token * n_ctx, cfg.n_threads))
         self.config = cfg
         self._batch_jobs: list[Job] = []
-        self._closing = False
+        self._closing = self._closed = False
         try:
             self._ctx = NativeContext(
                 self._model,
@@ -188,7 +189,11 @@ class LlamaCppEngine:
         )
 
     def close(self) -> None:
-        """Stop: cancel what runs, fail what waits, save nothing new, free native memory."""
+        """Stop: end what runs and what waits with an error, save the KV states to disk, free
+        native memory. Safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
         self._closing = True
         for job in self._queue.drain():
             job.emit(EngineError("the server is shutting down"))
@@ -309,6 +314,7 @@ class LlamaCppEngine:
                 sample_at.append((slot, index))
             added.append((slot, chunk, True))
         self._batch_jobs = [slot.job for slot, _, _ in added]
+        ctx.set_abortable(ctx.n_in_batch >= ABORTABLE_BATCH)
         code = ctx.decode_batch()
         self._batch_jobs = []
         if code != 0:

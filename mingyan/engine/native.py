@@ -132,7 +132,7 @@ class NativeContext:
         self._batch = lib.llama_batch_init(config.n_batch, 0, config.n_seq_max)
         # Keep a reference: ctypes would otherwise free the callback under llama.cpp's feet.
         self._abort_cb = lib.ggml_abort_callback(lambda _data: bool(abort_check()))
-        lib.llama_set_abort_callback(self.ptr, self._abort_cb, None)
+        self._abortable = False
 
     def batch_add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:
         """Queue one token for the next decode; returns its index in the batch."""
@@ -153,6 +153,14 @@ class NativeContext:
         for i, token in enumerate(tokens):
             self.batch_add(token, start_pos + i, seq_id, logits_last and i == len(tokens) - 1)
         return self.decode_batch()
+
+    def set_abortable(self, abortable: bool) -> None:
+        """Install the abort callback only for long batches: llama.cpp calls it once per graph
+        node, and each call takes the GIL, which costs a few percent of decode speed."""
+        if abortable != self._abortable:
+            callback = self._abort_cb if abortable else self.lib.ggml_abort_callback(0)
+            self.lib.llama_set_abort_callback(self.ptr, callback, None)
+            self._abortable = abortable
 
     def decode_batch(self) -> int:
         """Evaluate the queued tokens in one llama_decode; returns its code (0 ok, 2 aborted)."""
