@@ -1,0 +1,51 @@
+"""Engines and sessions. SQLite gets WAL, full fsync, enforced foreign keys and BEGIN IMMEDIATE writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def default_url(data_dir: Path | str) -> str:
+    """The default database: `<data_dir>/mingyan.db`."""
+    return f"sqlite:///{Path(data_dir) / 'mingyan.db'}"
+
+
+def open_database(url: str, **engine_kwargs: Any) -> Engine:
+    """An Engine for `url`. For SQLite, every connection gets the pragmas and transactions begin IMMEDIATE."""
+    engine = create_engine(url, **engine_kwargs)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (pysqlite's implicit transactions defer it).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for pragma in SQLITE_PRAGMAS:
+                cursor.execute(pragma)
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Take the write lock up front: no deadlocking upgrade from a read lock mid-transaction.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

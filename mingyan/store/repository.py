@@ -1,0 +1,271 @@
+"""Every read and write of conversations and messages goes through `Store`.
+
+Each method is one short transaction. Every method that takes an object id also takes `owner`, and another
+owner's object raises `NotFound`, exactly as a missing one does. Returned objects are detached snapshots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from mingyan.store.db import make_sessionmaker
+from mingyan.store.errors import NotFound
+from mingyan.store.tables import ROLES, STATUSES, Conversation, Message, utcnow
+
+FINAL_STATUSES = tuple(s for s in STATUSES if s != "streaming")
+PROVENANCE_FIELDS = frozenset(
+    {
+        "model_name", "model_sha256", "sampling", "seed", "prompt_tokens", "completion_tokens",
+        "cached_tokens", "ttft_ms", "duration_ms",
+    }
+)
+
+
+class Store:
+    """Conversations and their message trees, for one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
+
+    # ---- conversations -------------------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        owner: str,
+        *,
+        title: str = "",
+        model: str = "",
+        system_prompt: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Conversation:
+        conversation = Conversation(
+            owner=owner, title=title, model=model, system_prompt=system_prompt,
+            settings=dict(settings or {}), pinned=False, archived=False,
+        )
+        with self.sessions.begin() as session:
+            session.add(conversation)
+        return conversation
+
+    def list_conversations(
+        self, owner: str, *, include_archived: bool = False, limit: int = 50, offset: int = 0
+    ) -> list[Conversation]:
+        """Pinned first, then most recently updated first."""
+        query = select(Conversation).where(Conversation.owner == owner)
+        if not include_archived:
+            query = query.where(Conversation.archived.is_(False))
+        query = query.order_by(
+            Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id
+        ).limit(limit).offset(offset)
+        with self.sessions() as session:
+            return list(session.scalars(query))
+
+    def get_conversation(self, owner: str, conversation_id: str) -> Conversation:
+        with self.sessions() as session:
+            return _conversation(session, owner, conversation_id)
+
+    def rename(self, owner: str, conversation_id: str, title: str) -> Conversation:
+        return self._update_conversation(owner, conversation_id, title=title)
+
+    def set_pinned(self, owner: str, conversation_id: str, pinned: bool) -> Conversation:
+        return self._update_conversation(owner, conversation_id, pinned=pinned)
+
+    def set_archived(self, owner: str, conversation_id: str, archived: bool) -> Conversation:
+        return self._update_conversation(owner, conversation_id, archived=archived)
+
+    def delete_conversation(self, owner: str, conversation_id: str) -> None:
+        """Deletes the conversation and (by ON DELETE CASCADE) all its messages."""
+        with self.sessions.begin() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            conversation.current_leaf_id = None
+            session.flush()
+            session.delete(conversation)
+
+    def _update_conversation(self, owner: str, conversation_id: str, **values: Any) -> Conversation:
+        with self.sessions.begin() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            for name, value in values.items():
+                setattr(conversation, name, value)
+            conversation.updated_at = utcnow()
+        return conversation
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        owner: str,
+        conversation_id: str,
+        role: str,
+        content: str,
+        parent_id: str | None = None,
+        *,
+        at_root: bool = False,
+        status: str = "complete",
+        **provenance: Any,
+    ) -> Message:
+        """Append a message under `parent_id` (default: the current leaf; `at_root=True`: no parent).
+
+        A parent that already has children makes this message a sibling of them (an edit or a
+        regeneration). The new message becomes the conversation's current leaf.
+        """
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {status!r}")
+        _check_provenance(provenance)
+        with self.sessions.begin() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            if at_root:
+                parent_id = None
+            elif parent_id is None:
+                parent_id = conversation.current_leaf_id
+            else:
+                parent = session.get(Message, parent_id)
+                if parent is None or parent.conversation_id != conversation.id:
+                    raise NotFound(f"No message {parent_id} in conversation {conversation_id}.")
+            now = utcnow()
+            message = Message(
+                conversation_id=conversation.id, parent_id=parent_id, role=role, content=content,
+                status=status, created_at=now, updated_at=now, **provenance,
+            )
+            session.add(message)
+            session.flush()
+            conversation.current_leaf_id = message.id
+            conversation.updated_at = now
+        return message
+
+    def start_assistant_message(
+        self, owner: str, conversation_id: str, parent_id: str | None = None, **provenance: Any
+    ) -> Message:
+        """An empty assistant message in status `streaming`, to be filled by `save_partial`."""
+        return self.add_message(
+            owner, conversation_id, "assistant", "", parent_id, status="streaming", **provenance
+        )
+
+    def save_partial(self, owner: str, message_id: str, text: str) -> None:
+        """Store the text streamed so far (one short transaction)."""
+        with self.sessions.begin() as session:
+            message = _message(session, owner, message_id)
+            message.content = text
+            message.updated_at = utcnow()
+
+    def finish_message(
+        self,
+        owner: str,
+        message_id: str,
+        status: str,
+        finish_reason: str | None = None,
+        *,
+        content: str | None = None,
+        **provenance: Any,
+    ) -> Message:
+        """Close a streamed message: final status, finish reason, usage and provenance."""
+        if status not in FINAL_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
+        _check_provenance(provenance)
+        with self.sessions.begin() as session:
+            message = _message(session, owner, message_id)
+            message.status = status
+            message.finish_reason = finish_reason
+            if content is not None:
+                message.content = content
+            for name, value in provenance.items():
+                setattr(message, name, value)
+            message.updated_at = utcnow()
+        return message
+
+    def get_message(self, owner: str, message_id: str) -> Message:
+        with self.sessions() as session:
+            return _message(session, owner, message_id)
+
+    def path_to(self, owner: str, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
+        """Messages from the root to `leaf_id` (default: the current leaf): the model's context."""
+        with self.sessions() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            leaf_id = leaf_id or conversation.current_leaf_id
+            if leaf_id is None:
+                return []
+            by_id = {m.id: m for m in _all_messages(session, conversation.id)}
+            if leaf_id not in by_id:
+                raise NotFound(f"No message {leaf_id} in conversation {conversation_id}.")
+            path: list[Message] = []
+            current: str | None = leaf_id
+            while current is not None:
+                path.append(by_id[current])
+                current = by_id[current].parent_id
+            return path[::-1]
+
+    def siblings(self, owner: str, message_id: str) -> list[Message]:
+        """The message and its siblings (same parent), oldest first: for ‹ 2/3 › navigation."""
+        with self.sessions() as session:
+            message = _message(session, owner, message_id)
+            query = select(Message).where(Message.conversation_id == message.conversation_id)
+            if message.parent_id is None:
+                query = query.where(Message.parent_id.is_(None))
+            else:
+                query = query.where(Message.parent_id == message.parent_id)
+            return list(session.scalars(query.order_by(Message.created_at, Message.id)))
+
+    def switch_branch(self, owner: str, conversation_id: str, message_id: str) -> Message:
+        """Make the branch through `message_id` current: its deepest, latest descendant becomes the leaf."""
+        with self.sessions.begin() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            messages = _all_messages(session, conversation.id)
+            by_id = {m.id: m for m in messages}
+            if message_id not in by_id:
+                raise NotFound(f"No message {message_id} in conversation {conversation_id}.")
+            children: dict[str, list[Message]] = {}
+            for m in messages:  # ordered oldest first, so the last child is the latest
+                if m.parent_id is not None:
+                    children.setdefault(m.parent_id, []).append(m)
+            leaf = by_id[message_id]
+            while leaf.id in children:
+                leaf = children[leaf.id][-1]
+            conversation.current_leaf_id = leaf.id
+        return leaf
+
+    def mark_interrupted_streams(self) -> int:
+        """At startup: every message still `streaming` was cut off by a crash; mark it `interrupted`."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Message)
+                .where(Message.status == "streaming")
+                .values(status="interrupted", updated_at=utcnow())
+            )
+            return result.rowcount or 0
+
+
+def _check_provenance(values: dict[str, Any]) -> None:
+    unknown = set(values) - PROVENANCE_FIELDS
+    if unknown:
+        raise TypeError(f"unknown provenance fields: {', '.join(sorted(unknown))}")
+
+
+def _conversation(session: Session, owner: str, conversation_id: str) -> Conversation:
+    conversation = session.get(Conversation, conversation_id)
+    if conversation is None or conversation.owner != owner:
+        raise NotFound(f"No conversation {conversation_id}.")
+    return conversation
+
+
+def _message(session: Session, owner: str, message_id: str) -> Message:
+    message = session.scalar(
+        select(Message)
+        .join(Conversation, Conversation.id == Message.conversation_id)
+        .where(Message.id == message_id, Conversation.owner == owner)
+    )
+    if message is None:
+        raise NotFound(f"No message {message_id}.")
+    return message
+
+
+def _all_messages(session: Session, conversation_id: str) -> Sequence[Message]:
+    return session.scalars(
+        select(Message)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.created_at, Message.id)
+    ).all()

@@ -1,0 +1,71 @@
+"""A throwaway PostgreSQL cluster for tests: initdb into a temp dir, run on a free 127.0.0.1 port.
+
+initdb and postgres refuse to run as root, so as root they run as the `postgres` OS user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def find_binaries() -> Path | None:
+    """The newest installed PostgreSQL bin dir with initdb and pg_ctl, or None."""
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
+    )
+    for candidate in candidates:
+        bindir = Path(candidate)
+        if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
+            return bindir
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _as_user(argv: list[str]) -> list[str]:
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *argv]
+    return argv
+
+
+@contextmanager
+def cluster(bindir: Path) -> Iterator[str]:
+    """Start a cluster in a new temp dir; yield a `postgresql+psycopg://` URL to a fresh database; stop it."""
+    workdir = Path(tempfile.mkdtemp(prefix="mingyan-pg-"))
+    data, sockets, log = workdir / "data", workdir / "sockets", workdir / "postgres.log"
+    sockets.mkdir(exist_ok=True)
+    user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
+    if os.geteuid() == 0:
+        account = pwd.getpwnam("postgres")
+        for path in (workdir, sockets):
+            os.chown(path, account.pw_uid, account.pw_gid)
+    port = _free_port()
+    run = lambda argv: subprocess.run(_as_user(argv), check=True, capture_output=True, text=True)
+    run([str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
+    run([
+        str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
+        "-o", f"-h 127.0.0.1 -p {port} -k {sockets} -F", "start",
+    ])
+    try:
+        run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "mingyan_test"])
+        yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/mingyan_test"
+    finally:
+        subprocess.run(
+            _as_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(workdir, ignore_errors=True)
