@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 
+from mingyan.chat.prompt import chat_prompt_tokens
 from mingyan.engine.base import (
     Engine,
     FinishReason,
@@ -45,13 +46,16 @@ class ChatService:
             raise TemplateError(
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
-        prompt = await asyncio.to_thread(template.render, messages)
-        return await self.text_request(prompt, sampling, user=user)
+        tokens = await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
+        return self._request(tokens, sampling, user)
 
     async def text_request(
         self, prompt: str, sampling: SamplingParams, *, user: str = ""
     ) -> GenerationRequest:
         tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
+        return self._request(tokens, sampling, user)
+
+    def _request(self, tokens: list[int], sampling: SamplingParams, user: str) -> GenerationRequest:
         request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling, user=user)
         check_fits(request, self.engine.info.n_ctx)
         return request

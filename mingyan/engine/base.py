@@ -114,8 +114,9 @@ class Engine(Protocol):
         """The model's chat template, or None when its file carries none."""
         ...
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens for `text`, special tokens parsed, BOS added when the model wants one.
+    def tokenize(self, text: str, *, special: bool = True, bos: bool = True) -> list[int]:
+        """Tokens for `text`. `special`: special-token text becomes control tokens. `bos`: add
+        BOS when the model wants one (and the text does not start with it).
 
         Safe to call from any thread (it reads only the vocabulary).
         """

@@ -8,7 +8,8 @@ context limit and cancellation exactly as a real engine must.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+import re
+from collections.abc import AsyncGenerator, Sequence
 
 from mingyan.engine.base import (
     EngineStats,
@@ -23,6 +24,9 @@ from mingyan.engine.template import ChatTemplate
 from mingyan.engine.text import StopMatcher
 from mingyan.errors import EngineBusyError
 
+SPECIALS = ("<|im_start|>", "<|im_end|>")
+SPECIAL_BASE = 0x110000
+_SPECIAL_RE = re.compile("(" + "|".join(re.escape(s) for s in SPECIALS) + ")")
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -54,8 +58,21 @@ class FakeEngine:
     def chat_template(self) -> ChatTemplate:
         return self._template
 
-    def tokenize(self, text: str) -> list[int]:
-        return [ord(c) for c in text]
+    def tokenize(self, text: str, *, special: bool = True, bos: bool = True) -> list[int]:
+        """Code points; with `special`, each marker of SPECIALS is one token past Unicode."""
+        if not special:
+            return [ord(c) for c in text]
+        tokens: list[int] = []
+        for piece in _SPECIAL_RE.split(text):
+            if piece in SPECIALS:
+                tokens.append(SPECIAL_BASE + SPECIALS.index(piece))
+            else:
+                tokens += [ord(c) for c in piece]
+        return tokens
+
+    @staticmethod
+    def detokenize(tokens: Sequence[int]) -> str:
+        return "".join(SPECIALS[t - SPECIAL_BASE] if t >= SPECIAL_BASE else chr(t) for t in tokens)
 
     @staticmethod
     def reply_for(prompt: str) -> str:
@@ -71,7 +88,7 @@ class FakeEngine:
 
     async def _stream(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         params = request.sampling
-        prompt = "".join(map(chr, request.prompt_tokens))
+        prompt = self.detokenize(request.prompt_tokens)
         room = self._info.n_ctx - len(request.prompt_tokens)
         limit = min(params.max_tokens or room, room)
         stops, produced, finish, hit = StopMatcher(params.stop), 0, FinishReason.STOP, False

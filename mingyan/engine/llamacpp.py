@@ -153,10 +153,10 @@ class LlamaCppEngine:
     def chat_template(self) -> ChatTemplate:
         return self._template
 
-    def tokenize(self, text: str) -> list[int]:
-        bos = self._template.bos_token
-        add_bos = self._model.add_bos and not (bos and text.startswith(bos))
-        return self._model.tokenize(text, add_bos=add_bos)
+    def tokenize(self, text: str, *, special: bool = True, bos: bool = True) -> list[int]:
+        bos_text = self._template.bos_token
+        add_bos = bos and self._model.add_bos and not (bos_text and text.startswith(bos_text))
+        return self._model.tokenize(text, add_bos=add_bos, parse_special=special)
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
         check_fits(request, self._info.n_ctx)
