@@ -14,7 +14,7 @@ from mingyan import __version__
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
-SERVE_FIELDS = ("host", "port", "model", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
+SERVE_FIELDS = ("host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
                 "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key",
                 "max_body_bytes", "data_dir", "cache_dir", "hf_endpoint")
 CHAT_FIELDS = ("model", "n_ctx", "n_threads", "n_batch", "data_dir", "cache_dir")
@@ -38,8 +38,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         for key, value in vars(args).items()
         if key.startswith("setting_") and value is not None
     }
-    if "api_key" in overrides:
-        overrides["api_key"] = SecretStr(overrides["api_key"])
+    for secret in ("api_key", "database_url"):
+        if secret in overrides:
+            overrides[secret] = SecretStr(overrides[secret])
     return Settings(**overrides)
 
 
@@ -54,6 +55,13 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
     from mingyan.chat.terminal import run_terminal_chat
 
     return run_terminal_chat(settings, url=args.url, api_key=args.api_key, system=args.system)
+
+
+def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
+    from mingyan.runtime import migrate_database
+
+    print(f"database {migrate_database(settings)} is up to date")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--system", help="system prompt to start with")
     add_settings_flags(chat, CHAT_FIELDS)
     chat.set_defaults(handler=_chat)
+
+    db = commands.add_parser("db", help="manage the history database",
+                             description="Manage the conversation history database.")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    upgrade = db_commands.add_parser("upgrade", help="apply schema migrations (serve does this too)",
+                                     description="Apply the schema migrations to the database.")
+    add_settings_flags(upgrade, ("database_url", "data_dir"))
+    upgrade.set_defaults(handler=_db_upgrade)
 
     models_cli.register(commands)
     return parser

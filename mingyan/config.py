@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         default_factory=_default_threads, ge=1, le=1024, description="CPU threads (default: all cores)"
     )
     n_batch: int = Field(512, ge=16, le=8192, description="prompt tokens per decode call")
+    database_url: SecretStr | None = Field(
+        None, description="SQLAlchemy URL of the history database (default: SQLite in the data dir)"
+    )
     api_key: SecretStr | None = Field(
         None, description="require this key on /v1 (prefer the env var: flags show in ps)"
     )

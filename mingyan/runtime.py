@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mingyan.config import Settings
 from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine, Observer
+from mingyan.errors import MingyanError
 from mingyan.models.registry import ModelRegistry
 
 
@@ -36,3 +37,40 @@ def open_engine(
         entry.path, name=entry.name, sha256=entry.sha256, config=engine_config(settings),
         observer=observer,
     )
+
+
+def database_url(settings: Settings) -> str:
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    from mingyan.store.db import default_url
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return default_url(settings.data_dir)
+
+
+def migrate_database(settings: Settings) -> str:
+    """Apply the schema migrations; returns the URL (password hidden) for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mingyan.store.migrate import upgrade
+
+    url = database_url(settings)
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        upgrade(url)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MingyanError(f"cannot migrate the database {shown}: {reason}") from exc
+    return shown
+
+
+def open_store(settings: Settings):
+    """Migrate the history database, open it, and mark answers cut off by a crash as interrupted."""
+    from mingyan.store.db import open_database
+    from mingyan.store.repository import Store
+
+    migrate_database(settings)
+    store = Store(open_database(database_url(settings)))
+    store.mark_interrupted_streams()
+    return store

@@ -10,7 +10,7 @@ from mingyan.api.app import create_app
 from mingyan.api.metrics import Metrics
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
-from mingyan.runtime import open_engine
+from mingyan.runtime import open_engine, open_store
 
 GRACEFUL_SHUTDOWN_S = 5
 
@@ -26,12 +26,13 @@ def check_exposure(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     check_exposure(settings)
+    store = open_store(settings)
     metrics = Metrics()
     engine = open_engine(settings, observer=metrics.observe)
     try:
         # The app closes the engine on shutdown: uvicorn re-raises SIGTERM after its graceful
         # shutdown, so code after uvicorn.run() may never run.
-        app = create_app(settings, engine, metrics, close_engine=True)
+        app = create_app(settings, engine, metrics, close_engine=True, store=store)
         print(
             f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
             f"{engine.info.n_ctx} tokens) "
@@ -49,3 +50,4 @@ def serve(settings: Settings) -> None:
         )
     finally:
         engine.close()
+        store.engine.dispose()

@@ -19,10 +19,12 @@ from mingyan.api.schemas import Health
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Engine
+from mingyan.store.repository import Store
 
 
 def create_app(
-    settings: Settings, engine: Engine, metrics: Metrics | None = None, *, close_engine: bool = False
+    settings: Settings, engine: Engine, metrics: Metrics | None = None, *,
+    close_engine: bool = False, store: Store | None = None,
 ) -> FastAPI:
     """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
 
@@ -38,6 +40,7 @@ def create_app(
 
     app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
+    app.state.store = store  # conversation history (routes for it come with the chat API)
     app.state.chat = ChatService(engine)
     app.state.metrics = metrics or Metrics()
     app.state.metrics.attach(engine.info.name, engine.stats)

@@ -64,3 +64,37 @@ def test_terminal_chat_against_server(tmp_path, smollm_server):
 
 def test_terminal_chat_unreachable_server_is_one_line(tmp_path):
     assert_one_line_error(run(tmp_path, "chat", "--url", "http://127.0.0.1:9"), "cannot reach")
+
+
+def test_db_upgrade_creates_the_history_database(tmp_path):
+    result = run(tmp_path, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "mingyan.db").exists() and "up to date" in result.stdout
+    assert run(tmp_path, "db", "upgrade").returncode == 0  # idempotent
+
+
+def test_db_upgrade_unreachable_database_is_one_line_without_the_password(tmp_path):
+    result = run(tmp_path, "db", "upgrade", "--database-url", "postgresql+psycopg://u:s3cret@127.0.0.1:9/x")
+    assert_one_line_error(result, "cannot migrate the database")
+    assert "s3cret" not in result.stderr
+
+
+def test_serve_marks_answers_cut_by_a_crash_as_interrupted(tmp_path):
+    from mingyan.store.db import default_url, open_database
+    from mingyan.store.migrate import upgrade
+    from mingyan.store.repository import Store
+    from tests.conftest import start_server, stop_server
+
+    url = default_url(tmp_path)
+    upgrade(url)
+    store = Store(open_database(url))
+    conversation = store.create_conversation("someone", title="t")
+    store.add_message("someone", conversation.id, "user", "你好")
+    answer = store.start_assistant_message("someone", conversation.id)
+    store.save_partial("someone", answer.id, "你好！我")
+    store.engine.dispose()
+    server = start_server(tmp_path, SMOLLM, "--n-ctx", "512")
+    stop_server(server)
+    store = Store(open_database(url))
+    message = store.get_message("someone", answer.id)
+    assert message.status == "interrupted" and message.content == "你好！我"
