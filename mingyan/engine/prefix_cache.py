@@ -28,7 +28,12 @@ MAGIC = b"MINGYAN-KV1\n"
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Length of the longest common prefix (binary search over C-speed slice compares)."""
+    """Length of the longest common prefix (binary search over C-speed slice compares).
+
+    Works on any mix of sequence types: slices of a list never equal slices of a tuple, so
+    both sides are compared as tuples.
+    """
+    a, b = tuple(a), tuple(b)
     lo, hi = 0, min(len(a), len(b))
     while lo < hi:
         mid = (lo + hi + 1) // 2

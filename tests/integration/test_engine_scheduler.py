@@ -196,3 +196,14 @@ def test_eight_conversations_on_two_slots_keep_their_caches(smollm):
             previous = [len(prompt(engine, h[-3], *h[:-3])) for h in histories]
     finally:
         engine.close()
+
+
+def test_a_repeated_prompt_reuses_its_slot_without_any_saved_state(smollm):
+    engine = make_engine(smollm, n_slots=2, cache_ram_bytes=0)  # no RAM cache, no disk cache
+    try:
+        tokens = prompt(engine, "Tell me about the moon.")
+        asyncio.run(run(engine, tokens))
+        _, done = asyncio.run(run(engine, tokens))
+        assert done.usage.cached_tokens == len(tokens) - 1  # all but the last prompt token
+    finally:
+        engine.close()

@@ -56,6 +56,7 @@ def test_cancelled_jobs_are_skipped():
 ])
 def test_common_prefix(a, b, n):
     assert common_prefix(a, b) == n == common_prefix(b, a)
+    assert common_prefix(list(a), tuple(b)) == n  # a slot's list against a request's tuple
 
 
 def cache(tmp_path, **kw) -> StateCache:
