@@ -21,6 +21,13 @@ def title(report: dict, what: str) -> str:
             f"llama-cpp-python {machine['llama_cpp_python']}")
 
 
+def save(plt, fig, heading: str, path: Path) -> None:
+    fig.suptitle(heading, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_sweep(report: dict, path: Path) -> None:
     """Aggregate output tokens/s and p50 TTFT against concurrency, one line per server."""
     plt = pyplot()
@@ -39,10 +46,7 @@ def plot_sweep(report: dict, path: Path) -> None:
         axis.set_xticks(concurrency, [str(c) for c in concurrency])
         axis.grid(alpha=0.3)
         axis.legend()
-    fig.suptitle(title(report, "Throughput vs concurrency"), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(plt, fig, title(report, "Throughput vs concurrency"), path)
 
 
 def plot_followup(report: dict, path: Path) -> None:
@@ -60,10 +64,7 @@ def plot_followup(report: dict, path: Path) -> None:
     axis.set_ylabel("p50 TTFT of the follow-up turn (s)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
-    fig.suptitle(title(report, "Follow-up TTFT vs history"), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(plt, fig, title(report, "Follow-up TTFT vs history"), path)
 
 
 def plot_interleave(report: dict, path: Path) -> None:
@@ -78,10 +79,7 @@ def plot_interleave(report: dict, path: Path) -> None:
     axis.set_xticks(range(len(names)), names)
     axis.set_ylabel("follow-up TTFT (s)")
     axis.legend()
-    fig.suptitle(title(report, "Interleaved conversations"), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(plt, fig, title(report, "Interleaved conversations"), path)
 
 
 PLOTTERS = {"sweep": plot_sweep, "followup": plot_followup, "interleave": plot_interleave}

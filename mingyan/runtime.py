@@ -50,12 +50,15 @@ def database_url(settings: Settings) -> str:
 
 def migrate_database(settings: Settings) -> str:
     """Apply the schema migrations; returns the URL (password hidden) for messages."""
+    return _migrate(database_url(settings))
+
+
+def _migrate(url: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from mingyan.store.migrate import upgrade
 
-    url = database_url(settings)
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         upgrade(url)
@@ -70,7 +73,8 @@ def open_store(settings: Settings):
     from mingyan.store.db import open_database
     from mingyan.store.repository import Store
 
-    migrate_database(settings)
-    store = Store(open_database(database_url(settings)))
+    url = database_url(settings)
+    _migrate(url)
+    store = Store(open_database(url))
     store.mark_interrupted_streams()
     return store

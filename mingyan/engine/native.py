@@ -148,12 +148,6 @@ class NativeContext:
     def batch_room(self) -> int:
         return self.n_batch - self.n_in_batch
 
-    def decode(self, tokens: list[int], start_pos: int, seq_id: int = 0, *, logits_last: bool) -> int:
-        """Evaluate `tokens` at positions start_pos.. for one sequence (old single-sequence path)."""
-        for i, token in enumerate(tokens):
-            self.batch_add(token, start_pos + i, seq_id, logits_last and i == len(tokens) - 1)
-        return self.decode_batch()
-
     def set_abortable(self, abortable: bool) -> None:
         """Install the abort callback only for long batches: llama.cpp calls it once per graph
         node, and each call takes the GIL, which costs a few percent of decode speed."""

@@ -56,8 +56,7 @@ class Slot:
         text, hit = self._stops.feed(self._utf8.feed(model.piece(token)))
         if text:
             self.job.emit(TokenEvent(text))
-        if hit:
-            self._stops = StopMatcher(())  # nothing held back may leak after a stop
+        if hit:  # the matcher holds nothing back after a stop string
             return FinishReason.STOP
         if self.generated >= self.limit:
             return FinishReason.LENGTH
@@ -68,10 +67,10 @@ class Slot:
         """Flush held text, send the final event, and free the request's resources."""
         job = self.job
         assert job is not None
-        if reason is not FinishReason.CANCELLED:
-            tail = self._stops.feed(self._utf8.flush())[0] + self._stops.flush()
-            if tail:
-                job.emit(TokenEvent(tail))
+        # Text held back as a possible stop string start is released; an incomplete
+        # trailing UTF-8 character is dropped (Utf8Stream keeps it until it completes).
+        if reason is not FinishReason.CANCELLED and (tail := self._stops.flush()):
+            job.emit(TokenEvent(tail))
         usage = Usage(len(job.request.prompt_tokens), self.generated, self.cached)
         now = time.monotonic()
         first = self.first_token_at
