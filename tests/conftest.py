@@ -101,3 +101,7 @@ def pytest_sessionfinish(session, exitstatus):
     if os.environ.get("CI") and skipped and exitstatus == 0:
         session.exitstatus = 1
         print(f"\nCI: {len(skipped)} test(s) skipped; failing the run.")
+
+
+# Database fixtures (SQLite and PostgreSQL) for every test module that needs a store.
+from tests.db_fixtures import db_url, postgres_server, store  # noqa: E402,F401

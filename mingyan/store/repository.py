@@ -20,7 +20,7 @@ FINAL_STATUSES = tuple(s for s in STATUSES if s != "streaming")
 PROVENANCE_FIELDS = frozenset(
     {
         "model_name", "model_sha256", "sampling", "seed", "prompt_tokens", "completion_tokens",
-        "cached_tokens", "ttft_ms", "duration_ms",
+        "cached_tokens", "ttft_ms", "duration_ms", "omitted_turns", "error",
     }
 )
 

@@ -80,5 +80,8 @@ class Message(Base):
     finish_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     ttft_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Context: how many old turns did not fit the model's window and were left out (None: nothing).
+    omitted_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a reply ended in `error`
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import StatementError
 
 from mingyan.store.db import default_url, open_database
@@ -19,45 +17,6 @@ from mingyan.store.errors import NotFound
 from mingyan.store.migrate import upgrade
 from mingyan.store.repository import Store
 from mingyan.store.tables import Base, Conversation
-from tests import postgres
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    bindir = postgres.find_binaries()
-    if bindir is None:
-        pytest.skip(
-            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb and pg_ctl): "
-            "`apt-get install postgresql` to run the store tests against PostgreSQL"
-        )
-    with postgres.cluster(bindir) as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield default_url(tmp_path)
-        return
-    server_url = make_url(request.getfixturevalue("postgres_server"))
-    name = f"t_{uuid.uuid4().hex}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server_url.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    upgrade(db_url)
-    engine = open_database(db_url)
-    yield Store(engine)
-    engine.dispose()
 
 
 def texts(messages) -> list[str]:
@@ -81,7 +40,7 @@ def test_migrations_create_the_schema_and_rerunning_is_a_noop(db_url: str) -> No
         fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("conversations")}
         assert fks == {"messages"}
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0002"]
     finally:
         engine.dispose()
 
