@@ -15,7 +15,7 @@ from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
 SERVE_FIELDS = ("host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
-                "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key",
+                "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles",
                 "max_body_bytes", "data_dir", "cache_dir", "hf_endpoint")
 CHAT_FIELDS = ("model", "n_ctx", "n_threads", "n_batch", "data_dir", "cache_dir")
 
@@ -25,10 +25,17 @@ def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
     for name in names:
         field = Settings.model_fields[name]
         kind = field.annotation
+        help_text = f"{field.description} (env MINGYAN_{name.upper()})"
+        if kind is bool:
+            parser.add_argument(
+                "--" + name.replace("_", "-"), dest=f"setting_{name}", default=None,
+                action=argparse.BooleanOptionalAction, help=help_text,
+            )
+            continue
         convert = int if kind is int else Path if kind is Path else str
         parser.add_argument(
             "--" + name.replace("_", "-"), dest=f"setting_{name}", type=convert, default=None,
-            metavar=name.upper(), help=f"{field.description} (env MINGYAN_{name.upper()})",
+            metavar=name.upper(), help=help_text,
         )
 
 

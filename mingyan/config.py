@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="require this key on /v1 (prefer the env var: flags show in ps)"
     )
+    auto_titles: bool = Field(True, description="name new conversations with the model after the first reply")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
 

@@ -57,3 +57,11 @@ class EngineBusyError(MingyanError):
     def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class ConflictError(MingyanError):
+    """The request conflicts with the object's current state (for example, a reply still running)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code

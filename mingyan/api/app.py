@@ -10,12 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
-from mingyan.api import openai_routes
+from mingyan.api import conversation_routes, openai_routes
 from mingyan.api.auth import hash_key, require_api_key
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit
 from mingyan.api.schemas import Health
+from mingyan.chat.conversations import ConversationService
+from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Engine
@@ -35,13 +37,19 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        if app.state.conversations is not None:
+            await app.state.conversations.close()  # live replies saved as `interrupted`
         if close_engine:
             await asyncio.to_thread(engine.close)
 
     app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
-    app.state.store = store  # conversation history (routes for it come with the chat API)
+    app.state.store = store
     app.state.chat = ChatService(engine)
+    app.state.conversations = (
+        ConversationService(store, app.state.chat, ReplyHub(), auto_titles=settings.auto_titles)
+        if store is not None else None
+    )
     app.state.metrics = metrics or Metrics()
     app.state.metrics.attach(engine.info.name, engine.stats)
     app.state.started = int(time.time())
@@ -50,6 +58,8 @@ def create_app(
 
     install_error_handlers(app)
     app.include_router(openai_routes.router)
+    if store is not None:
+        app.include_router(conversation_routes.router)
 
     @app.get("/health")
     async def health(request: Request) -> Health:

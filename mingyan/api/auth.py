@@ -44,3 +44,16 @@ def client_identity(request: Request, claimed_user: str | None) -> str:
     if claimed_user:
         return "user:" + claimed_user[:128]
     return "ip:" + (request.client.host if request.client else "unknown")
+
+
+LOCAL_OWNER = "local"
+
+
+async def current_owner(request: Request) -> str:
+    """Who owns the conversations this request reads and writes.
+
+    Until accounts exist, every client of a server (all holding its one API key, or on loopback)
+    is the same single user, `local`.
+    """
+    del request
+    return LOCAL_OWNER

@@ -10,7 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
-from mingyan.errors import EngineBusyError, InvalidRequestError, MingyanError, TemplateError
+from mingyan.errors import ConflictError, EngineBusyError, InvalidRequestError, MingyanError, TemplateError
+from mingyan.store.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +21,7 @@ _TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    409: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
 }
@@ -68,6 +70,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _busy(_: Request, exc: EngineBusyError) -> JSONResponse:
         retry = str(max(1, round(exc.retry_after_s)))
         return error_response(429, str(exc), code="server_busy", headers={"Retry-After": retry})
+
+    @app.exception_handler(NotFound)
+    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
+        return error_response(404, str(exc), code="not_found")
+
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return error_response(409, str(exc), code=exc.code)
 
     @app.exception_handler(MingyanError)
     async def _engine(_: Request, exc: MingyanError) -> JSONResponse:

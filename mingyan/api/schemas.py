@@ -9,15 +9,36 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Literal
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
 from mingyan.engine.base import SamplingParams
 
 MAX_STOPS = 16
 MAX_STOP_CHARS = 256
 MAX_TOKENS_LIMIT = 1 << 20
+
+
+# Ranges native code can take, shared by the OpenAI requests and conversation settings.
+MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
+Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
+TopP = Annotated[float, Field(gt=0.0, le=1.0)]
+TopK = Annotated[int, Field(ge=0, le=1000)]
+MinP = Annotated[float, Field(ge=0.0, le=1.0)]
+Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
+RepeatPenalty = Annotated[float, Field(gt=0.0, le=10.0)]
+Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
+
+
+def check_stops(value: str | list[str] | None) -> str | list[str] | None:
+    stops = [value] if isinstance(value, str) else value or []
+    if len(stops) > MAX_STOPS:
+        raise ValueError(f"at most {MAX_STOPS} stop sequences are allowed")
+    if any(len(s) > MAX_STOP_CHARS for s in stops):
+        raise ValueError(f"each stop sequence must be at most {MAX_STOP_CHARS} characters")
+    return value
 
 
 class OpenAIBaseModel(BaseModel):
@@ -51,16 +72,16 @@ class SamplingFields(OpenAIBaseModel):
     """Fields shared by chat and text completions, with the ranges native code can take."""
 
     model: str | None = None
-    max_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)] | None = None
-    temperature: Annotated[float, Field(ge=0.0, le=2.0)] = 0.7
-    top_p: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
-    top_k: Annotated[int, Field(ge=0, le=1000)] = 40
-    min_p: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
-    seed: Annotated[int, Field(ge=-(2**63), le=2**64 - 1)] | None = None
-    repeat_penalty: Annotated[float, Field(gt=0.0, le=10.0)] = 1.0
-    presence_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
-    frequency_penalty: Annotated[float, Field(ge=-2.0, le=2.0)] = 0.0
+    max_tokens: MaxTokens | None = None
+    max_completion_tokens: MaxTokens | None = None
+    temperature: Temperature = 0.7
+    top_p: TopP = 0.95
+    top_k: TopK = 40
+    min_p: MinP = 0.05
+    seed: Seed | None = None
+    repeat_penalty: RepeatPenalty = 1.0
+    presence_penalty: Penalty = 0.0
+    frequency_penalty: Penalty = 0.0
     stop: str | list[str] | None = None
     n: Annotated[int, Field(ge=1, le=1)] = 1
     stream: bool = False
@@ -70,12 +91,7 @@ class SamplingFields(OpenAIBaseModel):
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
-        stops = [value] if isinstance(value, str) else value or []
-        if len(stops) > MAX_STOPS:
-            raise ValueError(f"at most {MAX_STOPS} stop sequences are allowed")
-        if any(len(s) > MAX_STOP_CHARS for s in stops):
-            raise ValueError(f"each stop sequence must be at most {MAX_STOP_CHARS} characters")
-        return value
+        return check_stops(value)
 
     def sampling(self) -> SamplingParams:
         stops = [self.stop] if isinstance(self.stop, str) else self.stop or []
@@ -216,3 +232,154 @@ class Health(OpenAIBaseModel):
     active_requests: int
     queued_requests: int
     generated_tokens_total: int
+
+
+# -- mingyan's own API (/api): conversations ------------------------------------------------
+# Unknown fields are refused here (unlike /v1): these are our own clients, and a typo must not
+# be silently ignored.
+
+MAX_TITLE_CHARS = 200
+MAX_SYSTEM_PROMPT_CHARS = 20_000
+MAX_MESSAGE_CHARS = 100_000
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationSettings(ApiModel):
+    """A conversation's sampling settings; a message can override any of them."""
+
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
+    min_p: MinP | None = None
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    repeat_penalty: RepeatPenalty | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    max_tokens: MaxTokens | None = None
+    stop: list[str] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: list[str] | None) -> list[str] | None:
+        check_stops(value)
+        return [s for s in value if s] if value is not None else None
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
+SystemPrompt = Annotated[str, Field(max_length=MAX_SYSTEM_PROMPT_CHARS)]
+MessageText = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+class ConversationCreate(ApiModel):
+    title: Title = ""
+    system_prompt: SystemPrompt | None = None
+    settings: GenerationSettings = Field(default_factory=GenerationSettings)
+
+
+class ConversationUpdate(ApiModel):
+    """Only the fields present change. `system_prompt: null` removes the system prompt."""
+
+    title: Title | None = None
+    pinned: bool | None = None
+    archived: bool | None = None
+    system_prompt: SystemPrompt | None = None
+    settings: GenerationSettings | None = None
+
+
+class ReplyOptions(ApiModel):
+    settings: GenerationSettings | None = None  # overrides for this reply only
+    stream: bool = True
+
+
+class MessageCreate(ReplyOptions):
+    content: MessageText
+    parent_id: str | None = None  # default: the conversation's current leaf
+
+    _blank = field_validator("content")(_not_blank)
+
+
+class MessageEdit(ReplyOptions):
+    content: MessageText
+
+    _blank = field_validator("content")(_not_blank)
+
+
+class BranchSwitch(ApiModel):
+    message_id: str
+
+
+class _Stored(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_serializer("created_at", "updated_at", check_fields=False)
+    def _utc(self, value: datetime) -> str:
+        # SQLite gives naive datetimes (written as UTC); PostgreSQL aware ones.
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class MessageOut(_Stored):
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    model_name: str | None = None
+    model_sha256: str | None = None
+    sampling: dict[str, Any] | None = None
+    seed: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    finish_reason: str | None = None
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    omitted_turns: int | None = None
+    error: str | None = None
+
+
+class ConversationOut(_Stored):
+    id: str
+    title: str
+    model: str
+    system_prompt: str | None
+    settings: dict[str, Any]
+    pinned: bool
+    archived: bool
+    current_leaf_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]  # the whole tree, oldest first
+    current_path: list[str]  # ids from the root to the current leaf
+    live: list[str]  # ids of replies being generated right now (attach to their events)
+
+
+class ConversationList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ConversationOut]
+    has_more: bool
+
+
+class ExchangeOut(BaseModel):
+    user_message: MessageOut | None
+    message: MessageOut
+    omitted_turns: int

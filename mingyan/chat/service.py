@@ -41,21 +41,24 @@ class ChatService:
         self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = ""
     ) -> GenerationRequest:
         """Render `messages` with the model's chat template; check that it fits."""
+        return self.request(await self.prompt_tokens(messages), sampling, user=user)
+
+    async def prompt_tokens(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
+        """The prompt for `messages`, rendered with the model's chat template (off the event loop)."""
         template = self.engine.chat_template
         if template is None:
             raise TemplateError(
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
-        tokens = await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
-        return self._request(tokens, sampling, user)
+        return await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
 
     async def text_request(
         self, prompt: str, sampling: SamplingParams, *, user: str = ""
     ) -> GenerationRequest:
         tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
-        return self._request(tokens, sampling, user)
+        return self.request(tokens, sampling, user=user)
 
-    def _request(self, tokens: list[int], sampling: SamplingParams, user: str) -> GenerationRequest:
+    def request(self, tokens: list[int], sampling: SamplingParams, *, user: str = "") -> GenerationRequest:
         request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling, user=user)
         check_fits(request, self.engine.info.n_ctx)
         return request

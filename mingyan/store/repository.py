@@ -7,6 +7,7 @@ owner's object raises `NotFound`, exactly as a missing one does. Returned object
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -23,6 +24,14 @@ PROVENANCE_FIELDS = frozenset(
         "cached_tokens", "ttft_ms", "duration_ms", "omitted_turns", "error",
     }
 )
+UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings"})
+
+
+@dataclass(frozen=True)
+class Tree:
+    conversation: Conversation
+    messages: list[Message]
+    current_path: list[str]  # ids, root first
 
 
 class Store:
@@ -68,8 +77,25 @@ class Store:
         with self.sessions() as session:
             return _conversation(session, owner, conversation_id)
 
+    def update_conversation(self, owner: str, conversation_id: str, **values: Any) -> Conversation:
+        """Change any of title, pinned, archived, system_prompt, settings."""
+        unknown = set(values) - UPDATABLE_FIELDS
+        if unknown:
+            raise TypeError(f"cannot update: {', '.join(sorted(unknown))}")
+        return self._update_conversation(owner, conversation_id, **values)
+
     def rename(self, owner: str, conversation_id: str, title: str) -> Conversation:
         return self._update_conversation(owner, conversation_id, title=title)
+
+    def set_title_if_untitled(self, owner: str, conversation_id: str, title: str) -> bool:
+        """Set a generated title unless the conversation has one (the user's own name always wins)."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.owner == owner, Conversation.title == "")
+                .values(title=title[:200])
+            )
+            return bool(result.rowcount)
 
     def set_pinned(self, owner: str, conversation_id: str, pinned: bool) -> Conversation:
         return self._update_conversation(owner, conversation_id, pinned=pinned)
@@ -177,6 +203,19 @@ class Store:
                 setattr(message, name, value)
             message.updated_at = utcnow()
         return message
+
+    def tree(self, owner: str, conversation_id: str) -> Tree:
+        """The conversation, its whole message tree (oldest first) and its current path, read together."""
+        with self.sessions() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            messages = list(_all_messages(session, conversation.id))
+        parents = {m.id: m.parent_id for m in messages}
+        path: list[str] = []
+        current = conversation.current_leaf_id
+        while current is not None:
+            path.append(current)
+            current = parents.get(current)
+        return Tree(conversation, messages, path[::-1])
 
     def get_message(self, owner: str, message_id: str) -> Message:
         with self.sessions() as session:

@@ -1,0 +1,192 @@
+"""/api/conversations: stored conversations, JSON and SSE. Parse, call the store or service, serialize."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from mingyan.api.auth import current_owner, require_api_key
+from mingyan.api.schemas import (
+    BranchSwitch,
+    ConversationCreate,
+    ConversationDetail,
+    ConversationList,
+    ConversationOut,
+    ConversationUpdate,
+    ExchangeOut,
+    MessageCreate,
+    MessageEdit,
+    MessageOut,
+    ReplyOptions,
+)
+from mingyan.api.streaming import sse, sse_response
+from mingyan.chat.conversations import ConversationService, Exchange
+from mingyan.chat.live import LiveReply
+from mingyan.store.errors import NotFound
+from mingyan.store.repository import Store
+from mingyan.store.tables import Message
+
+router = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)], tags=["conversations"])
+Owner = Annotated[str, Depends(current_owner)]
+
+
+def _store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def _service(request: Request) -> ConversationService:
+    return request.app.state.conversations
+
+
+@router.get("/conversations")
+def list_conversations(
+    request: Request, owner: Owner,
+    archived: bool = False,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ConversationList:
+    rows = _store(request).list_conversations(owner, include_archived=archived, limit=limit + 1, offset=offset)
+    data = [ConversationOut.model_validate(c) for c in rows[:limit]]
+    return ConversationList(data=data, has_more=len(rows) > limit)
+
+
+@router.post("/conversations", status_code=201)
+def create_conversation(body: ConversationCreate, request: Request, owner: Owner) -> ConversationOut:
+    conversation = _store(request).create_conversation(
+        owner, title=body.title, model=request.app.state.chat.model_name,
+        system_prompt=body.system_prompt, settings=body.settings.values(),
+    )
+    return ConversationOut.model_validate(conversation)
+
+
+@router.get("/conversations/{conversation_id}")
+def get_conversation(conversation_id: str, request: Request, owner: Owner) -> ConversationDetail:
+    tree = _store(request).tree(owner, conversation_id)
+    live = [r.id for r in _service(request).hub.for_conversation(owner, conversation_id)]
+    return ConversationDetail(
+        **ConversationOut.model_validate(tree.conversation).model_dump(),
+        messages=[MessageOut.model_validate(m) for m in tree.messages],
+        current_path=tree.current_path,
+        live=live,
+    )
+
+
+@router.patch("/conversations/{conversation_id}")
+def update_conversation(
+    conversation_id: str, body: ConversationUpdate, request: Request, owner: Owner
+) -> ConversationOut:
+    values = body.model_dump(exclude_unset=True)
+    if "settings" in values:
+        values["settings"] = body.settings.values() if body.settings else {}
+    for name in ("title", "pinned", "archived"):
+        if name in values and values[name] is None:
+            del values[name]  # null means "leave as is" for fields that cannot be empty
+    conversation = _store(request).update_conversation(owner, conversation_id, **values)
+    return ConversationOut.model_validate(conversation)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+async def delete_conversation(conversation_id: str, request: Request, owner: Owner) -> Response:
+    await _service(request).delete(owner, conversation_id)
+    return Response(status_code=204)
+
+
+@router.post("/conversations/{conversation_id}/branch")
+def switch_branch(conversation_id: str, body: BranchSwitch, request: Request, owner: Owner) -> ConversationOut:
+    store = _store(request)
+    store.switch_branch(owner, conversation_id, body.message_id)
+    return ConversationOut.model_validate(store.get_conversation(owner, conversation_id))
+
+
+# ---- replies -----------------------------------------------------------------------------------
+
+
+@router.post("/conversations/{conversation_id}/messages", response_model=None)
+async def send_message(conversation_id: str, body: MessageCreate, request: Request, owner: Owner):
+    exchange = await _service(request).send(
+        owner, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
+    )
+    return await _respond(exchange, body.stream)
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/edit", response_model=None)
+async def edit_message(conversation_id: str, message_id: str, body: MessageEdit, request: Request, owner: Owner):
+    exchange = await _service(request).edit(
+        owner, conversation_id, message_id, body.content, settings=_overrides(body)
+    )
+    return await _respond(exchange, body.stream)
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/regenerate", response_model=None)
+async def regenerate(
+    conversation_id: str, message_id: str, request: Request, owner: Owner, body: ReplyOptions | None = None
+):
+    body = body or ReplyOptions()
+    exchange = await _service(request).regenerate(owner, conversation_id, message_id, settings=_overrides(body))
+    return await _respond(exchange, body.stream)
+
+
+@router.get("/conversations/{conversation_id}/messages/{message_id}/events")
+async def reply_events(conversation_id: str, message_id: str, request: Request, owner: Owner) -> StreamingResponse:
+    """Attach to a reply: its text so far, then the rest as it is generated, then the saved message.
+
+    A finished reply answers with its `done` event at once."""
+    message = _message_in(_store(request), owner, conversation_id, message_id)
+    reply = _service(request).hub.get(owner, message_id)
+    if reply is None:
+        return sse_response(_finished(message))
+    return sse_response(_events(reply))
+
+
+@router.post("/conversations/{conversation_id}/messages/{message_id}/stop")
+async def stop_reply(conversation_id: str, message_id: str, request: Request, owner: Owner) -> MessageOut:
+    """Stop a reply being generated; its text so far is kept (status `stopped`). Idempotent."""
+    message = _message_in(_store(request), owner, conversation_id, message_id)
+    reply = _service(request).hub.get(owner, message_id)
+    if reply is not None:
+        reply.stop()
+        message = await reply.wait() or message
+    return MessageOut.model_validate(message)
+
+
+def _overrides(body: ReplyOptions) -> dict | None:
+    return body.settings.values() if body.settings else None
+
+
+def _message_in(store: Store, owner: str, conversation_id: str, message_id: str) -> Message:
+    message = store.get_message(owner, message_id)
+    if message.conversation_id != conversation_id:
+        raise NotFound(f"No message {message_id} in conversation {conversation_id}.")
+    return message
+
+
+async def _respond(exchange: Exchange, stream: bool) -> StreamingResponse | ExchangeOut:
+    if stream:
+        return sse_response(_events(exchange.reply, exchange))
+    final = await exchange.reply.wait()
+    return _exchange_out(exchange, final or exchange.reply.message)
+
+
+def _exchange_out(exchange: Exchange, message: Message) -> ExchangeOut:
+    user = MessageOut.model_validate(exchange.user_message) if exchange.user_message else None
+    return ExchangeOut(user_message=user, message=MessageOut.model_validate(message), omitted_turns=exchange.omitted_turns)
+
+
+async def _events(reply: LiveReply, exchange: Exchange | None = None) -> AsyncIterator[str]:
+    """SSE: `start` (new replies), `snapshot`, `delta`..., `done`. Leaving early never stops the reply."""
+    if exchange is not None:
+        start = _exchange_out(exchange, reply.message).model_dump(mode="json")
+        yield sse({"type": "start", **start})
+    async for event in reply.events():
+        if event.type == "done":
+            message = MessageOut.model_validate(event.message).model_dump(mode="json") if event.message else None
+            yield sse({"type": "done", "message": message})
+        else:
+            yield sse({"type": event.type, "text": event.text})
+
+
+async def _finished(message: Message) -> AsyncIterator[str]:
+    yield sse({"type": "done", "message": MessageOut.model_validate(message).model_dump(mode="json")})

@@ -1,0 +1,215 @@
+"""Replies being generated right now: owned by the server, not by the HTTP request that asked.
+
+A `LiveReply` consumes the engine's stream in its own task, so a client that disconnects loses
+nothing: the reply is generated to the end and saved. While it runs, its text so far is saved
+at least every `save_interval_s`, and any number of clients can attach: each first gets the text
+so far, then every new piece, then the finished message. `ReplyHub` finds a live reply by
+message id (checking the owner) and stops them all at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mingyan.engine.base import FinishReason, TokenEvent
+from mingyan.errors import MingyanError
+from mingyan.store.errors import NotFound
+from mingyan.store.repository import Store
+from mingyan.store.tables import Message
+
+log = logging.getLogger(__name__)
+
+SAVE_INTERVAL_S = 0.5
+
+
+@dataclass(frozen=True)
+class ReplyEvent:
+    """`snapshot` (text so far, on attach), `delta` (new text), or `done` (the saved message)."""
+
+    type: str
+    text: str = ""
+    message: Message | None = None
+
+
+@dataclass
+class _Subscriber:
+    queue: asyncio.Queue[ReplyEvent] = field(default_factory=asyncio.Queue)
+
+
+class LiveReply:
+    """One assistant message being generated; see the module docstring."""
+
+    def __init__(
+        self, store: Store, owner: str, message: Message, *, save_interval_s: float = SAVE_INTERVAL_S
+    ) -> None:
+        self.store = store
+        self.owner = owner
+        self.message = message
+        self.save_interval_s = save_interval_s
+        self._parts: list[str] = []
+        self._saved_len = 0
+        self._subscribers: list[_Subscriber] = []
+        self._stop_status: str | None = None
+        self._task: asyncio.Task[Message | None] | None = None
+        self.final: Message | None = None
+
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    def start(
+        self, stream: AsyncGenerator[TokenEvent, None], on_done: Callable[[LiveReply], None]
+    ) -> None:
+        self._task = asyncio.create_task(self._run(stream), name=f"reply-{self.id}")
+        self._task.add_done_callback(lambda _: on_done(self))
+
+    async def wait(self) -> Message | None:
+        """The finished, saved message (None if its conversation was deleted meanwhile).
+
+        Waits for it if need be; cancelling the waiter never cancels the reply."""
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    def stop(self, status: str = "stopped") -> None:
+        """End generation now; the text so far is saved with `status` (stopped, or interrupted at shutdown)."""
+        if self._stop_status is None and self._task is not None:  # once: the final save must not be cut
+            self._stop_status = status
+            self._task.cancel()
+
+    async def events(self) -> AsyncIterator[ReplyEvent]:
+        """The text so far, then new text as it comes, then the saved message. Leaving early is fine."""
+        if self._task is not None and self._task.done():
+            yield ReplyEvent("done", message=self.final)
+            return
+        subscriber = _Subscriber()
+        self._subscribers.append(subscriber)
+        try:
+            yield ReplyEvent("snapshot", text=self.text)
+            while True:
+                event = await subscriber.queue.get()
+                yield event
+                if event.type == "done":
+                    return
+        finally:
+            self._subscribers.remove(subscriber)
+
+    def _publish(self, event: ReplyEvent) -> None:
+        for subscriber in self._subscribers:
+            subscriber.queue.put_nowait(event)
+
+    async def _run(self, stream: AsyncGenerator[TokenEvent, None]) -> Message | None:
+        started = time.monotonic()
+        first_token_s: float | None = None
+        finish: TokenEvent | None = None
+        status, error = "complete", None
+        saver = asyncio.create_task(self._save_periodically())
+        try:
+            async for event in stream:
+                if event.text:
+                    if first_token_s is None:
+                        first_token_s = time.monotonic() - started
+                    self._parts.append(event.text)
+                    self._publish(ReplyEvent("delta", text=event.text))
+                if event.finish_reason is not None:
+                    finish = event
+        except asyncio.CancelledError:
+            status = self._stop_status or "stopped"
+        except MingyanError as exc:
+            status, error = "error", str(exc)
+        except Exception as exc:  # the reply must still be closed and saved
+            log.exception("reply %s failed", self.id)
+            status, error = "error", f"internal error: {type(exc).__name__}"
+        finally:
+            saver.cancel()
+            await stream.aclose()
+        if finish is None and status == "complete":
+            status, error = "error", "the engine stream ended without finishing"
+        try:
+            self.final = await asyncio.to_thread(
+                self.store.finish_message, self.owner, self.id, status,
+                _finish_reason(finish, status), content=self.text, error=error,
+                **_usage_fields(finish, first_token_s, time.monotonic() - started),
+            )
+        except NotFound:
+            log.info("reply %s: its conversation was deleted while it ran", self.id)
+        self._publish(ReplyEvent("done", message=self.final))
+        return self.final
+
+    async def _save_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.save_interval_s)
+            text = self.text
+            if len(text) != self._saved_len:
+                try:
+                    await asyncio.to_thread(self.store.save_partial, self.owner, self.id, text)
+                    self._saved_len = len(text)
+                except NotFound:  # the conversation was deleted while its reply ran
+                    self.stop("stopped")
+                    return
+
+
+def _finish_reason(finish: TokenEvent | None, status: str) -> str | None:
+    if finish is not None and finish.finish_reason is not None:
+        return finish.finish_reason.value
+    return FinishReason.CANCELLED.value if status in ("stopped", "interrupted") else None
+
+
+def _usage_fields(finish: TokenEvent | None, ttft_s: float | None, duration_s: float) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "ttft_ms": None if ttft_s is None else round(ttft_s * 1000),
+        "duration_ms": round(duration_s * 1000),
+    }
+    if finish is not None and finish.usage is not None:
+        usage = finish.usage
+        fields.update(
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+        )
+    return fields
+
+
+class ReplyHub:
+    """The live replies of one app, by message id."""
+
+    def __init__(self) -> None:
+        self._replies: dict[str, LiveReply] = {}
+
+    def start(self, reply: LiveReply, stream: AsyncGenerator[TokenEvent, None]) -> LiveReply:
+        self._replies[reply.id] = reply
+        reply.start(stream, on_done=lambda r: self._replies.pop(r.id, None))
+        return reply
+
+    def get(self, owner: str, message_id: str) -> LiveReply | None:
+        """The live reply, or None if it has finished. Another owner's reply is None too."""
+        reply = self._replies.get(message_id)
+        return reply if reply is not None and reply.owner == owner else None
+
+    def for_conversation(self, owner: str, conversation_id: str) -> list[LiveReply]:
+        return [
+            r for r in self._replies.values()
+            if r.owner == owner and r.message.conversation_id == conversation_id
+        ]
+
+    def __len__(self) -> int:
+        return len(self._replies)
+
+    async def shutdown(self) -> None:
+        """Stop every live reply and wait until each has saved its text as `interrupted`."""
+        replies = list(self._replies.values())
+        for reply in replies:
+            reply.stop("interrupted")
+        for reply in replies:
+            try:
+                await reply.wait()
+            except Exception:  # noqa: BLE001 - log and keep closing the others
+                log.exception("reply %s did not close cleanly", reply.id)

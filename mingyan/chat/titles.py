@@ -1,0 +1,58 @@
+"""Short conversation titles, written by the model after the first exchange.
+
+The title job runs after the reply has finished, with a small token budget, so it never delays
+a reply. Whatever the model writes is cleaned to one short line; if nothing usable comes back,
+the start of the user's first message is the title.
+"""
+
+from __future__ import annotations
+
+import re
+
+from mingyan.chat.service import ChatService
+from mingyan.engine.base import SamplingParams
+
+TITLE_MAX_TOKENS = 24
+TITLE_MAX_CHARS = 60
+_QUOTES = "\"'“”‘’「」『』《》【】`*#"
+_LABEL = re.compile(r"^(title|标题|題目|题目)\s*[:：]\s*", re.IGNORECASE)
+INSTRUCTION = (
+    "Write a title of at most six words for a conversation that begins with the message below. "
+    "Use the language of the message (Chinese for Chinese). Reply with the title only.\n\n"
+    "Message:\n{message}"
+)
+
+
+def clean_title(raw: str) -> str:
+    """One short line: no label, quotes, markdown or trailing punctuation."""
+    for line in raw.splitlines():
+        line = _LABEL.sub("", line.strip()).strip(_QUOTES + " \t")
+        line = line.rstrip("。.!！?？,，;；:：").strip(_QUOTES + " \t")
+        if line:
+            return _shorten(line)
+    return ""
+
+
+def fallback_title(user_text: str) -> str:
+    return _shorten(" ".join(user_text.split())) or "New chat"
+
+
+def _shorten(text: str) -> str:
+    if len(text) <= TITLE_MAX_CHARS:
+        return text
+    cut = text[: TITLE_MAX_CHARS - 1]
+    if " " in cut[TITLE_MAX_CHARS // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip() + "…"
+
+
+async def make_title(chat: ChatService, user_text: str, *, user: str = "") -> str:
+    """A title for a conversation that starts with `user_text` (the question names the topic)."""
+    prompt = INSTRUCTION.format(message=user_text[:1000])
+    sampling = SamplingParams(temperature=0.2, max_tokens=TITLE_MAX_TOKENS)
+    try:
+        request = await chat.chat_request([{"role": "user", "content": prompt}], sampling, user=user)
+        done = await chat.complete(request)
+    except Exception:  # noqa: BLE001 - a title is never worth an error
+        return fallback_title(user_text)
+    return clean_title(done.text) or fallback_title(user_text)
