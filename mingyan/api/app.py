@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
-from mingyan.api import conversation_routes, openai_routes
+from mingyan.api import conversation_routes, history_routes, openai_routes
 from mingyan.api.auth import hash_key, require_api_key
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
@@ -60,6 +60,7 @@ def create_app(
     app.include_router(openai_routes.router)
     if store is not None:
         app.include_router(conversation_routes.router)
+        app.include_router(history_routes.router)
 
     @app.get("/health")
     async def health(request: Request) -> Health:

@@ -42,7 +42,9 @@ def error_response(
 
 def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in first.get("loc", ()) if part != "body"]
+    loc = [str(part) for part in first.get("loc", ())]
+    if loc and loc[0] in ("body", "query", "path", "header", "cookie"):
+        loc = loc[1:]  # where it came from; the param is named by the rest
     param = ".".join(loc) or None
     reason = first.get("msg", "invalid request")
     if first.get("type") == "json_invalid":

@@ -383,3 +383,20 @@ class ExchangeOut(BaseModel):
     user_message: MessageOut | None
     message: MessageOut
     omitted_turns: int
+
+
+class SearchHitOut(_Stored):
+    conversation_id: str
+    conversation_title: str
+    message_id: str | None  # None: the title matched
+    role: str | None
+    snippet: str
+    match: list[tuple[int, int]]  # [start, end) offsets of the query terms inside `snippet`
+    updated_at: datetime
+    archived: bool
+
+
+class SearchResults(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SearchHitOut]
+    has_more: bool

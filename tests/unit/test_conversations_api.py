@@ -309,3 +309,28 @@ def test_title_after_first_exchange_unless_renamed(store: Store) -> None:
         send(api, named, "hello")
         time.sleep(0.3)
         assert api.get(f"/conversations/{named}").json()["title"] == "Mine"
+
+
+# ---- search ------------------------------------------------------------------------------------
+
+
+def test_search_route_finds_chinese_and_english(api: httpx.Client) -> None:
+    cid = new_conversation(api, title="旅行")["id"]
+    send(api, cid, "长城在北京吗？")
+    send(api, cid, "Tell me about the Great Wall")
+    other = new_conversation(api)["id"]
+    send(api, other, "unrelated")
+    hits = api.get("/search", params={"q": "北京"}).json()
+    assert hits["object"] == "list" and hits["has_more"] is False
+    assert {h["conversation_id"] for h in hits["data"]} == {cid}
+    hit = hits["data"][0]
+    start, end = hit["match"][0]
+    assert hit["snippet"][start:end] == "北京" and hit["updated_at"].endswith("Z")
+    english = api.get("/search", params={"q": "great WALL"}).json()["data"]
+    assert english and all(h["conversation_id"] == cid for h in english)
+    assert len(api.get("/search", params={"q": "said", "limit": 1}).json()["data"]) == 1
+    assert api.get("/search", params={"q": "said", "limit": 1}).json()["has_more"] is True
+    for bad in ({"q": "   "}, {"q": "x" * 201}, {}, {"q": "a", "limit": 0}):
+        r = api.get("/search", params=bad)
+        assert r.status_code == 400, (bad, r.text)
+        assert r.json()["error"]["param"] in ("q", "limit")
