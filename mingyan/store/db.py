@@ -1,4 +1,4 @@
-"""Engines and sessions. SQLite gets WAL, full fsync, enforced foreign keys and BEGIN IMMEDIATE writes."""
+"""Engines and sessions. SQLite gets WAL, full fsync, enforced foreign keys, BEGIN IMMEDIATE writes and deferred reads."""
 
 from __future__ import annotations
 
@@ -29,8 +29,13 @@ def open_database(url: str, **engine_kwargs: Any) -> Engine:
     return engine
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+READ_ONLY = "mingyan_read_only"
+
+
+def make_sessionmaker(engine: Engine, *, read_only: bool = False) -> sessionmaker[Session]:
+    """Sessions on `engine`. Read-only ones begin deferred on SQLite, so they never hold the write lock."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return sessionmaker(bind, expire_on_commit=False)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -47,5 +52,8 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        # Take the write lock up front: no deadlocking upgrade from a read lock mid-transaction.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        if connection.get_execution_options().get(READ_ONLY):
+            connection.exec_driver_sql("BEGIN")  # readers see a snapshot and never block writers (WAL)
+        else:
+            # Writers take the write lock up front: no deadlocking upgrade from a read lock mid-transaction.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -39,7 +39,8 @@ class Store:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)  # writes: `with sessions.begin()`
+        self.reads: sessionmaker[Session] = make_sessionmaker(engine, read_only=True)
 
     # ---- conversations -------------------------------------------------------------------------
 
@@ -70,11 +71,11 @@ class Store:
         query = query.order_by(
             Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id
         ).limit(limit).offset(offset)
-        with self.sessions() as session:
+        with self.reads() as session:
             return list(session.scalars(query))
 
     def get_conversation(self, owner: str, conversation_id: str) -> Conversation:
-        with self.sessions() as session:
+        with self.reads() as session:
             return _conversation(session, owner, conversation_id)
 
     def update_conversation(self, owner: str, conversation_id: str, **values: Any) -> Conversation:
@@ -206,7 +207,7 @@ class Store:
 
     def tree(self, owner: str, conversation_id: str) -> Tree:
         """The conversation, its whole message tree (oldest first) and its current path, read together."""
-        with self.sessions() as session:
+        with self.reads() as session:
             conversation = _conversation(session, owner, conversation_id)
             messages = list(_all_messages(session, conversation.id))
         parents = {m.id: m.parent_id for m in messages}
@@ -218,12 +219,12 @@ class Store:
         return Tree(conversation, messages, path[::-1])
 
     def get_message(self, owner: str, message_id: str) -> Message:
-        with self.sessions() as session:
+        with self.reads() as session:
             return _message(session, owner, message_id)
 
     def path_to(self, owner: str, conversation_id: str, leaf_id: str | None = None) -> list[Message]:
         """Messages from the root to `leaf_id` (default: the current leaf): the model's context."""
-        with self.sessions() as session:
+        with self.reads() as session:
             conversation = _conversation(session, owner, conversation_id)
             leaf_id = leaf_id or conversation.current_leaf_id
             if leaf_id is None:
@@ -240,7 +241,7 @@ class Store:
 
     def siblings(self, owner: str, message_id: str) -> list[Message]:
         """The message and its siblings (same parent), oldest first: for ‹ 2/3 › navigation."""
-        with self.sessions() as session:
+        with self.reads() as session:
             message = _message(session, owner, message_id)
             query = select(Message).where(Message.conversation_id == message.conversation_id)
             if message.parent_id is None:

@@ -67,7 +67,7 @@ def search(store: Store, owner: str, query: str, *, limit: int = 20, offset: int
     terms = parse_query(query)
     if limit < 1 or offset < 0:
         raise ValueError(f"limit must be at least 1 and offset at least 0, not {limit} and {offset}")
-    with store.sessions() as session:
+    with store.reads() as session:
         dialect = session.get_bind().dialect.name
         if dialect not in _MATCHERS:
             raise NotImplementedError(f"search needs SQLite or PostgreSQL, not {dialect}")

@@ -77,6 +77,25 @@ def test_sqlite_write_transactions_take_the_lock_up_front(tmp_path: Path) -> Non
         engine.dispose()
 
 
+def test_sqlite_reads_never_hold_the_write_lock(tmp_path: Path) -> None:
+    url = default_url(tmp_path)
+    upgrade(url)
+    store = Store(open_database(url))
+    other = sqlite3.connect(tmp_path / "mingyan.db", timeout=0.1, isolation_level=None)
+    try:
+        with store.reads() as session:
+            assert session.execute(text("SELECT count(*) FROM conversations")).scalar() == 0
+            other.execute("BEGIN IMMEDIATE")  # a writer gets in while the read transaction is open
+            other.execute("INSERT INTO conversations (id, owner, title, model, settings, pinned, archived, "
+                          "created_at, updated_at) VALUES ('c', 'o', '', '', '{}', 0, 0, '2026-01-01', '2026-01-01')")
+            other.execute("COMMIT")
+            assert session.execute(text("SELECT count(*) FROM conversations")).scalar() == 0  # its snapshot
+        assert len(store.list_conversations("o")) == 1
+    finally:
+        other.close()
+        store.engine.dispose()
+
+
 # ---- conversations ----------------------------------------------------------------------------
 
 
