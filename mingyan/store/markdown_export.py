@@ -23,7 +23,7 @@ def export_markdown(store: Store, owner: str, conversation_id: str) -> str:
 
     A missing or another owner's conversation raises NotFound.
     """
-    with store.sessions() as session:
+    with store.reads() as session:  # one snapshot, without the write lock
         (conversation,) = owned_conversations(session, owner, [conversation_id])
         messages = messages_by_conversation(session, [conversation.id]).get(conversation.id, [])
     path = current_path(messages, conversation.current_leaf_id)

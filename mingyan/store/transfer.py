@@ -137,7 +137,7 @@ def export_json(store: Store, owner: str, conversation_ids: Sequence[str] | None
 
     An id that is missing or another owner's raises NotFound. Repeated ids are exported once.
     """
-    with store.sessions() as session:
+    with store.reads() as session:  # one snapshot, without the write lock
         conversations = owned_conversations(session, owner, conversation_ids)
         messages = messages_by_conversation(session, [c.id for c in conversations])
     document = {
