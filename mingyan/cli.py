@@ -16,7 +16,7 @@ from mingyan.errors import MingyanError
 
 SERVE_FIELDS = ("host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
                 "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles",
-                "max_body_bytes", "data_dir", "cache_dir", "hf_endpoint")
+                "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint")
 CHAT_FIELDS = ("model", "n_ctx", "n_threads", "n_batch", "data_dir", "cache_dir")
 
 
@@ -59,9 +59,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
-    from mingyan.chat.terminal import run_terminal_chat
+    from mingyan.chat.terminal import ChatOptions, run_terminal_chat
 
-    return run_terminal_chat(settings, url=args.url, api_key=args.api_key, system=args.system)
+    options = ChatOptions(
+        url=args.url, api_key=args.api_key, system=args.system, max_tokens=args.max_tokens,
+        history=args.history, list=args.list, search=args.search, resume=args.resume,
+    )
+    return run_terminal_chat(settings, options)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
@@ -86,12 +97,21 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_flags(serve, SERVE_FIELDS)
     serve.set_defaults(handler=_serve)
 
-    chat = commands.add_parser("chat", help="chat in the terminal",
-                               description="Chat in the terminal, in-process or against a server. "
-                               "Commands: /reset, /system TEXT, /help, /exit.")
+    chat = commands.add_parser(
+        "chat", help="chat in the terminal",
+        description="Chat in the terminal, in-process (history in memory) or against a server with --url "
+        "(conversations stored by the server). Commands: /new, /list, /search TEXT, /resume N|ID, "
+        "/title TEXT, /system TEXT, /reset, /help, /exit (/list, /search, /resume and /title need --url).")
     chat.add_argument("--url", help="talk to a running server (e.g. http://127.0.0.1:8000)")
     chat.add_argument("--api-key", help="API key for --url (or env MINGYAN_API_KEY)")
-    chat.add_argument("--system", help="system prompt to start with")
+    chat.add_argument("--system", help="system prompt for new conversations")
+    chat.add_argument("--max-tokens", type=_positive_int, metavar="N", help="longest reply, in tokens")
+    chat.add_argument("--no-history", dest="history", action="store_false",
+                      help="with --url: plain /v1/chat/completions, history kept in memory only "
+                      "(works with any OpenAI-compatible server)")
+    chat.add_argument("--list", action="store_true", help="with --url: print the recent conversations and exit")
+    chat.add_argument("--search", metavar="TEXT", help="with --url: search the stored conversations and exit")
+    chat.add_argument("--resume", metavar="ID", help="with --url: continue the stored conversation ID")
     add_settings_flags(chat, CHAT_FIELDS)
     chat.set_defaults(handler=_chat)
 

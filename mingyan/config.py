@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     )
     auto_titles: bool = Field(True, description="name new conversations with the model after the first reply")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
+    max_import_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
+    )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
 
     @field_validator("data_dir", "cache_dir", "kv_dir")

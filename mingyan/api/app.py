@@ -78,5 +78,7 @@ def create_app(
         body = request.app.state.metrics.render()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
+    )
     return app

@@ -11,7 +11,7 @@ from starlette.exceptions import HTTPException
 
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
 from mingyan.errors import ConflictError, EngineBusyError, InvalidRequestError, MingyanError, TemplateError
-from mingyan.store.errors import NotFound
+from mingyan.store.errors import ImportFormatError, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return error_response(404, str(exc), code="not_found")
+
+    @app.exception_handler(ImportFormatError)
+    async def _bad_import(_: Request, exc: ImportFormatError) -> JSONResponse:
+        return error_response(400, str(exc), code="invalid_import_file")
 
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mingyan.api.auth import current_owner, require_api_key
-from mingyan.api.schemas import SearchHitOut, SearchResults
+from mingyan.api.schemas import ImportResultOut, SearchHitOut, SearchResults
 from mingyan.errors import InvalidRequestError
 from mingyan.store import search as store_search
+from mingyan.store import transfer
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)], tags=["history"])
 Owner = Annotated[str, Depends(current_owner)]
@@ -28,3 +31,39 @@ def search(
     except ValueError as exc:
         raise InvalidRequestError(str(exc), param="q") from exc
     return SearchResults(data=[SearchHitOut.model_validate(h) for h in hits[:limit]], has_more=len(hits) > limit)
+
+
+@router.get("/export")
+def export_all(
+    request: Request, owner: Owner,
+    conversation_id: Annotated[list[str] | None, Query(max_length=1000)] = None,
+) -> Response:
+    """Lossless JSON of the user's conversations (all, or those named), every branch included."""
+    body = transfer.export_json(request.app.state.store, owner, conversation_id)
+    return _download(body, "application/json", f"mingyan-{datetime.now(UTC):%Y%m%d-%H%M%S}.json")
+
+
+@router.get("/conversations/{conversation_id}/export")
+def export_one(
+    conversation_id: str, request: Request, owner: Owner,
+    format: Literal["json", "markdown"] = "json",
+) -> Response:
+    store = request.app.state.store
+    if format == "markdown":
+        text = transfer.export_markdown(store, owner, conversation_id)
+        return _download(text.encode("utf-8"), "text/markdown; charset=utf-8", f"{conversation_id}.md")
+    body = transfer.export_json(store, owner, [conversation_id])
+    return _download(body, "application/json", f"{conversation_id}.json")
+
+
+@router.post("/import", status_code=201)
+async def import_history(request: Request, owner: Owner) -> ImportResultOut:
+    """A mingyan export or ChatGPT's conversations.json, as the raw request body. All or nothing:
+    a file with any problem is refused with 400 saying where, and nothing is written."""
+    data = await request.body()
+    result = await asyncio.to_thread(transfer.import_file, request.app.state.store, owner, data)
+    return ImportResultOut.model_validate(result, from_attributes=True)
+
+
+def _download(body: bytes, media_type: str, filename: str) -> Response:
+    return Response(body, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,19 +12,22 @@ from mingyan.api.errors import error_body
 
 
 class BodySizeLimit:
-    """Answer 413 to bodies over `max_bytes`, by Content-Length or while streaming in."""
+    """Answer 413 to bodies over `max_bytes` (or the limit `paths` sets for a path), by Content-Length
+    or while streaming in."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.paths.get(scope.get("path", ""), self.default_max_bytes)
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._reject(send)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await self._reject(send, max_bytes)
             return
         seen = 0
         started = rejected = False
@@ -35,10 +39,10 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
+                if seen > max_bytes:
                     rejected = True
                     if not started:
-                        await self._reject(send)
+                        await self._reject(send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 
@@ -55,9 +59,9 @@ class BodySizeLimit:
             if not rejected:
                 raise
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
-            error_body(413, f"Request body too large: the limit is {self.max_bytes} bytes.",
+            error_body(413, f"Request body too large: the limit is {max_bytes} bytes.",
                        code="request_too_large")
         ).encode()
         await send({

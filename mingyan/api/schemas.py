@@ -400,3 +400,10 @@ class SearchResults(BaseModel):
     object: Literal["list"] = "list"
     data: list[SearchHitOut]
     has_more: bool
+
+
+class ImportResultOut(BaseModel):
+    conversation_ids: list[str]
+    message_count: int
+    remapped: int  # conversations given new ids because theirs were taken
+    skipped: dict[str, int]  # what the file held that mingyan does not keep (ChatGPT tool messages, images)

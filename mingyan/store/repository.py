@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from mingyan.store.db import make_sessionmaker
@@ -105,11 +105,18 @@ class Store:
         return self._update_conversation(owner, conversation_id, archived=archived)
 
     def delete_conversation(self, owner: str, conversation_id: str) -> None:
-        """Deletes the conversation and (by ON DELETE CASCADE) all its messages."""
+        """Deletes the conversation and all its messages.
+
+        Parent links are cut first: a cascade down a long chain of replies would recurse once per
+        message (SQLite stops at 1,000 levels)."""
         with self.sessions.begin() as session:
             conversation = _conversation(session, owner, conversation_id)
             conversation.current_leaf_id = None
             session.flush()
+            session.execute(
+                update(Message).where(Message.conversation_id == conversation.id).values(parent_id=None)
+            )
+            session.execute(delete(Message).where(Message.conversation_id == conversation.id))
             session.delete(conversation)
 
     def _update_conversation(self, owner: str, conversation_id: str, **values: Any) -> Conversation:

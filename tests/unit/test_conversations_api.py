@@ -334,3 +334,67 @@ def test_search_route_finds_chinese_and_english(api: httpx.Client) -> None:
         r = api.get("/search", params=bad)
         assert r.status_code == 400, (bad, r.text)
         assert r.json()["error"]["param"] in ("q", "limit")
+
+
+# ---- export / import ---------------------------------------------------------------------------
+
+
+def test_export_import_round_trip_is_byte_identical(api: httpx.Client, store: Store) -> None:
+    cid = new_conversation(api, title="往返 round trip", system_prompt="简短", settings={"seed": 3})["id"]
+    first = send(api, cid, "第一 🐉")
+    send(api, cid, "second")
+    api.post(f"/conversations/{cid}/messages/{first['message']['id']}/regenerate", json={"stream": False})
+    exported = api.get("/export")
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/json"
+    assert exported.headers["content-disposition"].startswith('attachment; filename="mingyan-')
+    original = exported.content
+    assert api.delete(f"/conversations/{cid}").status_code == 204
+    r = api.post("/import", content=original, headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"conversation_ids": [cid], "message_count": 5, "remapped": 0, "skipped": {}}
+    again = api.get("/export").content
+    assert again == original
+    # importing it a second time keeps both: the copy gets fresh ids
+    r = api.post("/import", content=again)
+    assert r.status_code == 201 and r.json()["remapped"] == 1 and r.json()["conversation_ids"] != [cid]
+    one = api.get(f"/conversations/{cid}/export").content
+    assert one == original
+    markdown = api.get(f"/conversations/{cid}/export", params={"format": "markdown"})
+    assert markdown.headers["content-type"].startswith("text/markdown")
+    assert "往返 round trip" in markdown.text and "第一 🐉" in markdown.text and "1 other branch" in markdown.text
+
+
+def test_chatgpt_import_over_http(api: httpx.Client) -> None:
+    from pathlib import Path
+
+    data = (Path(__file__).parent.parent / "fixtures" / "chatgpt_conversations.json").read_bytes()
+    r = api.post("/import", content=data)
+    assert r.status_code == 201, r.text
+    result = r.json()
+    assert result["message_count"] > 0 and result["skipped"]
+    detail = api.get(f"/conversations/{result['conversation_ids'][0]}").json()
+    assert detail["messages"] and detail["current_path"]
+
+
+@pytest.mark.parametrize("body", [
+    b"", b"not json", b"[1, 2]", b'{"format": "mingyan-conversations", "version": 2, "conversations": []}',
+    b'{"format": "mingyan-conversations", "version": 1, "conversations": [{"id": "x"}]}',
+    b"\xff\xfe", b"[" * 5000 + b"]" * 5000,
+])
+def test_bad_import_files_are_400_and_write_nothing(api: httpx.Client, store: Store, body: bytes) -> None:
+    new_conversation(api)
+    before = counts(store)
+    r = api.post("/import", content=body)
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_import_file" and "Traceback" not in error["message"]
+    assert counts(store) == before
+
+
+def test_import_size_limit_is_its_own(engine: FakeEngine, store: Store) -> None:
+    with start(engine, store, max_body_bytes=2048, max_import_bytes=4096) as url:
+        with httpx.Client(base_url=url + "/api", timeout=30) as api:
+            assert api.post("/import", content=b" " * 3000).status_code == 400  # past the body limit, under its own
+            r = api.post("/import", content=b" " * 5000)
+            assert r.status_code == 413 and "4096" in r.json()["error"]["message"]
+            assert api.post("/conversations", json={"title": "x" * 150, "system_prompt": "y" * 3000}).status_code == 413

@@ -16,7 +16,7 @@ from mingyan.store.db import default_url, open_database
 from mingyan.store.errors import NotFound
 from mingyan.store.migrate import upgrade
 from mingyan.store.repository import Store
-from mingyan.store.tables import Base, Conversation
+from mingyan.store.tables import Base, Conversation, Message
 
 
 def texts(messages) -> list[str]:
@@ -296,3 +296,18 @@ def test_the_migrations_match_the_tables(db_url: str) -> None:
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_deleting_a_very_long_conversation(store: Store) -> None:
+    """A 1,500-message chain: no cascade recursion (SQLite stops at 1,000 levels)."""
+    conversation = store.create_conversation("alice")
+    with store.sessions.begin() as session:
+        parent = None
+        for i in range(1500):
+            message = Message(conversation_id=conversation.id, parent_id=parent, role="user", content=str(i))
+            session.add(message)
+            session.flush()
+            parent = message.id
+    store.delete_conversation("alice", conversation.id)
+    with store.engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM messages").scalar() == 0
