@@ -29,6 +29,7 @@ from mingyan.store.transfer_checks import (
     MAX_TEXT,
     check_storable,
     column_length,
+    cycle_node,
     describe,
     excerpt,
     from_epoch,
@@ -172,18 +173,8 @@ def _checked_parents(mapping: dict[str, Node], where: str) -> dict[str, str | No
             raise ImportFormatError(
                 f"{location(where, ['mapping', node_id, 'parent'])}: no node {excerpt(parent)} in the mapping"
             )
-    acyclic: set[str] = set()
-    for start in parents:
-        walked: set[str] = set()
-        node: str | None = start
-        while node is not None and node not in acyclic:
-            if node in walked:
-                raise ImportFormatError(
-                    f"{location(where, ['mapping', node, 'parent'])}: the nodes' parents form a cycle"
-                )
-            walked.add(node)
-            node = parents[node]
-        acyclic.update(walked)
+    if (node := cycle_node(parents)) is not None:
+        raise ImportFormatError(f"{location(where, ['mapping', node, 'parent'])}: the nodes' parents form a cycle")
     return parents
 
 

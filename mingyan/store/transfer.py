@@ -33,6 +33,7 @@ from mingyan.store.transfer_checks import (
     check_id,
     check_strings,
     column_length,
+    cycle_node,
     describe,
     excerpt,
     format_timestamp,
@@ -244,18 +245,8 @@ def _check_tree(conversation: ConversationEntry, where: str) -> None:
             raise ImportFormatError(
                 f"{where}.messages[{i}].parent_id: no message {excerpt(message.parent_id)} in this conversation"
             )
-    acyclic: set[str] = set()
-    for start in parent:
-        walked: set[str] = set()
-        node: str | None = start
-        while node is not None and node not in acyclic:
-            if node in walked:
-                raise ImportFormatError(
-                    f"{where}.messages[{index[node]}].parent_id: the messages' parents form a cycle"
-                )
-            walked.add(node)
-            node = parent[node]
-        acyclic.update(walked)
+    if (node := cycle_node(parent)) is not None:
+        raise ImportFormatError(f"{where}.messages[{index[node]}].parent_id: the messages' parents form a cycle")
     leaf = conversation.current_leaf_id
     if leaf is not None and leaf not in index:
         raise ImportFormatError(f"{where}.current_leaf_id: no message {excerpt(leaf)} in this conversation")

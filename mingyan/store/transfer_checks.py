@@ -280,3 +280,18 @@ def excerpt(value: Any, limit: int = EXCERPT) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates, escaped
     text = json.dumps(value) if isinstance(value, (bool, int, float)) or value is None else type(value).__name__
     return text if len(text) <= limit else text[:limit] + "…"
+
+
+def cycle_node(parents: dict[str, str | None]) -> str | None:
+    """A node on a cycle of the `parents` links, or None when they form a forest."""
+    acyclic: set[str] = set()
+    for start in parents:
+        walked: set[str] = set()
+        node: str | None = start
+        while node is not None and node not in acyclic:
+            if node in walked:
+                return node
+            walked.add(node)
+            node = parents[node]
+        acyclic.update(walked)
+    return None
