@@ -99,9 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     chat = commands.add_parser(
         "chat", help="chat in the terminal",
-        description="Chat in the terminal, in-process (history in memory) or against a server with --url "
-        "(conversations stored by the server). Commands: /new, /list, /search TEXT, /resume N|ID, "
-        "/title TEXT, /system TEXT, /reset, /help, /exit (/list, /search, /resume and /title need --url).")
+        description="Chat in the terminal. In-process (no --url) or with --no-history, the history stays in "
+        "memory; commands: /system TEXT, /reset, /help, /exit. Against a mingyan server (--url), the "
+        "conversations are stored by the server; more commands: /list, /search TEXT, /resume N|ID, /new, "
+        "/title TEXT.")
     chat.add_argument("--url", help="talk to a running server (e.g. http://127.0.0.1:8000)")
     chat.add_argument("--api-key", help="API key for --url (or env MINGYAN_API_KEY)")
     chat.add_argument("--system", help="system prompt for new conversations")

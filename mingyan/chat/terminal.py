@@ -1,179 +1,133 @@
-"""`mingyan chat`: a streaming terminal chat, in-process or against a running server."""
+"""`mingyan chat`: a streaming terminal chat, in-process or against a running server.
+
+Against a mingyan server (`--url`) the chat lives in the server's stored conversations (list, resume,
+search; see terminal_history.py); with `--no-history`, or in-process, the history stays in memory
+(terminal_session.py). This module reads lines, runs them through the session, and wires it up."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-from collections.abc import AsyncIterator
-from typing import Protocol, TextIO
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TextIO
 
-import httpx
-
-from mingyan.chat.service import ChatService
+from mingyan.chat.terminal_api import HistoryApi
+from mingyan.chat.terminal_backends import CompletionsBackend, LocalBackend
+from mingyan.chat.terminal_history import StoredSession
+from mingyan.chat.terminal_session import MemorySession, Session, help_line
 from mingyan.config import Settings
-from mingyan.engine.base import SamplingParams
 from mingyan.errors import MingyanError
 
-HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit"
+
+@dataclass(frozen=True)
+class ChatOptions:
+    url: str | None = None
+    api_key: str | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    history: bool = True  # against a server: use its stored conversations (False: --no-history)
+    list: bool = False  # print the recent conversations and exit
+    search: str | None = None  # print the search results and exit
+    resume: str | None = None  # start inside this conversation
 
 
-class ChatBackend(Protocol):
-    def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]: ...
-
-
-class LocalBackend:
-    def __init__(self, service: ChatService) -> None:
-        self.service = service
-
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        request = await self.service.chat_request(messages, SamplingParams())
-        events = self.service.stream(request)
-        try:
-            async for event in events:
-                if event.text:
-                    yield event.text
-        finally:
-            await events.aclose()
-
-
-class HttpBackend:
-    def __init__(self, url: str, api_key: str | None) -> None:
-        self.base = url.rstrip("/").removesuffix("/v1") + "/v1"
-        self.url = self.base + "/chat/completions"
-        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-
-    def check(self) -> str:
-        """Fail early, with one line, when the server is unreachable or refuses us."""
-        try:
-            response = httpx.get(self.base + "/models", headers=self.headers, timeout=10)
-        except httpx.HTTPError as exc:
-            raise MingyanError(f"cannot reach {self.base}: {exc}") from exc
-        if response.status_code != 200:
-            raise MingyanError(f"server answered {response.status_code}: {_error_message(response)}")
-        return str(response.json()["data"][0]["id"])
-
-    async def stream(self, messages: list[dict[str, str]]) -> AsyncIterator[str]:
-        body = {"messages": messages, "stream": True}
-        timeout = httpx.Timeout(10.0, read=None)
-        async with httpx.AsyncClient(timeout=timeout) as client:
-            try:
-                async with client.stream("POST", self.url, json=body, headers=self.headers) as response:
-                    if response.status_code != 200:
-                        await response.aread()
-                        raise MingyanError(f"server answered {response.status_code}: {_error_message(response)}")
-                    async for line in response.aiter_lines():
-                        if text := _sse_text(line):
-                            yield text
-            except httpx.HTTPError as exc:
-                raise MingyanError(f"cannot reach {self.url}: {exc}") from exc
-
-
-def _error_message(response: httpx.Response) -> str:
-    try:
-        return str(response.json()["error"]["message"])
-    except (ValueError, KeyError, TypeError):
-        return response.text[:200]
-
-
-def _sse_text(line: str) -> str:
-    if not line.startswith("data: ") or line == "data: [DONE]":
-        return ""
-    payload = json.loads(line[6:])
-    if "error" in payload:
-        raise MingyanError(f"server error: {payload['error'].get('message')}")
-    choices = payload.get("choices") or [{}]
-    return choices[0].get("delta", {}).get("content") or ""
-
-
-class Conversation:
-    def __init__(self, system: str | None) -> None:
-        self.system = system
-        self.turns: list[dict[str, str]] = []
-
-    def messages(self) -> list[dict[str, str]]:
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + self.turns
-
-
-def _command(line: str, conversation: Conversation, out: TextIO) -> bool:
-    """Handle a /command; return False to leave the chat."""
-    name, _, rest = line.partition(" ")
-    if name in ("/exit", "/quit"):
-        return False
-    if name == "/reset":
-        conversation.turns.clear()
-        print("(conversation cleared)", file=out)
-    elif name == "/system":
-        conversation.system = rest.strip() or None
-        conversation.turns.clear()
-        print("(system prompt set; conversation cleared)" if rest.strip() else "(system prompt removed)", file=out)
-    else:
-        print(HELP, file=out)
-    return True
-
-
-async def _answer(backend: ChatBackend, conversation: Conversation, out: TextIO) -> str:
-    parts: list[str] = []
-    async for text in backend.stream(conversation.messages()):
-        parts.append(text)
-        out.write(text)
-        out.flush()
-    return "".join(parts)
-
-
-def chat_loop(backend: ChatBackend, conversation: Conversation, *, inp: TextIO = sys.stdin,
+def chat_loop(session: Session, runner: asyncio.Runner, *, inp: TextIO = sys.stdin,
               out: TextIO = sys.stdout) -> int:
-    loop = asyncio.new_event_loop()
+    """Read lines until /exit or end of input; each message or /command runs to its end (or Ctrl-C)."""
     interactive = inp.isatty()
-    print(f"mingyan chat — {HELP}", file=out)
+    while True:
+        if interactive:
+            out.write("> ")
+            out.flush()
+        line = inp.readline()
+        if not line:
+            return 0
+        line = line.strip()
+        if not line:
+            continue
+        if not line.startswith("/"):
+            _run(runner, session, session.send(line, out), out)
+            continue
+        name, _, rest = line.partition(" ")
+        if name in ("/exit", "/quit"):
+            return 0
+        command = session.commands.get(name)
+        if command is None:
+            unknown = "" if name == "/help" else f"unknown command {name}; "
+            print(unknown + help_line(session), file=out)
+        else:
+            _run(runner, session, command.run(rest.strip(), out), out)
+
+
+def _run(runner: asyncio.Runner, session: Session, step: Coroutine[Any, Any, None], out: TextIO) -> None:
+    """Run one step; Ctrl-C cancels it (the session then cleans up), an error is one line."""
     try:
-        while True:
-            if interactive:
-                out.write("> ")
-                out.flush()
-            line = inp.readline()
-            if not line:
-                return 0
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith("/"):
-                if not _command(line, conversation, out):
-                    return 0
-                continue
-            conversation.turns.append({"role": "user", "content": line})
-            task = loop.create_task(_answer(backend, conversation, out))
-            try:
-                reply = loop.run_until_complete(task)
-            except KeyboardInterrupt:
-                task.cancel()
-                loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
-                conversation.turns.pop()
-                print("\n(stopped; this turn is forgotten)", file=out)
-                continue
-            except MingyanError as exc:
-                conversation.turns.pop()
-                print(f"\nerror: {exc}", file=out)
-                continue
-            print(file=out)
-            conversation.turns.append({"role": "assistant", "content": reply})
+        try:
+            runner.run(step)
+        except KeyboardInterrupt:
+            runner.run(session.interrupted(out))
+    except MingyanError as exc:
+        print(f"error: {exc}", file=out)
     finally:
-        loop.close()
+        out.flush()  # whoever reads a pipe sees each answer before we wait for the next line
 
 
-def run_terminal_chat(settings: Settings, *, url: str | None, api_key: str | None,
-                      system: str | None) -> int:
-    conversation = Conversation(system)
-    if url:
-        key = api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
-        backend = HttpBackend(url, key)
-        print(f"connected to {backend.check()} at {backend.base}", file=sys.stderr)
-        return chat_loop(backend, conversation)
+def run_terminal_chat(settings: Settings, options: ChatOptions) -> int:
+    _check(options)
+    if not options.url:
+        return _in_process(settings, options)
+    key = options.api_key or (settings.api_key.get_secret_value() if settings.api_key else None)
+    with asyncio.Runner() as runner:
+        if not options.history:
+            backend = CompletionsBackend(options.url, key, max_tokens=options.max_tokens)
+            print(f"connected to {backend.check()} at {backend.root}", file=sys.stderr)
+            return _greet_and_loop(MemorySession(backend, options.system), runner)
+        api = HistoryApi(options.url, key)
+        try:
+            return _with_history(api, options, runner)
+        finally:
+            runner.run(api.close())
+
+
+def _check(options: ChatOptions) -> None:
+    flags = [name for name, on in (("--list", options.list), ("--search", options.search is not None),
+                                   ("--resume", options.resume is not None)) if on]
+    if flags and not options.url:
+        raise MingyanError(f"{' '.join(flags)} needs --url: the conversations are stored by a mingyan server")
+    if flags and not options.history:
+        raise MingyanError(f"{' '.join(flags)} cannot be used with --no-history")
+
+
+def _with_history(api: HistoryApi, options: ChatOptions, runner: asyncio.Runner) -> int:
+    model = api.check()
+    session = StoredSession(api, system=options.system, max_tokens=options.max_tokens)
+    if options.list:
+        runner.run(session.show_list("", sys.stdout))
+        return 0
+    if options.search is not None:
+        runner.run(session.show_search(options.search.strip(), sys.stdout))
+        return 0
+    detail = runner.run(session.enter(options.resume.strip())) if options.resume is not None else None
+    print(f"connected to {model} at {api.root} (conversations are stored there)", file=sys.stderr)
+    if detail is not None:
+        _run(runner, session, session.show(detail, sys.stdout), sys.stdout)
+    return _greet_and_loop(session, runner)
+
+
+def _greet_and_loop(session: Session, runner: asyncio.Runner) -> int:
+    print(f"mingyan chat — {help_line(session)}", file=sys.stdout)
+    return chat_loop(session, runner)
+
+
+def _in_process(settings: Settings, options: ChatOptions) -> int:
+    from mingyan.chat.service import ChatService
     from mingyan.runtime import open_engine
 
     engine = open_engine(settings)
     try:
-        return chat_loop(LocalBackend(ChatService(engine)), conversation)
+        backend = LocalBackend(ChatService(engine), max_tokens=options.max_tokens)
+        with asyncio.Runner() as runner:
+            return _greet_and_loop(MemorySession(backend, options.system), runner)
     finally:
         engine.close()
