@@ -83,6 +83,7 @@ def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from mingyan import users_cli
     from mingyan.models import cli as models_cli
 
     parser = argparse.ArgumentParser(
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     upgrade.set_defaults(handler=_db_upgrade)
 
     models_cli.register(commands)
+    users_cli.register(commands)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mingyan.errors import MingyanError
+from mingyan.errors import ConflictError, InvalidRequestError, MingyanError
 
 
 class NotFound(MingyanError):
@@ -11,3 +11,15 @@ class NotFound(MingyanError):
 
 class ImportFormatError(MingyanError, ValueError):
     """An import file is not what it claims to be; the message says where (`conversations[0].title: ...`)."""
+
+
+class Conflict(ConflictError):
+    """The change clashes with what is stored: a username already taken, the last admin removed."""
+
+
+class AuthFailed(MingyanError):
+    """A password (or other credential) did not match; the message never says which part was wrong."""
+
+
+class InvalidValue(InvalidRequestError, ValueError):
+    """A username, password, role, key name or limit breaks its rules; `param` names which."""

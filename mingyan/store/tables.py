@@ -1,4 +1,4 @@
-"""The schema: conversations and messages (a tree through parent_id). Migrations mirror this file."""
+"""The schema: conversations, messages (a tree through parent_id) and accounts. Migrations mirror it."""
 
 from __future__ import annotations
 
@@ -85,3 +85,113 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a reply ended in `error`
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---- accounts (migration 0004) -----------------------------------------------------------------
+# Secrets never reach these tables: passwords as argon2id hashes, session, CSRF and API-key tokens as
+# sha256 hex digests. Conversations stay keyed by `owner` (a plain string: the user id for accounts).
+
+USER_ROLES = ("admin", "user")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64))  # as typed
+    username_key: Mapped[str] = mapped_column(String(128))  # NFKC casefold: the unique, case-blind form
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="user")
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_users_username_key", "username_key", unique=True),)
+
+
+class LoginSession(Base):
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the session token
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the CSRF token
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_agent: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12))  # the key's first characters, shown in lists
+    key_hash: Mapped[str] = mapped_column(String(64))  # sha256 hex of the whole key
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Narrower limits for this key (None: the user's own limits apply).
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrent_streams: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (Index("ix_api_keys_key_hash", "key_hash", unique=True),)
+
+
+class Quota(Base):
+    """A user's limits; a None column means the server's default."""
+
+    __tablename__ = "quotas"
+
+    user_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    tokens_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    concurrent_streams: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class UsageRecord(Base):
+    """One served request. Outlives its user (user_id becomes NULL; the username snapshot stays)."""
+
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    username: Mapped[str] = mapped_column(String(64), default="")
+    api_key_id: Mapped[str | None] = mapped_column(
+        String(32), ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
+    )
+    route: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200), default="")
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cached_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+    __table_args__ = (
+        Index("ix_usage_records_user_id_created_at", "user_id", "created_at"),
+        Index("ix_usage_records_api_key_id_created_at", "api_key_id", "created_at"),
+    )
+
+
+class AuditEvent(Base):
+    """Append-only (database triggers refuse UPDATE and DELETE). actor_id has no foreign key on purpose:
+    deleting a user changes nothing here."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    actor_name: Mapped[str] = mapped_column(String(64), default="")
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
