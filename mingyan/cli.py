@@ -14,9 +14,12 @@ from mingyan import __version__
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
-SERVE_FIELDS = ("host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
-                "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles",
-                "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint")
+SERVE_FIELDS = (
+    "host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
+    "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
+    "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
+    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint",
+)
 CHAT_FIELDS = ("model", "n_ctx", "n_threads", "n_batch", "data_dir", "cache_dir")
 
 

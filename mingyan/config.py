@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     api_key: SecretStr | None = Field(
         None, description="require this key on /v1 (prefer the env var: flags show in ps)"
     )
+    session_hours: int = Field(24 * 7, ge=1, le=24 * 365, description="how long a web login lasts (hours)")
+    quota_requests_per_minute: int = Field(
+        60, ge=0, description="default requests per minute for each account and key (0: no limit)"
+    )
+    quota_tokens_per_day: int = Field(0, ge=0, description="default tokens per UTC day for each account (0: no limit)")
+    quota_concurrent_streams: int = Field(
+        4, ge=0, description="default replies running at once for each account and key (0: no limit)"
+    )
     auto_titles: bool = Field(True, description="name new conversations with the model after the first reply")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
     max_import_bytes: int = Field(

@@ -65,3 +65,7 @@ class ConflictError(MingyanError):
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class AccessRevoked(MingyanError):
+    """The caller's account was disabled or deleted, or their key revoked, while a request ran."""

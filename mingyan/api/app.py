@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
-from mingyan.api import conversation_routes, history_routes, openai_routes
-from mingyan.api.auth import hash_key, require_api_key
+from mingyan.api import account_routes, admin_routes, conversation_routes, history_routes, openai_routes
+from mingyan.api.account_routes import LoginThrottle
+from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
+from mingyan.api.metering import Cutoffs, Meter, default_quota
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit
 from mingyan.api.schemas import Health
@@ -21,17 +23,19 @@ from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Engine
+from mingyan.store.accounts import Accounts
 from mingyan.store.repository import Store
 
 
 def create_app(
     settings: Settings, engine: Engine, metrics: Metrics | None = None, *,
-    close_engine: bool = False, store: Store | None = None,
+    close_engine: bool = False, store: Store | None = None, setup_token: str | None = None,
 ) -> FastAPI:
     """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
 
     With `close_engine`, the app closes the engine when it shuts down (the server's own engine:
-    its KV states get saved before the process exits).
+    its KV states get saved before the process exits). `setup_token` enables the first-run setup
+    (creating the first administrator) while the server has no accounts.
     """
 
     @asynccontextmanager
@@ -55,12 +59,20 @@ def create_app(
     app.state.started = int(time.time())
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.api_key_hash = hash_key(key) if key else None
+    app.state.accounts = Accounts(store) if store is not None else None
+    app.state.meter = Meter(app.state.accounts, default_quota(settings))
+    app.state.cutoffs = Cutoffs()
+    app.state.login_throttle = LoginThrottle()
+    app.state.setup_hash = hash_key(setup_token) if setup_token else None
 
     install_error_handlers(app)
     app.include_router(openai_routes.router)
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)
+        app.include_router(account_routes.public)
+        app.include_router(account_routes.router)
+        app.include_router(admin_routes.router)
 
     @app.get("/health")
     async def health(request: Request) -> Health:
@@ -73,7 +85,7 @@ def create_app(
             generated_tokens_total=stats.generated_tokens_total,
         )
 
-    @app.get("/metrics", dependencies=[Depends(require_api_key)], include_in_schema=False)
+    @app.get("/metrics", dependencies=[Depends(require_principal), Depends(require_admin)], include_in_schema=False)
     async def metrics_route(request: Request) -> Response:
         body = request.app.state.metrics.render()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -1,12 +1,55 @@
-"""API-key check for the OpenAI-compatible routes (Bearer or x-api-key, same rule for both)."""
+"""Who is asking: one rule for every route outside the public allow-list.
+
+Credentials, in order:
+1. a key in `Authorization: Bearer KEY` or `x-api-key: KEY` (exactly the same checks for both):
+   the server's own `--api-key` (the operator, owner `local`), or a user's API key;
+   a key that matches neither is refused — it never falls through to a cookie;
+2. the login-session cookie; a state-changing request with it must also carry the CSRF token
+   (`X-CSRF-Token` header, the value of the `mingyan_csrf` cookie);
+3. nothing: allowed only while the server has no accounts and no `--api-key` (local single-user
+   mode, which `serve` allows on loopback only), as the owner `local`.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
+
+from mingyan.store.account_types import ApiKey, LoginSession
+from mingyan.store.accounts import Accounts
+
+LOCAL_OWNER = "local"
+SESSION_COOKIE = "mingyan_session"
+CSRF_COOKIE = "mingyan_csrf"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller. `user_id` owns what they create; `via` says how they proved it."""
+
+    user_id: str
+    username: str
+    role: str
+    via: str  # "open" (no accounts yet), "server_key", "api_key" or "session"
+    key: ApiKey | None = None
+    session: LoginSession | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def has_account(self) -> bool:
+        """A real user (quotas and usage apply), not the operator's local identity."""
+        return self.via in ("api_key", "session")
 
 
 def hash_key(key: str) -> bytes:
@@ -21,39 +64,71 @@ def presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key") or None
 
 
-async def require_api_key(request: Request) -> None:
-    """Dependency: when the server has a key, every request must present it."""
-    expected: bytes | None = request.app.state.api_key_hash
-    if expected is None:
-        return
+def unauthorized(message: str) -> HTTPException:
+    return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def identify(request: Request, accounts: Accounts | None, server_key_hash: bytes | None) -> Principal:
+    """The request's principal, or an HTTPException (401 / 403). Blocking: run it in a thread."""
     key = presented_key(request)
-    if key is None or not hmac.compare_digest(hash_key(key), expected):
-        raise HTTPException(
-            401,
-            "Missing or invalid API key: send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    if key is not None:
+        if server_key_hash is not None and hmac.compare_digest(hash_key(key), server_key_hash):
+            return Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "server_key")
+        found = accounts.resolve_key(key) if accounts is not None else None
+        if found is None:
+            raise unauthorized("Invalid API key (revoked, or its account is disabled).")
+        user, api_key = found
+        return Principal(user.id, user.username, user.role, "api_key", key=api_key)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and accounts is not None:
+        found_session = accounts.resolve_session(token)
+        if found_session is not None:
+            user, session = found_session
+            if request.method not in SAFE_METHODS:
+                csrf = request.headers.get(CSRF_HEADER, "")
+                if not csrf or not accounts.check_csrf(session, csrf):
+                    raise HTTPException(403, "Missing or invalid CSRF token: send the X-CSRF-Token header.")
+            return Principal(user.id, user.username, user.role, "session", session=session)
+    if server_key_hash is None and (accounts is None or accounts.count_users() == 0):
+        return Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "open")
+    raise unauthorized(
+        "Authentication required: sign in, or send an API key as 'Authorization: Bearer KEY' or 'x-api-key: KEY'."
+    )
 
 
-def client_identity(request: Request, claimed_user: str | None) -> str:
-    """Whom the engine should be fair to: the API key if one is used, else the `user`
-    field of the body (OpenAI's end-user id), else the client address."""
+async def require_principal(request: Request) -> Principal:
+    """Dependency of every non-public route; the principal is kept on `request.state`."""
+    cached = getattr(request.state, "principal", None)
+    if cached is not None:
+        return cached
+    state = request.app.state
+    principal = await asyncio.to_thread(identify, request, state.accounts, state.api_key_hash)
+    request.state.principal = principal
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+
+
+async def require_admin(principal: CurrentPrincipal) -> Principal:
+    if not principal.is_admin:
+        raise HTTPException(403, "This needs an administrator.")
+    return principal
+
+
+async def current_owner(principal: CurrentPrincipal) -> str:
+    """Who owns the conversations this request reads and writes."""
+    return principal.user_id
+
+
+def client_identity(request: Request, principal: Principal, claimed_user: str | None) -> str:
+    """Whom the engine should be fair to: the account, else (local mode) the API key, the body's
+    `user` field (OpenAI's end-user id), or the client address."""
+    if principal.has_account:
+        return "user:" + principal.user_id
     key = presented_key(request)
     if key:
         return "key:" + hash_key(key).hex()[:16]
     if claimed_user:
-        return "user:" + claimed_user[:128]
+        return "end-user:" + claimed_user[:128]
     return "ip:" + (request.client.host if request.client else "unknown")
-
-
-LOCAL_OWNER = "local"
-
-
-async def current_owner(request: Request) -> str:
-    """Who owns the conversations this request reads and writes.
-
-    Until accounts exist, every client of a server (all holding its one API key, or on loopback)
-    is the same single user, `local`.
-    """
-    del request
-    return LOCAL_OWNER

@@ -8,7 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from mingyan.api.auth import current_owner, require_api_key
+from mingyan.api.audit import audit
+from mingyan.api.auth import CurrentPrincipal, current_owner, require_principal
+from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
     BranchSwitch,
     ConversationCreate,
@@ -29,7 +31,7 @@ from mingyan.store.errors import NotFound
 from mingyan.store.repository import Store
 from mingyan.store.tables import Message
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)], tags=["conversations"])
+router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["conversations"])
 Owner = Annotated[str, Depends(current_owner)]
 
 
@@ -89,8 +91,9 @@ def update_conversation(
 
 
 @router.delete("/conversations/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, request: Request, owner: Owner) -> Response:
-    await _service(request).delete(owner, conversation_id)
+async def delete_conversation(conversation_id: str, request: Request, principal: CurrentPrincipal) -> Response:
+    await _service(request).delete(principal.user_id, conversation_id)
+    await audit(request, principal, "conversation_deleted", conversation_id)
     return Response(status_code=204)
 
 
@@ -105,28 +108,33 @@ def switch_branch(conversation_id: str, body: BranchSwitch, request: Request, ow
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=None)
-async def send_message(conversation_id: str, body: MessageCreate, request: Request, owner: Owner):
-    exchange = await _service(request).send(
-        owner, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
-    )
+async def send_message(conversation_id: str, body: MessageCreate, request: Request, principal: CurrentPrincipal):
+    exchange = await metered_reply(request, principal, "conversations.send", lambda: _service(request).send(
+        principal.user_id, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
+    ))
     return await _respond(exchange, body.stream)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/edit", response_model=None)
-async def edit_message(conversation_id: str, message_id: str, body: MessageEdit, request: Request, owner: Owner):
-    exchange = await _service(request).edit(
-        owner, conversation_id, message_id, body.content, settings=_overrides(body)
-    )
+async def edit_message(
+    conversation_id: str, message_id: str, body: MessageEdit, request: Request, principal: CurrentPrincipal
+):
+    exchange = await metered_reply(request, principal, "conversations.edit", lambda: _service(request).edit(
+        principal.user_id, conversation_id, message_id, body.content, settings=_overrides(body)
+    ))
     return await _respond(exchange, body.stream)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/regenerate", response_model=None)
 async def regenerate(
-    conversation_id: str, message_id: str, request: Request, owner: Owner, body: ReplyOptions | None = None
+    conversation_id: str, message_id: str, request: Request, principal: CurrentPrincipal,
+    body: ReplyOptions | None = None,
 ):
-    body = body or ReplyOptions()
-    exchange = await _service(request).regenerate(owner, conversation_id, message_id, settings=_overrides(body))
-    return await _respond(exchange, body.stream)
+    options = body or ReplyOptions()
+    exchange = await metered_reply(request, principal, "conversations.regenerate", lambda: _service(request).regenerate(
+        principal.user_id, conversation_id, message_id, settings=_overrides(options)
+    ))
+    return await _respond(exchange, options.stream)
 
 
 @router.get("/conversations/{conversation_id}/messages/{message_id}/events")

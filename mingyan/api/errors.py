@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
-from mingyan.errors import ConflictError, EngineBusyError, InvalidRequestError, MingyanError, TemplateError
+from mingyan.chat.quotas import QuotaExceeded
+from mingyan.errors import (
+    AccessRevoked,
+    ConflictError,
+    EngineBusyError,
+    InvalidRequestError,
+    MingyanError,
+    TemplateError,
+)
 from mingyan.store.errors import ImportFormatError, NotFound
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _busy(_: Request, exc: EngineBusyError) -> JSONResponse:
         retry = str(max(1, round(exc.retry_after_s)))
         return error_response(429, str(exc), code="server_busy", headers={"Retry-After": retry})
+
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
+        retry = str(max(1, round(exc.retry_after_s)))
+        return error_response(429, str(exc), code="quota_exceeded", headers={"Retry-After": retry})
+
+    @app.exception_handler(AccessRevoked)
+    async def _revoked(_: Request, exc: AccessRevoked) -> JSONResponse:
+        return error_response(403, str(exc), code="access_revoked")
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from mingyan.api.auth import current_owner, require_api_key
+from mingyan.api.audit import audit
+from mingyan.api.auth import CurrentPrincipal, current_owner, require_principal
 from mingyan.api.schemas import ImportResultOut, SearchHitOut, SearchResults
 from mingyan.errors import InvalidRequestError
 from mingyan.store import search as store_search
 from mingyan.store import transfer
 
-router = APIRouter(prefix="/api", dependencies=[Depends(require_api_key)], tags=["history"])
+router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["history"])
 Owner = Annotated[str, Depends(current_owner)]
 
 
@@ -34,26 +35,31 @@ def search(
 
 
 @router.get("/export")
-def export_all(
-    request: Request, owner: Owner,
+async def export_all(
+    request: Request, principal: CurrentPrincipal,
     conversation_id: Annotated[list[str] | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Lossless JSON of the user's conversations (all, or those named), every branch included."""
-    body = transfer.export_json(request.app.state.store, owner, conversation_id)
+    store = request.app.state.store
+    body = await asyncio.to_thread(transfer.export_json, store, principal.user_id, conversation_id)
+    await audit(request, principal, "export", "all" if conversation_id is None else ",".join(conversation_id)[:200])
     return _download(body, "application/json", f"mingyan-{datetime.now(UTC):%Y%m%d-%H%M%S}.json")
 
 
 @router.get("/conversations/{conversation_id}/export")
-def export_one(
-    conversation_id: str, request: Request, owner: Owner,
+async def export_one(
+    conversation_id: str, request: Request, principal: CurrentPrincipal,
     format: Literal["json", "markdown"] = "json",
 ) -> Response:
-    store = request.app.state.store
+    store, owner = request.app.state.store, principal.user_id
     if format == "markdown":
-        text = transfer.export_markdown(store, owner, conversation_id)
-        return _download(text.encode("utf-8"), "text/markdown; charset=utf-8", f"{conversation_id}.md")
-    body = transfer.export_json(store, owner, [conversation_id])
-    return _download(body, "application/json", f"{conversation_id}.json")
+        text = await asyncio.to_thread(transfer.export_markdown, store, owner, conversation_id)
+        body, media_type, name = text.encode("utf-8"), "text/markdown; charset=utf-8", f"{conversation_id}.md"
+    else:
+        body = await asyncio.to_thread(transfer.export_json, store, owner, [conversation_id])
+        media_type, name = "application/json", f"{conversation_id}.json"
+    await audit(request, principal, "export", conversation_id, format=format)
+    return _download(body, media_type, name)
 
 
 @router.post("/import", status_code=201)

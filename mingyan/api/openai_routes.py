@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
-from mingyan.api.auth import client_identity, require_api_key
+from mingyan.api.auth import CurrentPrincipal, client_identity, require_principal
+from mingyan.api.metering import metered_stream
 from mingyan.api.schemas import (
     AssistantMessage,
     ChatChoice,
@@ -23,11 +24,11 @@ from mingyan.api.schemas import (
     now,
 )
 from mingyan.api.streaming import sse_events, sse_response, unless_disconnected, usage_info
-from mingyan.chat.service import ChatService
+from mingyan.chat.service import ChatService, collect
 from mingyan.engine.base import TokenEvent
 from mingyan.errors import InvalidRequestError
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
 
 
 def _service(request: Request, model: str | None) -> ChatService:
@@ -49,11 +50,12 @@ async def list_models(request: Request) -> ModelList:
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, request: Request):
+async def chat_completions(body: ChatCompletionRequest, request: Request, principal: CurrentPrincipal):
     service = _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
-    user = client_identity(request, body.user)
+    user = client_identity(request, principal, body.user)
     job = await service.chat_request(messages, body.sampling(), user=user)
+    events = await metered_stream(request, principal, "chat.completions", job)
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -76,17 +78,18 @@ async def chat_completions(body: ChatCompletionRequest, request: Request):
             id=cid, created=created, model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
         )
-        return sse_response(sse_events(service.stream(job), chunks, first))
-    done = await unless_disconnected(request, lambda: service.complete(job))
+        return sse_response(sse_events(events, chunks, first))
+    done = await unless_disconnected(request, lambda: collect(events))
     choice = ChatChoice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value)
     return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
 
 
 @router.post("/completions", response_model=None)
-async def completions(body: CompletionRequest, request: Request):
+async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
     service = _service(request, body.model)
     prompt = str(body.prompt)
-    job = await service.text_request(prompt, body.sampling(), user=client_identity(request, body.user))
+    job = await service.text_request(prompt, body.sampling(), user=client_identity(request, principal, body.user))
+    events = await metered_stream(request, principal, "completions", job)
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""
     if body.stream:
@@ -101,7 +104,7 @@ async def completions(body: CompletionRequest, request: Request):
             return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
 
         first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
-        return sse_response(sse_events(service.stream(job), chunks, first))
-    done = await unless_disconnected(request, lambda: service.complete(job))
+        return sse_response(sse_events(events, chunks, first))
+    done = await unless_disconnected(request, lambda: collect(events))
     choice = TextChoice(text=echo + done.text, finish_reason=done.finish_reason.value)
     return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))

@@ -146,7 +146,9 @@ class ConversationService:
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
-        reply = self.hub.start(LiveReply(self.store, owner, assistant), stream)
+        reply = self.hub.start(
+            LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream
+        )
         if self.auto_titles and not conversation.title and user_text is not None and not history:
             self._in_background(self._title_after(reply, conversation.id, user_text))
         return Exchange(user_message, reply, context.omitted_turns)

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mingyan.engine.base import FinishReason, TokenEvent
+from mingyan.engine.base import FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
 from mingyan.store.errors import NotFound
 from mingyan.store.repository import Store
@@ -45,13 +45,17 @@ class LiveReply:
     """One assistant message being generated; see the module docstring."""
 
     def __init__(
-        self, store: Store, owner: str, message: Message, *, save_interval_s: float = SAVE_INTERVAL_S
+        self, store: Store, owner: str, message: Message, *, prompt_tokens: int = 0,
+        save_interval_s: float = SAVE_INTERVAL_S,
     ) -> None:
         self.store = store
         self.owner = owner
         self.message = message
+        self.prompt_tokens = prompt_tokens
         self.save_interval_s = save_interval_s
         self._parts: list[str] = []
+        self._finish_callbacks: list[Callable[[LiveReply], None]] = []
+        self.usage: Usage | None = None  # set when the reply ends (counted pieces if it was cut short)
         self._saved_len = 0
         self._subscribers: list[_Subscriber] = []
         self._stop_status: str | None = None
@@ -71,6 +75,13 @@ class LiveReply:
     ) -> None:
         self._task = asyncio.create_task(self._run(stream), name=f"reply-{self.id}")
         self._task.add_done_callback(lambda _: on_done(self))
+
+    def on_finish(self, callback: Callable[[LiveReply], None]) -> None:
+        """Call `callback(self)` once the reply has ended and been saved (at once if it has)."""
+        if self._task is not None and self._task.done():
+            callback(self)
+        else:
+            self._finish_callbacks.append(callback)
 
     async def wait(self) -> Message | None:
         """The finished, saved message (None if its conversation was deleted meanwhile).
@@ -141,7 +152,16 @@ class LiveReply:
             )
         except NotFound:
             log.info("reply %s: its conversation was deleted while it ran", self.id)
+        pieces = sum(1 for part in self._parts if part)
+        self.usage = finish.usage if finish is not None and finish.usage is not None else Usage(
+            prompt_tokens=self.prompt_tokens, completion_tokens=pieces
+        )
         self._publish(ReplyEvent("done", message=self.final))
+        for callback in self._finish_callbacks:
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001 - one failing observer must not break the others
+                log.exception("reply %s: finish callback failed", self.id)
         return self.final
 
     async def _save_periodically(self) -> None:
@@ -193,6 +213,9 @@ class ReplyHub:
         """The live reply, or None if it has finished. Another owner's reply is None too."""
         reply = self._replies.get(message_id)
         return reply if reply is not None and reply.owner == owner else None
+
+    def for_owner(self, owner: str) -> list[LiveReply]:
+        return [r for r in self._replies.values() if r.owner == owner]
 
     def for_conversation(self, owner: str, conversation_id: str) -> list[LiveReply]:
         return [

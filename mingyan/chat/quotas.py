@@ -17,17 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mingyan.errors import MingyanError
+from mingyan.store.account_types import Quota
 
 WINDOW_S = 60.0
-
-
-@dataclass(frozen=True)
-class Limits:
-    """None: no limit."""
-
-    requests_per_minute: int | None = None
-    tokens_per_day: int | None = None
-    concurrent_streams: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,7 +27,7 @@ class Subject:
     """Who a limit applies to: `user:ID` or `key:ID`, with its limits and how to read its tokens today."""
 
     name: str
-    limits: Limits
+    limits: Quota  # None values: no limit
     tokens_today: Callable[[], int] | None = None
 
 

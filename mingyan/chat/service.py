@@ -67,14 +67,18 @@ class ChatService:
         return self.engine.generate(request)
 
     async def complete(self, request: GenerationRequest) -> Completed:
-        parts: list[str] = []
-        stream = self.engine.generate(request)  # raises now if the request cannot be admitted
-        try:
-            async for event in stream:
-                parts.append(event.text)
-                if event.finish_reason is not None:
-                    assert event.usage is not None
-                    return Completed("".join(parts), event.finish_reason, event.usage)
-        finally:
-            await stream.aclose()
-        raise RuntimeError("engine stream ended without a finish event")
+        return await collect(self.engine.generate(request))  # generate raises now if not admitted
+
+
+async def collect(stream: AsyncGenerator[TokenEvent, None]) -> Completed:
+    """Read a stream to its finish event."""
+    parts: list[str] = []
+    try:
+        async for event in stream:
+            parts.append(event.text)
+            if event.finish_reason is not None:
+                assert event.usage is not None
+                return Completed("".join(parts), event.finish_reason, event.usage)
+    finally:
+        await stream.aclose()
+    raise RuntimeError("engine stream ended without a finish event")

@@ -119,6 +119,14 @@ class Store:
             session.execute(delete(Message).where(Message.conversation_id == conversation.id))
             session.delete(conversation)
 
+    def transfer_owner(self, old_owner: str, new_owner: str) -> int:
+        """Give every conversation of `old_owner` to `new_owner` (first-run setup adopts `local`'s)."""
+        with self.sessions.begin() as session:
+            result = session.execute(
+                update(Conversation).where(Conversation.owner == old_owner).values(owner=new_owner)
+            )
+            return result.rowcount or 0
+
     def _update_conversation(self, owner: str, conversation_id: str, **values: Any) -> Conversation:
         with self.sessions.begin() as session:
             conversation = _conversation(session, owner, conversation_id)

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mingyan.chat.quotas import Limits, QuotaExceeded, QuotaGate, Subject
+from mingyan.chat.quotas import QuotaExceeded, QuotaGate, Subject
+from mingyan.store.account_types import Quota as Limits
 
 
 class Clock:

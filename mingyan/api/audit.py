@@ -1,0 +1,20 @@
+"""One way for routes to append to the audit log."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import Request
+
+from mingyan.api.auth import Principal
+
+
+async def audit(request: Request, principal: Principal, event: str, target: str = "", **details: Any) -> None:
+    """Append `event` done by `principal` (the local operator is named by how they came in)."""
+    accounts = request.app.state.accounts
+    if accounts is None:
+        return
+    actor = principal.user_id if principal.has_account else principal.via
+    ip = request.client.host if request.client else None
+    await asyncio.to_thread(accounts.audit, event, actor=actor, target=target, ip=ip, **details)

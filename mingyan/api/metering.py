@@ -1,0 +1,172 @@
+"""Admission and accounting for every generation: quotas before, usage after, and a cut-off switch.
+
+- `Meter.admit` checks the caller's quotas (their account's, and their API key's) before anything
+  is generated or written, and raises `QuotaExceeded` (429) when one is used up. The operator's
+  local identity (no accounts, or the server's `--api-key`) has no quotas.
+- `Meter.record` writes the usage of a finished request.
+- `Cutoffs` lets an administrator end a user's (or a key's) running streams at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from mingyan.api.auth import Principal
+from mingyan.chat.conversations import Exchange
+from mingyan.chat.live import LiveReply
+from mingyan.chat.quotas import Admission, QuotaGate, Subject
+from mingyan.config import Settings
+from mingyan.engine.base import GenerationRequest, TokenEvent, Usage
+from mingyan.errors import AccessRevoked
+from mingyan.store.account_types import Quota
+from mingyan.store.accounts import Accounts
+
+
+def default_quota(settings: Settings) -> Quota:
+    """The server's defaults; 0 in the settings means no limit."""
+    return Quota(
+        requests_per_minute=settings.quota_requests_per_minute or None,
+        tokens_per_day=settings.quota_tokens_per_day or None,
+        concurrent_streams=settings.quota_concurrent_streams or None,
+    )
+
+
+class Meter:
+    def __init__(self, accounts: Accounts | None, defaults: Quota, gate: QuotaGate | None = None) -> None:
+        self.accounts = accounts
+        self.defaults = defaults
+        self.gate = gate or QuotaGate()
+
+    def admit(self, principal: Principal) -> Admission:
+        """Let a generation in or raise QuotaExceeded. Blocking (reads quotas and today's usage)."""
+        if not principal.has_account or self.accounts is None:
+            return self.gate.admit([])
+        accounts, user_id = self.accounts, principal.user_id
+        since = self.gate.day_start()
+        quota = accounts.get_quota(user_id, self.defaults)
+        subjects = [Subject(
+            f"user:{user_id}", quota, tokens_today=lambda: accounts.tokens_used_since(user_id, since)
+        )]
+        if principal.key is not None:
+            key = principal.key
+            key_quota = Quota(
+                requests_per_minute=key.limits.requests_per_minute or self.defaults.requests_per_minute,
+                tokens_per_day=key.limits.tokens_per_day,
+                concurrent_streams=key.limits.concurrent_streams or self.defaults.concurrent_streams,
+            )
+            subjects.append(Subject(
+                f"key:{key.id}", key_quota,
+                tokens_today=lambda: accounts.tokens_used_since(user_id, since, api_key_id=key.id),
+            ))
+        return self.gate.admit(subjects)
+
+    def record(self, principal: Principal, route: str, model: str, usage: Usage | None) -> None:
+        """Write one finished request's usage (blocking). Nothing is recorded for the local identity."""
+        if usage is None or not principal.has_account or self.accounts is None:
+            return
+        self.accounts.record_usage(
+            principal.user_id, route=route, model=model, prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
+            api_key_id=principal.key.id if principal.key else None,
+        )
+
+
+@dataclass(eq=False)
+class Cutoff:
+    user_id: str
+    key_id: str | None
+    event: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def cut(self) -> bool:
+        return self.event.is_set()
+
+
+class Cutoffs:
+    """Running streams by user and key, so that disabling a user or revoking a key ends them."""
+
+    def __init__(self) -> None:
+        self._open: set[Cutoff] = set()
+
+    @contextmanager
+    def watch(self, principal: Principal) -> Iterator[Cutoff]:
+        cutoff = Cutoff(principal.user_id, principal.key.id if principal.key else None)
+        self._open.add(cutoff)
+        try:
+            yield cutoff
+        finally:
+            self._open.discard(cutoff)
+
+    def cut(self, *, user_id: str | None = None, key_id: str | None = None) -> int:
+        """Signal every stream of `user_id` (or using `key_id`); returns how many."""
+        hit = [c for c in self._open if (user_id and c.user_id == user_id) or (key_id and c.key_id == key_id)]
+        for cutoff in hit:
+            cutoff.event.set()
+        return len(hit)
+
+
+async def metered_stream(
+    request: Request, principal: Principal, route: str, job: GenerationRequest
+) -> AsyncGenerator[TokenEvent, None]:
+    """Admit `job` (quotas, then the engine), and return its events: usage is recorded at the end,
+    and the stream ends with AccessRevoked if the caller's account or key is cut off meanwhile.
+
+    Raises before any token: QuotaExceeded, EngineBusyError, ContextLengthError.
+    """
+    state = request.app.state
+    meter: Meter = state.meter
+    admission = await asyncio.to_thread(meter.admit, principal)
+    try:
+        events = state.chat.stream(job)
+    except BaseException:
+        admission.release()
+        raise
+    return _metered(events, state, principal, route, job, admission)
+
+
+async def _metered(
+    events: AsyncGenerator[TokenEvent, None], state, principal: Principal, route: str,
+    job: GenerationRequest, admission: Admission,
+) -> AsyncGenerator[TokenEvent, None]:
+    usage: Usage | None = None
+    pieces = 0
+    try:
+        with state.cutoffs.watch(principal) as cutoff:
+            async for event in events:
+                if cutoff.cut:
+                    raise AccessRevoked("This account or API key was disabled; the reply was stopped.")
+                pieces += bool(event.text)
+                usage = event.usage or usage
+                yield event
+    finally:
+        await events.aclose()
+        admission.release()
+        # A reply cut short has no usage event: count what was sent (one piece is about one token).
+        usage = usage or Usage(prompt_tokens=len(job.prompt_tokens), completion_tokens=pieces)
+        await asyncio.to_thread(state.meter.record, principal, route, state.chat.model_name, usage)
+
+
+async def metered_reply(
+    request: Request, principal: Principal, route: str, start: Callable[[], Awaitable[Exchange]]
+) -> Exchange:
+    """Admit a stored-conversation reply (quotas), start it, and record its usage when it ends."""
+    state = request.app.state
+    admission = await asyncio.to_thread(state.meter.admit, principal)
+    try:
+        exchange = await start()
+    except BaseException:
+        admission.release()
+        raise
+    loop = asyncio.get_running_loop()
+
+    def finished(reply: LiveReply) -> None:
+        admission.release()
+        loop.run_in_executor(None, state.meter.record, principal, route, state.chat.model_name, reply.usage)
+
+    exchange.reply.on_finish(finished)
+    return exchange
