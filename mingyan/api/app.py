@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
-from mingyan.api import account_routes, admin_routes, conversation_routes, history_routes, openai_routes
+from mingyan.api import account_routes, admin_routes, conversation_routes, history_routes, openai_routes, web
 from mingyan.api.account_routes import LoginThrottle
 from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
@@ -73,6 +73,7 @@ def create_app(
         app.include_router(account_routes.public)
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
+        web.install(app)  # the web chat at /
 
     @app.get("/health")
     async def health(request: Request) -> Health:

@@ -1,0 +1,121 @@
+// The server's /api and /v1, over fetch(). Errors become ApiError with the server's message
+// (OpenAI's error JSON). Streams are async iterators of the JSON objects of SSE `data:` lines.
+
+import { SSEParser } from "./sse.js";
+import { prefs } from "./prefs.js";
+
+export class ApiError extends Error {
+  constructor(status, message, { param = null, code = null } = {}) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.param = param;
+    this.code = code;
+  }
+}
+
+function headers(extra = {}) {
+  const key = prefs.get("apiKey");
+  return key ? { ...extra, Authorization: `Bearer ${key}` } : { ...extra };
+}
+
+async function errorOf(response) {
+  let message = `HTTP ${response.status} ${response.statusText}`;
+  let details = {};
+  try {
+    const body = await response.json();
+    if (body && body.error) {
+      message = body.error.message || message;
+      details = { param: body.error.param, code: body.error.code };
+    }
+  } catch {
+    /* not JSON */
+  }
+  if (response.status === 401) window.dispatchEvent(new CustomEvent("mingyan:unauthorized", { detail: message }));
+  return new ApiError(response.status, message, details);
+}
+
+async function request(method, path, body, { signal } = {}) {
+  const init = { method, headers: headers(), signal, credentials: "same-origin", cache: "no-store" };
+  if (body !== undefined) {
+    init.body = body instanceof Blob ? body : JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, error.message || "network error", { code: "network" });
+  }
+  if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+async function* events(response) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const parser = new SSEParser();
+  let finished = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      for (const event of parser.feed(value)) {
+        try {
+          yield JSON.parse(event.data);
+        } catch (error) {
+          if (!(error instanceof SyntaxError)) throw error;
+        }
+      }
+    }
+    finished = true;
+  } finally {
+    if (!finished) reader.cancel().catch(() => {}); // the consumer left early: close the connection
+  }
+}
+
+function filenameOf(disposition) {
+  const match = /filename="([^"]+)"/.exec(disposition || "");
+  return match ? match[1] : null;
+}
+
+export const api = {
+  async json(method, path, body, options) {
+    const response = await request(method, path, body, options);
+    return response.status === 204 ? null : response.json();
+  },
+  get: (path, options) => api.json("GET", path, undefined, options),
+  post: (path, body, options) => api.json("POST", path, body ?? {}, options),
+  patch: (path, body) => api.json("PATCH", path, body),
+  delete: (path) => api.json("DELETE", path),
+
+  /** POST (or GET) a streaming route; yields each event object. */
+  async *stream(method, path, body, { signal } = {}) {
+    const response = await request(method, path, body, { signal });
+    yield* events(response);
+  },
+
+  /** Fetch a file with this client's credentials and hand it to the browser as a download. */
+  async download(path, fallbackName) {
+    const response = await request("GET", path);
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = filenameOf(response.headers.get("Content-Disposition")) || fallbackName;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 30_000);
+  },
+
+  /** POST a file as the raw request body. */
+  upload: (path, file) => api.json("POST", path, file),
+};
+
+export const paths = {
+  conversations: (query = "") => `/api/conversations${query}`,
+  conversation: (id) => `/api/conversations/${encodeURIComponent(id)}`,
+  message: (cid, mid, action) =>
+    `/api/conversations/${encodeURIComponent(cid)}/messages/${encodeURIComponent(mid)}/${action}`,
+};

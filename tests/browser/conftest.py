@@ -1,0 +1,132 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright, and the web chat served around a fake
+engine (uvicorn in a thread, real SQLite store) or a real `mingyan serve`.
+
+Chromium comes from Debian (`apt-get install chromium`), not from `playwright install`; without it
+these tests skip, and CI (which installs it) turns a skip into a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from mingyan.api.app import create_app
+from mingyan.config import Settings
+from mingyan.engine.fake import FakeEngine
+from mingyan.store.db import default_url, open_database
+from mingyan.store.migrate import upgrade
+from mingyan.store.repository import Store
+from tests.app_server import serve_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Chromium is not installed (no /usr/bin/chromium): `apt-get install chromium` to run the browser tests")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed: `pip install -e '.[test]'`")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Web:
+    """The web chat served around a fake engine, over a real SQLite store."""
+
+    url: str
+    engine: FakeEngine
+    store: Store
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine(n_ctx=4096, token_delay=0.01)
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    url = default_url(tmp_path)
+    upgrade(url)
+    database = open_database(url)
+    yield Store(database)
+    database.dispose()
+
+
+@pytest.fixture
+def web(engine: FakeEngine, sqlite_store: Store) -> Iterator[Web]:
+    app = create_app(Settings(auto_titles=False), engine, store=sqlite_store)
+    with serve_app(app) as url:
+        yield Web(url, engine, sqlite_store)
+
+
+@dataclass
+class PageWatch:
+    """What a page did that a test must see: dialogs, console errors, requests to other hosts."""
+
+    allowed_host: str
+    dialogs: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    foreign_requests: list[str] = field(default_factory=list)
+
+    def check(self) -> None:
+        assert not self.dialogs, f"the page opened dialogs: {self.dialogs}"
+        assert not self.foreign_requests, f"the page requested other hosts: {self.foreign_requests}"
+        assert not self.errors, f"errors in the page: {self.errors}"
+
+
+def watch(page, host: str) -> PageWatch:
+    seen = PageWatch(host)
+
+    def on_dialog(dialog) -> None:
+        seen.dialogs.append(f"{dialog.type}: {dialog.message}")
+        dialog.dismiss()
+
+    def on_request(request) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.netloc != host:
+            seen.foreign_requests.append(request.url)
+
+    page.on("dialog", on_dialog)
+    page.on("request", on_request)
+    page.on("pageerror", lambda error: seen.errors.append(f"pageerror: {error}"))
+    page.on("console", lambda msg: msg.type == "error" and seen.errors.append(f"console: {msg.text}"))
+    return seen
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 860})
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, web: Web):
+    """A page on the web chat (English UI), failing the test on any dialog, page error, console
+    error or request to another host."""
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    seen = watch(page, web.host)
+    page.goto(web.url + "/")
+    page.wait_for_selector("html[data-ready=true]")
+    yield page
+    seen.check()
+
