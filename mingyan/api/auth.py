@@ -6,8 +6,8 @@ Credentials, in order:
    a key that matches neither is refused — it never falls through to a cookie;
 2. the login-session cookie; a state-changing request with it must also carry the CSRF token
    (`X-CSRF-Token` header, the value of the `mingyan_csrf` cookie);
-3. nothing: allowed only while the server has no accounts and no `--api-key` (local single-user
-   mode, which `serve` allows on loopback only), as the owner `local`.
+3. nothing (or a key that means nothing): allowed only while the server has no accounts and no
+   `--api-key` (local single-user mode, which `serve` allows on loopback only), as the owner `local`.
 """
 
 from __future__ import annotations
@@ -52,6 +52,14 @@ class Principal:
         return self.via in ("api_key", "session")
 
 
+OPEN = Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "open")
+
+
+def _open(accounts: Accounts | None, server_key_hash: bytes | None) -> bool:
+    """Local single-user mode: no server key and no accounts."""
+    return server_key_hash is None and (accounts is None or accounts.count_users() == 0)
+
+
 def hash_key(key: str) -> bytes:
     return hashlib.sha256(key.encode("utf-8")).digest()
 
@@ -75,10 +83,12 @@ def identify(request: Request, accounts: Accounts | None, server_key_hash: bytes
         if server_key_hash is not None and hmac.compare_digest(hash_key(key), server_key_hash):
             return Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "server_key")
         found = accounts.resolve_key(key) if accounts is not None else None
-        if found is None:
-            raise unauthorized("Invalid API key (revoked, or its account is disabled).")
-        user, api_key = found
-        return Principal(user.id, user.username, user.role, "api_key", key=api_key)
+        if found is not None:
+            user, api_key = found
+            return Principal(user.id, user.username, user.role, "api_key", key=api_key)
+        if _open(accounts, server_key_hash):
+            return OPEN  # clients such as openai's always send some key; with no accounts it means nothing
+        raise unauthorized("Invalid API key (revoked, or its account is disabled).")
     token = request.cookies.get(SESSION_COOKIE)
     if token and accounts is not None:
         found_session = accounts.resolve_session(token)
@@ -89,8 +99,8 @@ def identify(request: Request, accounts: Accounts | None, server_key_hash: bytes
                 if not csrf or not accounts.check_csrf(session, csrf):
                     raise HTTPException(403, "Missing or invalid CSRF token: send the X-CSRF-Token header.")
             return Principal(user.id, user.username, user.role, "session", session=session)
-    if server_key_hash is None and (accounts is None or accounts.count_users() == 0):
-        return Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "open")
+    if _open(accounts, server_key_hash):
+        return OPEN
     raise unauthorized(
         "Authentication required: sign in, or send an API key as 'Authorization: Bearer KEY' or 'x-api-key: KEY'."
     )

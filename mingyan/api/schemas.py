@@ -450,6 +450,8 @@ class AuthStatus(BaseModel):
 
 
 class Limits(ApiModel):
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
+
     requests_per_minute: Limit | None = None
     tokens_per_day: Limit | None = None
     concurrent_streams: Limit | None = None
