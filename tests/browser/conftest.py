@@ -85,15 +85,21 @@ class PageWatch:
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     foreign_requests: list[str] = field(default_factory=list)
+    expected_errors: list[str] = field(default_factory=list)
+
+    def expect_error(self, fragment: str) -> None:
+        """A console error holding `fragment` is part of the test (e.g. a 400 the page shows)."""
+        self.expected_errors.append(fragment)
 
     def check(self) -> None:
+        errors = [e for e in self.errors if not any(f in e for f in self.expected_errors)]
         assert not self.dialogs, f"the page opened dialogs: {self.dialogs}"
         assert not self.foreign_requests, f"the page requested other hosts: {self.foreign_requests}"
-        assert not self.errors, f"errors in the page: {self.errors}"
+        assert not errors, f"errors in the page: {errors}"
 
 
-def watch(page, host: str) -> PageWatch:
-    seen = PageWatch(host)
+def watch(page, seen: PageWatch) -> PageWatch:
+    host = seen.allowed_host
 
     def on_dialog(dialog) -> None:
         seen.dialogs.append(f"{dialog.type}: {dialog.message}")
@@ -119,14 +125,19 @@ def context(browser):
 
 
 @pytest.fixture
-def page(context, web: Web):
+def page_watch(web: Web) -> PageWatch:
+    return PageWatch(web.host)
+
+
+@pytest.fixture
+def page(context, web: Web, page_watch: PageWatch):
     """A page on the web chat (English UI), failing the test on any dialog, page error, console
     error or request to another host."""
     page = context.new_page()
     page.set_default_timeout(15_000)
-    seen = watch(page, web.host)
+    watch(page, page_watch)
     page.goto(web.url + "/")
     page.wait_for_selector("html[data-ready=true]")
     yield page
-    seen.check()
+    page_watch.check()
 

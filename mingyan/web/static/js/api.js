@@ -14,9 +14,19 @@ export class ApiError extends Error {
   }
 }
 
+function cookie(name) {
+  const found = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
+  return found ? decodeURIComponent(found.slice(name.length + 1)) : null;
+}
+
 function headers(extra = {}) {
+  const result = { ...extra };
   const key = prefs.get("apiKey");
-  return key ? { ...extra, Authorization: `Bearer ${key}` } : { ...extra };
+  if (key) result.Authorization = `Bearer ${key}`;
+  // A login session (cookie) must prove each state-changing request with its CSRF token.
+  const csrf = cookie("mingyan_csrf");
+  if (csrf) result["X-CSRF-Token"] = csrf;
+  return result;
 }
 
 async function errorOf(response) {

@@ -20,11 +20,16 @@ export class ThreadView {
     this.frame = 0;
     this.notBefore = 0;
     this.stick = true;
+    this.pinnedAt = 0;
     root.addEventListener("click", (event) => this.onClick(event));
     scroller.addEventListener("scroll", () => {
       this.stick = this.isNearBottom();
+      if (this.stick) this.pinnedAt = scroller.scrollTop;
       this.onStickChange?.(this.stick);
     }, { passive: true });
+    // Heights settle after the first layout (fonts, math, off-screen messages measured late): keep
+    // the newest message in view while the reader has not scrolled away.
+    new ResizeObserver(() => this.stick && this.stillPinned() && this.scrollToBottom()).observe(root);
   }
 
   isNearBottom() {
@@ -34,7 +39,14 @@ export class ThreadView {
 
   scrollToBottom() {
     this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.pinnedAt = this.scroller.scrollTop;
     this.stick = true;
+  }
+
+  /** Still where scrollToBottom() left it (the reader has not scrolled since, even if no scroll
+   * event has arrived yet). */
+  stillPinned() {
+    return Math.abs(this.scroller.scrollTop - this.pinnedAt) < 2;
   }
 
   /** Show a conversation (or nothing, with null). */
@@ -66,7 +78,7 @@ export class ThreadView {
       if (wanted !== node) this.root.insertBefore(node, wanted);
       previous = node;
     }
-    if (this.stick) this.scrollToBottom();
+    if (this.stick && this.stillPinned()) this.scrollToBottom();
   }
 
   /** A reply's text grew: re-render it on the next frame. */
@@ -91,7 +103,7 @@ export class ThreadView {
     // A long reply costs more to parse each time: render it less often, never more than ~3% busy.
     const cost = performance.now() - started;
     this.notBefore = cost > 4 ? started + cost * 30 : 0;
-    if (this.stick) this.scrollToBottom();
+    if (this.stick && this.stillPinned()) this.scrollToBottom();
   }
 
   /** Scroll to a message and flash it (a search hit). */
