@@ -188,3 +188,19 @@ def test_enter_during_ime_composition_never_sends(page, web) -> None:
     box.press("Enter")  # a plain Enter sends
     wait_reply_done(page)
     expect(page.locator("article.msg-user .msg-body")).to_have_text("北京\n天气")
+
+
+def test_both_languages_have_every_string(page) -> None:
+    keys = page.evaluate(
+        """async () => {
+        const { strings } = await import('/static/js/i18n.js');
+        return Object.fromEntries(Object.entries(strings).map(([lang, table]) => [lang, Object.keys(table).sort()]));
+    }"""
+    )
+    assert keys["en"] == keys["zh-CN"]
+    used = page.evaluate(
+        """() => [...document.querySelectorAll('[data-i18n], [data-i18n-placeholder], [data-i18n-title], [data-i18n-aria]')]
+            .flatMap((el) => [el.dataset.i18n, el.dataset.i18nPlaceholder, el.dataset.i18nTitle, el.dataset.i18nAria])
+            .filter(Boolean)"""
+    )
+    assert set(used) <= set(keys["en"])

@@ -178,6 +178,7 @@ chat.addEventListener("conversation", () => {
 });
 chat.addEventListener("busy", () => {
   composer.setBusy(chat.busy);
+  $("#app").classList.toggle("busy", chat.busy);
   showWelcome();
 });
 chat.addEventListener("error", (event) => showError(event.detail));

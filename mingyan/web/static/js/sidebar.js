@@ -199,7 +199,10 @@ export class Sidebar {
           "button",
           { type: "button", class: "search-hit", "data-conversation": hit.conversation_id, "data-message": hit.message_id || "" },
           h("span", { class: "hit-title", ...(hit.conversation_title ? { text: hit.conversation_title } : tr("untitled")) }),
-          h("span", { class: "hit-snippet" }, highlight(hit.snippet, hit.match)),
+          h("span", { class: "hit-snippet" },
+            h("span", { class: "hit-where", ...tr(hit.message_id ? (hit.role === "user" ? "hitUser" : "hitAssistant") : "hitTitle") }),
+            hit.archived ? h("span", { class: "hit-where", ...tr("hitArchived") }) : null,
+            highlight(hit.snippet, hit.match)),
         ),
       ),
     );
