@@ -1,0 +1,193 @@
+"""Bodies of mingyan's own API for stored conversations: CRUD, replies, search, import results.
+
+Unknown fields are refused here (unlike /v1): these are our own clients, and a typo must not be
+silently ignored.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from mingyan.api.schemas.openai import (
+    MaxTokens,
+    MinP,
+    Penalty,
+    RepeatPenalty,
+    Temperature,
+    TopK,
+    TopP,
+    check_stops,
+)
+
+MAX_TITLE_CHARS = 200
+MAX_SYSTEM_PROMPT_CHARS = 20_000
+MAX_MESSAGE_CHARS = 100_000
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GenerationSettings(ApiModel):
+    """A conversation's sampling settings; a message can override any of them."""
+
+    temperature: Temperature | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
+    min_p: MinP | None = None
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    repeat_penalty: RepeatPenalty | None = None
+    presence_penalty: Penalty | None = None
+    frequency_penalty: Penalty | None = None
+    max_tokens: MaxTokens | None = None
+    stop: list[str] | None = None
+
+    @field_validator("stop")
+    @classmethod
+    def _check_stop(cls, value: list[str] | None) -> list[str] | None:
+        check_stops(value)
+        return [s for s in value if s] if value is not None else None
+
+    def values(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
+SystemPrompt = Annotated[str, Field(max_length=MAX_SYSTEM_PROMPT_CHARS)]
+MessageText = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)]
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+class ConversationCreate(ApiModel):
+    title: Title = ""
+    system_prompt: SystemPrompt | None = None
+    settings: GenerationSettings = Field(default_factory=GenerationSettings)
+
+
+class ConversationUpdate(ApiModel):
+    """Only the fields present change. `system_prompt: null` removes the system prompt."""
+
+    title: Title | None = None
+    pinned: bool | None = None
+    archived: bool | None = None
+    system_prompt: SystemPrompt | None = None
+    settings: GenerationSettings | None = None
+
+
+class ReplyOptions(ApiModel):
+    settings: GenerationSettings | None = None  # overrides for this reply only
+    stream: bool = True
+
+
+class MessageCreate(ReplyOptions):
+    content: MessageText
+    parent_id: str | None = None  # default: the conversation's current leaf
+
+    _blank = field_validator("content")(_not_blank)
+
+
+class MessageEdit(ReplyOptions):
+    content: MessageText
+
+    _blank = field_validator("content")(_not_blank)
+
+
+class BranchSwitch(ApiModel):
+    message_id: str
+
+
+class StoredModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    @field_serializer("created_at", "updated_at", check_fields=False)
+    def _utc(self, value: datetime) -> str:
+        # SQLite gives naive datetimes (written as UTC); PostgreSQL aware ones.
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class MessageOut(StoredModel):
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    role: str
+    content: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    model_name: str | None = None
+    model_sha256: str | None = None
+    sampling: dict[str, Any] | None = None
+    seed: int | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cached_tokens: int | None = None
+    finish_reason: str | None = None
+    ttft_ms: int | None = None
+    duration_ms: int | None = None
+    omitted_turns: int | None = None
+    error: str | None = None
+
+
+class ConversationOut(StoredModel):
+    id: str
+    title: str
+    model: str
+    system_prompt: str | None
+    settings: dict[str, Any]
+    pinned: bool
+    archived: bool
+    current_leaf_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    messages: list[MessageOut]  # the whole tree, oldest first
+    current_path: list[str]  # ids from the root to the current leaf
+    live: list[str]  # ids of replies being generated right now (attach to their events)
+
+
+class ConversationList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ConversationOut]
+    has_more: bool
+
+
+class ExchangeOut(BaseModel):
+    user_message: MessageOut | None
+    message: MessageOut
+    omitted_turns: int
+
+
+class SearchHitOut(StoredModel):
+    conversation_id: str
+    conversation_title: str
+    message_id: str | None  # None: the title matched
+    role: str | None
+    snippet: str
+    match: list[tuple[int, int]]  # [start, end) offsets of the query terms inside `snippet`
+    updated_at: datetime
+    archived: bool
+
+
+class SearchResults(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[SearchHitOut]
+    has_more: bool
+
+
+class ImportResultOut(BaseModel):
+    conversation_ids: list[str]
+    message_count: int
+    remapped: int  # conversations given new ids because theirs were taken
+    skipped: dict[str, int]  # what the file held that mingyan does not keep (ChatGPT tool messages, images)
