@@ -4,8 +4,8 @@
 
 import { api, paths } from "./api.js";
 import { h, $ } from "./dom.js";
-import { t, tr, LANGS, langPref, setLang } from "./i18n.js";
-import { THEMES, themePref, applyTheme } from "./theme.js";
+import { t, tr, langPref, setLang } from "./i18n.js";
+import { themePref, applyTheme } from "./theme.js";
 import { listPersonas, savePersona, deletePersona } from "./personas.js";
 import { prefs } from "./prefs.js";
 import { toast } from "./dialogs.js";
@@ -148,9 +148,3 @@ export class SettingsDialog {
     this.app.onPersonas();
   }
 }
-
-export function fillSelect(select, values, labelKey) {
-  select.replaceChildren(...values.map((value) => h("option", { value, ...tr(labelKey(value)) })));
-}
-
-export { LANGS, THEMES };
