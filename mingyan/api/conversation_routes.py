@@ -47,10 +47,14 @@ def _service(request: Request) -> ConversationService:
 def list_conversations(
     request: Request, owner: Owner,
     archived: bool = False,
+    archived_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ConversationList:
-    rows = _store(request).list_conversations(owner, include_archived=archived, limit=limit + 1, offset=offset)
+    """`archived=true` includes archived conversations; `archived_only=true` lists only those."""
+    rows = _store(request).list_conversations(
+        owner, include_archived=archived, archived_only=archived_only, limit=limit + 1, offset=offset
+    )
     data = [ConversationOut.model_validate(c) for c in rows[:limit]]
     return ConversationList(data=data, has_more=len(rows) > limit)
 

@@ -62,11 +62,14 @@ class Store:
         return conversation
 
     def list_conversations(
-        self, owner: str, *, include_archived: bool = False, limit: int = 50, offset: int = 0
+        self, owner: str, *, include_archived: bool = False, archived_only: bool = False,
+        limit: int = 50, offset: int = 0,
     ) -> list[Conversation]:
         """Pinned first, then most recently updated first."""
         query = select(Conversation).where(Conversation.owner == owner)
-        if not include_archived:
+        if archived_only:
+            query = query.where(Conversation.archived.is_(True))
+        elif not include_archived:
             query = query.where(Conversation.archived.is_(False))
         query = query.order_by(
             Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id

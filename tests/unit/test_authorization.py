@@ -27,7 +27,7 @@ PUBLIC = {
     ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
 }
 # Static pages of the web chat (no data; the page itself signs in through the API).
-PUBLIC_PAGE = re.compile(r"^/($|static|setup|login|c/)")
+PUBLIC_PAGE = re.compile(r"^/($|static|setup|login|account|admin|c/)")
 # A valid body for each route that needs one, so that what is tested is the authorization.
 BODIES = {
     "POST /api/conversations": {},

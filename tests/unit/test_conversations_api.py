@@ -84,6 +84,8 @@ def test_conversation_crud(api: httpx.Client) -> None:
     assert [c["id"] for c in api.get("/conversations").json()["data"]] == [b["id"]]
     archived = api.get("/conversations", params={"archived": True}).json()["data"]
     assert {c["id"] for c in archived} == {a["id"], b["id"]}
+    only = api.get("/conversations", params={"archived_only": True}).json()["data"]
+    assert [c["id"] for c in only] == [a["id"]]
     detail = api.get(f"/conversations/{a['id']}").json()
     assert detail["system_prompt"] is None and detail["messages"] == [] and detail["current_path"] == []
     assert detail["created_at"].endswith("Z")
