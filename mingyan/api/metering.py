@@ -10,9 +10,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import Request
 
@@ -21,7 +22,7 @@ from mingyan.chat.conversations import Exchange
 from mingyan.chat.live import LiveReply
 from mingyan.chat.quotas import Admission, QuotaGate, Subject
 from mingyan.config import Settings
-from mingyan.engine.base import GenerationRequest, TokenEvent, Usage
+from mingyan.engine.base import EventStream, GenerationRequest, TokenEvent, Usage
 from mingyan.errors import AccessRevoked
 from mingyan.store.account_types import Quota
 from mingyan.store.accounts import Accounts
@@ -112,43 +113,67 @@ class Cutoffs:
 
 async def metered_stream(
     request: Request, principal: Principal, route: str, job: GenerationRequest
-) -> AsyncGenerator[TokenEvent, None]:
-    """Admit `job` (quotas, then the engine), and return its events: usage is recorded at the end,
-    and the stream ends with AccessRevoked if the caller's account or key is cut off meanwhile.
+) -> MeteredStream:
+    """Admit `job` (quotas, then the engine) and return its events: usage is recorded when the
+    stream is closed, and it ends with AccessRevoked if the caller is cut off meanwhile.
 
     Raises before any token: QuotaExceeded, EngineBusyError, ContextLengthError.
     """
     state = request.app.state
-    meter: Meter = state.meter
-    admission = await asyncio.to_thread(meter.admit, principal)
+    admission = await asyncio.to_thread(state.meter.admit, principal)
     try:
         events = state.chat.stream(job)
     except BaseException:
         admission.release()
         raise
-    return _metered(events, state, principal, route, job, admission)
+    return MeteredStream(events, state, principal, route, len(job.prompt_tokens), admission)
 
 
-async def _metered(
-    events: AsyncGenerator[TokenEvent, None], state, principal: Principal, route: str,
-    job: GenerationRequest, admission: Admission,
-) -> AsyncGenerator[TokenEvent, None]:
-    usage: Usage | None = None
-    pieces = 0
-    try:
-        with state.cutoffs.watch(principal) as cutoff:
-            async for event in events:
-                if cutoff.cut:
+class MeteredStream:
+    """An engine stream that holds its quota place and its cut-off watch until closed.
+
+    `aclose()` works whether or not the stream was read: it cancels generation, frees the place
+    and records the usage, once."""
+
+    def __init__(
+        self, events: EventStream, state: Any, principal: Principal, route: str, prompt_tokens: int,
+        admission: Admission,
+    ) -> None:
+        self._events, self._state, self._principal, self._route = events, state, principal, route
+        self._admission = admission
+        self._cutoff_watch = state.cutoffs.watch(principal)
+        self._cutoff = self._cutoff_watch.__enter__()
+        self._usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=0)
+        self._pieces = 0
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[TokenEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[TokenEvent]:
+        try:
+            async for event in self._events:
+                if self._cutoff.cut:
                     raise AccessRevoked("This account or API key was disabled; the reply was stopped.")
-                pieces += bool(event.text)
-                usage = event.usage or usage
+                self._pieces += bool(event.text)
+                if event.usage is not None:
+                    self._usage = event.usage
                 yield event
-    finally:
-        await events.aclose()
-        admission.release()
-        # A reply cut short has no usage event: count what was sent (one piece is about one token).
-        usage = usage or Usage(prompt_tokens=len(job.prompt_tokens), completion_tokens=pieces)
-        await asyncio.to_thread(state.meter.record, principal, route, state.chat.model_name, usage)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._cutoff_watch.__exit__(None, None, None)
+        await self._events.aclose()
+        self._admission.release()
+        usage = self._usage
+        if not usage.completion_tokens:  # cut short: no usage event; one piece is about one token
+            usage = Usage(prompt_tokens=usage.prompt_tokens, completion_tokens=self._pieces)
+        await asyncio.to_thread(self._state.meter.record, self._principal, self._route,
+                                self._state.chat.model_name, usage)
 
 
 async def metered_reply(

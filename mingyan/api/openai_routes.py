@@ -23,7 +23,12 @@ from mingyan.api.schemas import (
     new_id,
     now,
 )
-from mingyan.api.streaming import sse_events, sse_response, unless_disconnected, usage_info
+from mingyan.api.streaming import (
+    sse_events,
+    sse_response,
+    unless_disconnected,
+    usage_info,
+)
 from mingyan.chat.service import ChatService, collect
 from mingyan.engine.base import TokenEvent
 from mingyan.errors import InvalidRequestError
@@ -78,7 +83,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
             id=cid, created=created, model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
         )
-        return sse_response(sse_events(events, chunks, first))
+        return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
     done = await unless_disconnected(request, lambda: collect(events))
     choice = ChatChoice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value)
     return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
@@ -104,7 +109,7 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
             return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
 
         first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
-        return sse_response(sse_events(events, chunks, first))
+        return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
     done = await unless_disconnected(request, lambda: collect(events))
     choice = TextChoice(text=echo + done.text, finish_reason=done.finish_reason.value)
     return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))

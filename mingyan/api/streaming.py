@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 from fastapi import Request
@@ -12,8 +12,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from mingyan.api.errors import error_body
-from mingyan.engine.base import TokenEvent, Usage
 from mingyan.api.schemas import PromptTokensDetails, UsageInfo
+from mingyan.engine.base import EventStream, TokenEvent, Usage
 from mingyan.errors import MingyanError
 
 T = TypeVar("T")
@@ -41,7 +41,7 @@ ChunkMaker = Callable[[TokenEvent], list[BaseModel]]
 
 
 async def sse_events(
-    events: AsyncGenerator[TokenEvent, None], make_chunks: ChunkMaker, first: BaseModel | None = None
+    events: EventStream, make_chunks: ChunkMaker, first: BaseModel | None = None
 ) -> AsyncIterator[str]:
     """Format an engine stream as SSE; an engine failure becomes an error event."""
     try:
@@ -57,9 +57,29 @@ async def sse_events(
     yield "data: [DONE]\n\n"
 
 
-def sse_response(body: AsyncIterator[str]) -> StreamingResponse:
-    return StreamingResponse(
+class ClosingStreamingResponse(StreamingResponse):
+    """A streaming response that closes its source when it ends, however it ends: a client that
+    goes away before the first byte leaves a body iterator that never started (and so never
+    runs its own cleanup)."""
+
+    def __init__(self, body: AsyncIterator[str], *, on_close: Callable[[], Awaitable[None]] | None, **kwargs) -> None:
+        super().__init__(body, **kwargs)
+        self._on_close = on_close
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self._on_close is not None:
+                await self._on_close()
+
+
+def sse_response(
+    body: AsyncIterator[str], on_close: Callable[[], Awaitable[None]] | None = None
+) -> StreamingResponse:
+    return ClosingStreamingResponse(
         body,
+        on_close=on_close,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

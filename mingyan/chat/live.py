@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mingyan.engine.base import FinishReason, TokenEvent, Usage
+from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
 from mingyan.store.errors import NotFound
 from mingyan.store.repository import Store
@@ -71,7 +71,7 @@ class LiveReply:
         return "".join(self._parts)
 
     def start(
-        self, stream: AsyncGenerator[TokenEvent, None], on_done: Callable[[LiveReply], None]
+        self, stream: EventStream, on_done: Callable[[LiveReply], None]
     ) -> None:
         self._task = asyncio.create_task(self._run(stream), name=f"reply-{self.id}")
         self._task.add_done_callback(lambda _: on_done(self))
@@ -117,7 +117,7 @@ class LiveReply:
         for subscriber in self._subscribers:
             subscriber.queue.put_nowait(event)
 
-    async def _run(self, stream: AsyncGenerator[TokenEvent, None]) -> Message | None:
+    async def _run(self, stream: EventStream) -> Message | None:
         started = time.monotonic()
         first_token_s: float | None = None
         finish: TokenEvent | None = None
@@ -204,7 +204,7 @@ class ReplyHub:
     def __init__(self) -> None:
         self._replies: dict[str, LiveReply] = {}
 
-    def start(self, reply: LiveReply, stream: AsyncGenerator[TokenEvent, None]) -> LiveReply:
+    def start(self, reply: LiveReply, stream: EventStream) -> LiveReply:
         self._replies[reply.id] = reply
         reply.start(stream, on_done=lambda r: self._replies.pop(r.id, None))
         return reply

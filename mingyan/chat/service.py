@@ -6,16 +6,16 @@ Everything here works with any `Engine`; nothing here knows about HTTP.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mingyan.chat.prompt import chat_prompt_tokens
 from mingyan.engine.base import (
     Engine,
+    EventStream,
     FinishReason,
     GenerationRequest,
     SamplingParams,
-    TokenEvent,
     Usage,
     check_fits,
 )
@@ -63,14 +63,14 @@ class ChatService:
         check_fits(request, self.engine.info.n_ctx)
         return request
 
-    def stream(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    def stream(self, request: GenerationRequest) -> EventStream:
         return self.engine.generate(request)
 
     async def complete(self, request: GenerationRequest) -> Completed:
         return await collect(self.engine.generate(request))  # generate raises now if not admitted
 
 
-async def collect(stream: AsyncGenerator[TokenEvent, None]) -> Completed:
+async def collect(stream: EventStream) -> Completed:
     """Read a stream to its finish event."""
     parts: list[str] = []
     try:

@@ -7,7 +7,7 @@ this protocol exactly as a third-party one would.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
@@ -102,6 +102,15 @@ class EngineStats:
     prefill_tokens_total: int = 0  # prompt tokens actually evaluated (not from cache)
 
 
+class EventStream(Protocol):
+    """What `Engine.generate` returns: async iteration over TokenEvents, and `aclose()`, which
+    cancels generation — also when the stream was never iterated. An async generator is one."""
+
+    def __aiter__(self) -> AsyncIterator[TokenEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @runtime_checkable
 class Engine(Protocol):
     """What every engine provides."""
@@ -122,11 +131,12 @@ class Engine(Protocol):
         """
         ...
 
-    def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    def generate(self, request: GenerationRequest) -> EventStream:
         """Admit `request` now and return its stream (call from the event loop).
 
         Raises at once, before any token, when the request cannot be served: ContextLengthError,
-        EngineBusyError (queue full). Closing the stream early cancels generation.
+        EngineBusyError (queue full). Closing the stream early — even before reading it — cancels
+        generation; every caller must close it.
         """
         ...
 

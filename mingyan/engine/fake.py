@@ -13,6 +13,7 @@ from collections.abc import AsyncGenerator, Sequence
 
 from mingyan.engine.base import (
     EngineStats,
+    EventStream,
     FinishReason,
     GenerationRequest,
     ModelInfo,
@@ -79,7 +80,7 @@ class FakeEngine:
         user = prompt.rsplit("<|im_start|>user\n", 1)[-1].split("<|im_end|>", 1)[0]
         return f"You said: {user}"
 
-    def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    def generate(self, request: GenerationRequest) -> EventStream:
         check_fits(request, self._info.n_ctx)
         if self.max_active is not None and self.active >= self.max_active:
             raise EngineBusyError("The server is busy. Retry shortly.", retry_after_s=2)

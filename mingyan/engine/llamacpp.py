@@ -18,12 +18,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mingyan.engine.base import (
     EngineStats,
+    EventStream,
     FinishReason,
     GenerationRequest,
     ModelInfo,
@@ -96,6 +97,43 @@ def auto_slots(kv_bytes_per_slot: int, cores: int) -> int:
     return slots
 
 
+class JobStream:
+    """The events of one job. Closing it cancels the job, whether or not it was ever iterated
+    (a client can vanish before the first event is read)."""
+
+    def __init__(self, job: Job, wake: Callable[[], None]) -> None:
+        self._job = job
+        self._wake = wake
+        self._done = False
+
+    def __aiter__(self) -> JobStream:
+        return self
+
+    async def __anext__(self) -> TokenEvent:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            item = await self._job.events.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        if isinstance(item, Exception):
+            await self.aclose()
+            raise item
+        if item.finish_reason is not None:
+            self._finish()
+        return item
+
+    async def aclose(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self._job.cancelled.set()  # a finished job ignores this
+            self._wake()
+
+
 class LlamaCppEngine:
     """Runs a GGUF model with llama.cpp on a dedicated thread, serving several slots."""
 
@@ -158,26 +196,13 @@ class LlamaCppEngine:
         add_bos = bos and self._model.add_bos and not (bos_text and text.startswith(bos_text))
         return self._model.tokenize(text, add_bos=add_bos, parse_special=special)
 
-    def generate(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    def generate(self, request: GenerationRequest) -> EventStream:
         check_fits(request, self._info.n_ctx)
         if self._closing:
             raise EngineError("the engine is shutting down")
         job = Job(request=request, loop=asyncio.get_running_loop())
         self._queue.put(job, retry_after_s=self._retry_after())
-        return self._stream(job)
-
-    async def _stream(self, job: Job) -> AsyncGenerator[TokenEvent, None]:
-        try:
-            while True:
-                item = await job.events.get()
-                if isinstance(item, Exception):
-                    raise item
-                yield item
-                if item.finish_reason is not None:
-                    return
-        finally:
-            job.cancelled.set()
-            self._queue.wake()
+        return JobStream(job, self._queue.wake)
 
     def stats(self) -> EngineStats:
         c = self._counts

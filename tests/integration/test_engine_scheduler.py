@@ -205,3 +205,26 @@ def test_a_repeated_prompt_reuses_its_slot_without_any_saved_state(smollm):
         assert done.usage.cached_tokens == len(tokens) - 1  # all but the last prompt token
     finally:
         engine.close()
+
+
+def test_closing_a_stream_never_read_cancels_its_job(smollm):
+    """A client can vanish before reading the first event: closing the unread stream must stop
+    the generation (not let it run to max_tokens for nobody)."""
+    engine = make_engine(smollm)
+    try:
+        async def scenario():
+            tokens = prompt(engine, "Tell me a very long story.")
+            stream = engine.generate(GenerationRequest(tokens, SamplingParams(temperature=0, max_tokens=1500)))
+            await asyncio.sleep(0.5)  # the engine has started on it
+            assert engine.stats().active == 1
+            await stream.aclose()
+            deadline = time.monotonic() + 5
+            while engine.stats().active and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+
+        asyncio.run(scenario())
+        stats = engine.stats()
+        assert stats.active == 0 and stats.cancelled_total == 1
+        assert stats.generated_tokens_total < 1000
+    finally:
+        engine.close()

@@ -214,3 +214,33 @@ def test_marker_text_in_a_message_cannot_open_a_turn(client, engine):
     starts = [t for t in tokens if t == engine.tokenize("<|im_start|>")[0]]
     assert len(starts) == 3  # system, user, assistant: the template's markers only
     assert engine.detokenize(tokens).count(attack) == 1  # the text itself is kept, as text
+
+
+def test_an_sse_response_closes_its_source_even_if_the_client_left_before_the_first_byte():
+    import asyncio
+
+    from mingyan.api.streaming import sse_response
+
+    closed = []
+
+    async def body():
+        yield "data: never sent\n\n"
+
+    async def on_close():
+        closed.append(True)
+
+    async def gone(message):
+        raise OSError("client went away")
+
+    async def receive():
+        return {"type": "http.disconnect"}
+
+    async def scenario():
+        response = sse_response(body(), on_close=on_close)
+        try:
+            await response({"type": "http", "asgi": {"spec_version": "2.4"}}, receive, gone)
+        except Exception:  # noqa: BLE001 - starlette turns the OSError into ClientDisconnect
+            pass
+
+    asyncio.run(scenario())
+    assert closed == [True]
