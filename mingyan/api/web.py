@@ -42,7 +42,7 @@ MEDIA_TYPES = {
     ".md": "text/plain; charset=utf-8",
 }
 # Paths the browser-side router (static/js/router.js) handles: each serves index.html.
-CLIENT_ROUTES = ("/", "/c/{conversation_id}")
+CLIENT_ROUTES = ("/", "/c/{conversation_id}", "/login", "/setup", "/account", "/admin")
 
 
 class WebStaticFiles(StaticFiles):

@@ -17,6 +17,7 @@ import pytest
 from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
+from mingyan.store.accounts import Accounts
 from mingyan.store.db import default_url, open_database
 from mingyan.store.migrate import upgrade
 from mingyan.store.repository import Store
@@ -75,6 +76,27 @@ def web(engine: FakeEngine, sqlite_store: Store) -> Iterator[Web]:
     app = create_app(Settings(auto_titles=False), engine, store=sqlite_store)
     with serve_app(app) as url:
         yield Web(url, engine, sqlite_store)
+
+
+SETUP_TOKEN = "setup-token-for-browser-tests"
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class AccountsWeb(Web):
+    """The web chat of a server that can have accounts (first-run setup enabled)."""
+
+    accounts: Accounts = None  # type: ignore[assignment]
+
+    def user(self, username: str, role: str = "user", password: str = PASSWORD):
+        return self.accounts.create_user(username, password, role=role)
+
+
+@pytest.fixture
+def accounts_web(engine: FakeEngine, sqlite_store: Store) -> Iterator[AccountsWeb]:
+    app = create_app(Settings(auto_titles=False), engine, store=sqlite_store, setup_token=SETUP_TOKEN)
+    with serve_app(app) as url:
+        yield AccountsWeb(url, engine, sqlite_store, Accounts(sqlite_store))
 
 
 @dataclass

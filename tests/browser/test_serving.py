@@ -26,6 +26,12 @@ STATIC = static_dir()
     [
         ("/", "text/html"),
         ("/c/0123456789abcdef", "text/html"),
+        ("/login", "text/html"),
+        ("/setup", "text/html"),
+        ("/account", "text/html"),
+        ("/admin", "text/html"),
+        ("/static/js/admin-view.js", "text/javascript"),
+        ("/static/css/pages.css", "text/css"),
         ("/static/js/main.js", "text/javascript"),
         ("/static/vendor/dompurify/purify.es.mjs", "text/javascript"),
         ("/static/vendor/katex/katex.min.css", "text/css"),

@@ -5,12 +5,13 @@ import { SSEParser } from "./sse.js";
 import { prefs } from "./prefs.js";
 
 export class ApiError extends Error {
-  constructor(status, message, { param = null, code = null } = {}) {
+  constructor(status, message, { param = null, code = null, retryAfter = null } = {}) {
     super(message);
     this.name = "ApiError";
     this.status = status;
     this.param = param;
     this.code = code;
+    this.retryAfter = retryAfter; // seconds, from Retry-After (429)
   }
 }
 
@@ -29,23 +30,28 @@ function headers(extra = {}) {
   return result;
 }
 
-async function errorOf(response) {
+/** The error of a failed response. A 401 is announced as "mingyan:unauthorized" (the page sends the
+ * user to sign in) unless the caller expects it (`quiet`: sign-in itself, the start-up check). */
+async function errorOf(response, path, quiet) {
   let message = `HTTP ${response.status} ${response.statusText}`;
-  let details = {};
+  const retry = parseInt(response.headers.get("Retry-After") || "", 10);
+  let details = { retryAfter: Number.isFinite(retry) ? retry : null };
   try {
     const body = await response.json();
     if (body && body.error) {
       message = body.error.message || message;
-      details = { param: body.error.param, code: body.error.code };
+      details = { ...details, param: body.error.param, code: body.error.code };
     }
   } catch {
     /* not JSON */
   }
-  if (response.status === 401) window.dispatchEvent(new CustomEvent("mingyan:unauthorized", { detail: message }));
+  if (response.status === 401 && !quiet) {
+    window.dispatchEvent(new CustomEvent("mingyan:unauthorized", { detail: { message, path } }));
+  }
   return new ApiError(response.status, message, details);
 }
 
-async function request(method, path, body, { signal } = {}) {
+async function request(method, path, body, { signal, quiet = false } = {}) {
   const init = { method, headers: headers(), signal, credentials: "same-origin", cache: "no-store" };
   if (body !== undefined) {
     init.body = body instanceof Blob ? body : JSON.stringify(body);
@@ -58,7 +64,7 @@ async function request(method, path, body, { signal } = {}) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, error.message || "network error", { code: "network" });
   }
-  if (!response.ok) throw await errorOf(response);
+  if (!response.ok) throw await errorOf(response, path, quiet);
   return response;
 }
 
@@ -97,6 +103,7 @@ export const api = {
   get: (path, options) => api.json("GET", path, undefined, options),
   post: (path, body, options) => api.json("POST", path, body ?? {}, options),
   patch: (path, body) => api.json("PATCH", path, body),
+  put: (path, body) => api.json("PUT", path, body),
   delete: (path) => api.json("DELETE", path),
 
   /** POST (or GET) a streaming route; yields each event object. */

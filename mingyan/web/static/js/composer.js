@@ -17,6 +17,7 @@ export class Composer {
     this.onStop = onStop;
     this.composing = false;
     this.busy = false;
+    this.pending = ""; // the text being sent, until the server took it
     this.input.addEventListener("compositionstart", () => (this.composing = true));
     this.input.addEventListener("compositionend", () => (this.composing = false));
     this.input.addEventListener("keydown", (event) => this.onKeydown(event));
@@ -40,7 +41,8 @@ export class Composer {
     if (!text.trim() || this.busy) return;
     this.input.value = "";
     this.resize();
-    const accepted = await this.onSend(text);
+    this.pending = text;
+    const accepted = await this.onSend(text).finally(() => (this.pending = ""));
     if (!accepted && !this.input.value) {
       this.input.value = text; // refused (e.g. too long): give the text back
       this.resize();
@@ -62,5 +64,15 @@ export class Composer {
 
   focus() {
     this.input.focus();
+  }
+
+  /** What the user has typed and not yet sent (the text in the box, or the one being sent). */
+  text() {
+    return this.input.value || this.pending;
+  }
+
+  setText(text) {
+    this.input.value = text;
+    this.resize();
   }
 }

@@ -27,6 +27,24 @@ export async function confirmDialog({ title, message, confirm, danger = false })
   return answer === "ok";
 }
 
+/**
+ * A dialog around `body` (fields); resolves true when confirmed. Enter in a field confirms;
+ * `check()` (optional) keeps the confirm button disabled until it returns true.
+ */
+export async function formDialog({ title, body, confirm, danger = false, check = null }) {
+  const ok = h("button", { value: "ok", class: danger ? "button primary danger" : "button primary", text: confirm || t("ok") });
+  const cancel = h("button", { value: "cancel", class: "button", text: t("cancel"), formnovalidate: true });
+  const update = () => check && (ok.disabled = !check());
+  body.addEventListener("input", update);
+  body.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" || event.target.tagName !== "INPUT" || event.isComposing) return;
+    event.preventDefault();
+    if (!ok.disabled) ok.click();
+  });
+  update();
+  return (await modal(title, body, [cancel, ok])) === "ok";
+}
+
 /** Ask for a line of text; resolves the text, or null when cancelled. */
 export async function promptDialog({ title, value = "", maxLength = 200 }) {
   const input = h("input", { type: "text", class: "input", maxlength: maxLength, "aria-label": title });

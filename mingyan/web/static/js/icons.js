@@ -15,6 +15,7 @@ const PATHS = {
   check: "M5 12l5 5L20 7",
   pin: "M9 4h6l-1 6 4 3H6l4-3zM12 13v7",
   image: "M4 5h16v14H4zM4 16l5-5 4 4 3-3 4 4M15 9h.01",
+  user: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21a8 8 0 0 1 16 0",
 };
 
 export function icon(name) {

@@ -1,4 +1,7 @@
-// Wires the web chat together: i18n, theme, router, sidebar, thread, composer, settings.
+// Wires the web chat together: i18n, theme, router, sidebar, thread, composer, settings, and the
+// account views (sign-in, first-run setup, account, administration) with the start-up flow:
+// GET /api/auth/status and /api/auth/me decide between the chat (signed in, or no accounts: local
+// mode) and the sign-in view; any later 401 comes back to sign-in, keeping the composer's text.
 
 import { api } from "./api.js";
 import { $, copyText, h } from "./dom.js";
@@ -13,12 +16,18 @@ import { SettingsDialog } from "./settings.js";
 import { listPersonas, findPersona } from "./personas.js";
 import { toast } from "./dialogs.js";
 import { icon, applyIcons } from "./icons.js";
+import { Session, loginPath, safeNext } from "./session.js";
+import { AuthScreen, LoginView, SetupView } from "./auth-views.js";
+import { AccountView } from "./account-view.js";
+import { AdminView } from "./admin-view.js";
+import { UserMenu } from "./user-menu.js";
 
 initI18n();
 applyTheme();
 applyIcons();
 
-const showError = (error) => toast(error?.message || String(error), "error");
+// A 401 is not shown as an error: the page goes to sign-in (or asks for the API key) instead.
+const showError = (error) => error?.status !== 401 && toast(error?.message || String(error), "error");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const app = {
@@ -28,7 +37,9 @@ const app = {
   changed,
   closed,
   onPersonas: fillPersonas,
+  session: new Session(),
 };
+const session = app.session;
 
 const thread = new ThreadView($("#thread"), $("#scroller"), {
   copy: async (text, button) => (await copyText(text)) && flash(button),
@@ -42,13 +53,54 @@ const composer = new Composer($("#composer"), { onSend: send, onStop: () => chat
 const sidebar = new Sidebar($("#sidebar"), app);
 const settings = new SettingsDialog($("#settings-dialog"), app);
 const router = new Router();
+const navigate = (path, options) => router.navigate(path, options);
 
-const chatView = {
+/** The main area shows the chat, or a page (account, administration) in its place. */
+const frame = {
+  open(titleKey) {
+    chat.close();
+    closeSidebar();
+    $("#app").dataset.screen = "page";
+    const title = $("#conversation-title");
+    title.dataset.i18n = titleKey;
+    title.textContent = t(titleKey);
+    document.title = `${title.textContent} · 明言 mingyan`;
+    const inner = h("div", { class: "page-inner" });
+    $("#page").replaceChildren(inner);
+    $("#page").hidden = false;
+    $("#page").scrollTop = 0;
+    return inner;
+  },
+  close() {
+    $("#page").hidden = true;
+    $("#page").replaceChildren();
+    $("#app").dataset.screen = "chat";
+  },
+};
+const accounts = { session, frame, navigate, signedIn, signOut, auth: null, copy: async (text, button) => (await copyText(text)) && flash(button) };
+accounts.auth = new AuthScreen($("#auth"), { closeMenus: () => userMenu.close() });
+const loginView = new LoginView(accounts);
+const setupView = new SetupView(accounts);
+const userMenu = new UserMenu($("#user-button"), $("#setup-link"), accounts);
+
+/** A view that needs a signed-in user when the server has accounts. */
+function signedInOnly(view) {
+  return {
+    show: (params) => (session.needsLogin ? navigate(loginPath(), { replace: true }) : view.show(params)),
+    hide: () => view.hide?.(),
+  };
+}
+
+const pageView = (view) => signedInOnly({ show: () => view.show(), hide: () => frame.close() });
+
+const chatView = signedInOnly({
   async show({ id } = {}) {
+    frame.close();
     closeSidebar();
     if (!id) {
       chat.close();
-      composer.focus();
+      // Into the message box, unless the user is typing elsewhere already (e.g. the search box).
+      if (!document.activeElement?.matches("input, textarea, select")) composer.focus();
       return;
     }
     try {
@@ -58,8 +110,69 @@ const chatView = {
       if (error.status === 404) router.navigate("/", { replace: true });
     }
   },
-};
-router.add("/", chatView).add("/c/:id", chatView).fallback({ show: () => router.navigate("/", { replace: true }) });
+});
+router
+  .add("/", chatView)
+  .add("/c/:id", chatView)
+  .add("/login", loginView)
+  .add("/setup", setupView)
+  .add("/account", pageView(new AccountView(accounts)))
+  .add("/admin", pageView(new AdminView(accounts)))
+  .fallback({ show: () => router.navigate("/", { replace: true }) });
+
+/** After signing in (or the first-run setup): the chat of this user, back where they were, with
+ * the text they had typed. */
+async function signedIn(path = null, welcome = null) {
+  const next = path ?? safeNext(new URLSearchParams(location.search).get("next"));
+  if (welcome) toast(welcome);
+  sidebar.refresh();
+  loadModels();
+  await router.navigate(next, { replace: true });
+  const draft = session.takeDraft();
+  if (draft && !composer.text().trim()) composer.setText(draft);
+}
+
+/** Nothing of the previous user stays on the page. */
+function leaveSignedIn() {
+  chat.close();
+  sidebar.clear();
+  $("#model-name").textContent = "";
+}
+
+async function signOut() {
+  try {
+    await session.logout();
+  } catch (error) {
+    showError(error);
+  }
+  leaveSignedIn();
+  await router.navigate("/login");
+}
+
+/** A 401: with accounts, the sign-in ended (signed out elsewhere, expired, disabled): sign in again,
+ * keeping the composer's text. Without accounts the server wants its API key (Settings). */
+let recovering = false;
+let askedForKey = false;
+async function unauthorized() {
+  if (recovering || router.current === loginView || router.current === setupView) return;
+  recovering = true;
+  try {
+    const status = await session.checkStatus().catch(() => session.status);
+    if (status.accounts) {
+      session.saveDraft(composer.text());
+      session.forget();
+      leaveSignedIn();
+      loginView.notice = "sessionEnded";
+      await router.navigate(loginPath());
+    } else if (!askedForKey) {
+      askedForKey = true;
+      toast(t("unauthorized"), "error");
+      settings.open("settings-connection");
+    }
+  } finally {
+    recovering = false;
+  }
+}
 
 async function send(text) {
   try {
@@ -103,6 +216,7 @@ function closed(id) {
 }
 
 function showTitle() {
+  if ($("#app").dataset.screen === "page") return;
   const conversation = chat.tree?.conversation;
   const title = $("#conversation-title");
   if (conversation?.title) {
@@ -211,17 +325,36 @@ $("#import-file").addEventListener("change", (event) => {
 document.addEventListener("keydown", (event) => {
   if (event.key === "Escape" && chat.busy && document.activeElement === $("#composer-input")) chat.stop().catch(showError);
 });
-let askedForKey = false;
-window.addEventListener("mingyan:unauthorized", () => {
-  if (askedForKey) return;
-  askedForKey = true;
-  toast(t("unauthorized"), "error");
-  settings.open("settings-connection");
+window.addEventListener("mingyan:unauthorized", unauthorized);
+document.addEventListener("click", (event) => {
+  const link = event.target.closest("a[data-route]");
+  if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  router.navigate(link.dataset.route);
 });
-onLangChange(() => showTitle());
+onLangChange(() => {
+  showTitle();
+  userMenu.render();
+});
 
-fillPersonas();
-sidebar.refresh();
-router.resolve();
-api.get("/v1/models").then((models) => ($("#model-name").textContent = models.data.map((m) => m.id).join(", ")), () => {});
-document.documentElement.dataset.ready = "true";
+function loadModels() {
+  api.get("/v1/models").then((models) => ($("#model-name").textContent = models.data.map((m) => m.id).join(", ")), () => {});
+}
+
+async function start() {
+  fillPersonas();
+  try {
+    await session.refresh();
+  } catch (error) {
+    showError(error);
+  }
+  userMenu.render();
+  if (!session.needsLogin) {
+    sidebar.refresh();
+    loadModels();
+  }
+  router.resolve();
+  document.documentElement.dataset.ready = "true";
+}
+
+start();

@@ -1,6 +1,7 @@
 // A small client-side router over the History API. Each route names a view with show(params)
 // and, optionally, hide(); the server answers index.html for every route path (mingyan/api/web.py,
-// CLIENT_ROUTES). Later views (sign-in, accounts, admin) register here the same way.
+// CLIENT_ROUTES): the chat ("/", "/c/:id"), sign-in ("/login", "/setup"), "/account" and "/admin".
+// Views read their query string (e.g. /login?next=...) from `location.search` themselves.
 
 export class Router {
   constructor() {
@@ -25,9 +26,10 @@ export class Router {
     return this;
   }
 
-  /** Go to `path`. With `silent`, only the address changes (the view already shows it). */
+  /** Go to `path` (a query string may follow). With `silent`, only the address changes (the view
+   * already shows it). */
   navigate(path, { replace = false, silent = false } = {}) {
-    if (path !== location.pathname) history[replace ? "replaceState" : "pushState"](null, "", path);
+    if (path !== location.pathname + location.search) history[replace ? "replaceState" : "pushState"](null, "", path);
     return silent ? null : this.resolve();
   }
 

@@ -18,7 +18,7 @@ export const SAMPLING_FIELDS = [
 ];
 
 export class SettingsDialog {
-  /** `app`: {chat, draft: {system_prompt, settings}, changed(conversation), onPersonas()} */
+  /** `app`: {chat, draft: {system_prompt, settings}, changed(conversation), onPersonas(), session} */
   constructor(dialog, app) {
     this.dialog = dialog;
     this.app = app;
@@ -57,6 +57,8 @@ export class SettingsDialog {
     $("#set-language", this.dialog).value = langPref();
     $("#set-theme", this.dialog).value = themePref();
     $("#set-api-key", this.dialog).value = prefs.get("apiKey") || "";
+    // With accounts, signing in replaces the key: the field stays only for a key already kept.
+    $("#settings-connection", this.dialog).hidden = Boolean(this.app.session?.status.accounts) && !prefs.get("apiKey");
     this.error.textContent = "";
     this.renderPersonas();
     this.loadModels();

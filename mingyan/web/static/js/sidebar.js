@@ -45,7 +45,7 @@ export class Sidebar {
       this.hasMore = page.has_more;
       this.renderList();
     } catch (error) {
-      toast(error.message, "error");
+      if (error.status !== 401) toast(error.message, "error"); // 401: the page goes to sign-in
     }
   }
 
@@ -54,6 +54,17 @@ export class Sidebar {
     const page = await api.get(paths.conversations(`?archived=${this.showArchived}&limit=${PAGE}&offset=${offset}`));
     this.conversations.push(...page.data);
     this.hasMore = page.has_more;
+    this.renderList();
+  }
+
+  /** Forget the list (signed out: nothing of the previous user stays on the page). */
+  clear() {
+    this.conversations = [];
+    this.hasMore = false;
+    this.search.value = "";
+    this.results.replaceChildren();
+    this.results.hidden = true;
+    this.list.hidden = false;
     this.renderList();
   }
 
