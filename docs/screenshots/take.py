@@ -1,4 +1,5 @@
-"""Take the web chat's screenshots for README.md and docs/web.md.
+"""Take the web chat's screenshots for README.md and docs/web.md (the chat, then the sign-in and
+administration views once the server has accounts).
 
     .venv/bin/python docs/screenshots/take.py
 
@@ -21,6 +22,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from mingyan.api.app import create_app  # noqa: E402
 from mingyan.config import Settings  # noqa: E402
 from mingyan.engine.fake import FakeEngine  # noqa: E402
+from mingyan.store.accounts import Accounts  # noqa: E402
 from mingyan.store.db import default_url, open_database  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
 from mingyan.store.repository import Store  # noqa: E402
@@ -98,12 +100,51 @@ def shoot(page, url: str, cid: str, name: str) -> None:
     print("wrote", OUT / name)
 
 
+PASSWORD = "screenshot password"
+
+
+def shoot_accounts(browser, url: str, store: Store) -> None:
+    """The sign-in view in Chinese, and the administration page in English with a few users."""
+    accounts = Accounts(store)
+    root = accounts.create_user("root", PASSWORD, role="admin")
+    for name, role in (("李雷", "user"), ("hanmeimei", "admin"), ("alice", "user")):
+        user = accounts.create_user(name, PASSWORD, role=role)
+    accounts.set_disabled(user.id, True)
+    accounts.set_quota(accounts.find_user("李雷").id, tokens_per_day=200_000)
+    accounts.audit("login_failed", target="admin", ip="192.0.2.7")
+    accounts.audit("user_created", actor=root, target="李雷", ip="127.0.0.1", role="user")
+
+    context = browser.new_context(locale="zh-CN", color_scheme="light", viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+    page = context.new_page()
+    page.goto(f"{url}/login")
+    page.wait_for_selector("#login-form")
+    page.locator("#login-username").fill("李雷")
+    page.evaluate("document.fonts.ready")
+    page.screenshot(path=str(OUT / "login-zh.png"))
+    print("wrote", OUT / "login-zh.png")
+    context.close()
+
+    context = browser.new_context(locale="en-US", color_scheme="light", viewport={"width": 1280, "height": 800}, device_scale_factor=1)
+    page = context.new_page()
+    page.goto(f"{url}/admin")
+    page.locator("#login-username").fill("root")
+    page.locator("#login-password").fill(PASSWORD)
+    page.locator("#login-password").press("Enter")
+    page.wait_for_selector(".users-table tbody tr[data-username=alice]")
+    page.evaluate("document.fonts.ready")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(OUT / "admin-en.png"))
+    print("wrote", OUT / "admin-en.png")
+    context.close()
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url_db = default_url(Path(tmp))
         upgrade(url_db)
         database = open_database(url_db)
-        app = create_app(Settings(auto_titles=False), FakeEngine(n_ctx=4096), store=Store(database))
+        store = Store(database)
+        app = create_app(Settings(auto_titles=False), FakeEngine(n_ctx=4096), store=store)
         with serve_app(app) as url, sync_playwright() as playwright:
             import_conversation(url, conversation_file("北京周末去哪儿", [("北京周末有什么好玩的地方？", "可以去颐和园、798 艺术区，或者爬一段慕田峪长城。")]))
             zh = import_conversation(url, conversation_file("Python 与 Rust 对比", [(ZH_QUESTION, ZH_ANSWER)]))
@@ -118,6 +159,7 @@ def main() -> None:
                 context = browser.new_context(locale=locale, color_scheme=scheme, viewport=viewport, device_scale_factor=1)
                 shoot(context.new_page(), url, cid, name)
                 context.close()
+            shoot_accounts(browser, url, store)
             browser.close()
         database.dispose()
 
