@@ -41,8 +41,9 @@ const app = {
 };
 const session = app.session;
 
+const copy = async (text, button) => (await copyText(text)) && flash(button);
 const thread = new ThreadView($("#thread"), $("#scroller"), {
-  copy: async (text, button) => (await copyText(text)) && flash(button),
+  copy,
   edit: (id, text) => chat.edit(id, text),
   regenerate: (id) => chat.regenerate(id),
   branch: (id, step) => chat.branch(id, step).catch(showError),
@@ -77,7 +78,7 @@ const frame = {
     $("#app").dataset.screen = "chat";
   },
 };
-const accounts = { session, frame, navigate, signedIn, signOut, auth: null, copy: async (text, button) => (await copyText(text)) && flash(button) };
+const accounts = { session, frame, navigate, signedIn, signOut, copy, auth: null };
 accounts.auth = new AuthScreen($("#auth"), { closeMenus: () => userMenu.close() });
 const loginView = new LoginView(accounts);
 const setupView = new SetupView(accounts);
