@@ -22,6 +22,7 @@ from mingyan.api.schemas import (
     UserOut,
     UserUpdate,
 )
+from mingyan.errors import ConflictError
 from mingyan.store.accounts import Accounts
 
 router = APIRouter(
@@ -50,6 +51,14 @@ def list_users(request: Request) -> UserList:
 
 @router.post("/users", status_code=201)
 async def create_user(body: UserCreate, request: Request, admin: Admin) -> UserOut:
+    if admin.via == "open":
+        # The first account ends local mode; it must be an administrator who takes over the
+        # conversations so far, which is what setup does.
+        raise ConflictError(
+            "There are no accounts yet: create the first administrator with the setup link `mingyan serve` "
+            "printed, or `mingyan users create NAME --admin`.",
+            code="setup_required",
+        )
     user = await asyncio.to_thread(_accounts(request).create_user, body.username, body.password, role=body.role)
     await audit(request, admin, "user_created", user.username, role=user.role)
     return UserOut.model_validate(user)

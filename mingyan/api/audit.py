@@ -15,6 +15,11 @@ async def audit(request: Request, principal: Principal, event: str, target: str 
     accounts = request.app.state.accounts
     if accounts is None:
         return
-    actor = principal.user_id if principal.has_account else principal.via
     ip = request.client.host if request.client else None
-    await asyncio.to_thread(accounts.audit, event, actor=actor, target=target, ip=ip, **details)
+
+    def write() -> None:
+        # A user is recorded by id and name (the name stays readable after the user is deleted).
+        actor = accounts.get_user(principal.user_id) if principal.has_account else principal.via
+        accounts.audit(event, actor=actor, target=target, ip=ip, **details)
+
+    await asyncio.to_thread(write)

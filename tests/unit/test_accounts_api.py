@@ -73,6 +73,9 @@ def test_open_mode_until_the_first_account_then_credentials(url: str, accounts: 
     assert chat(with_key(url, "unused", "bearer")).status_code == 200
     r = anonymous.post("/api/auth/setup", json={"token": "wrong", "username": "root", "password": PASSWORD})
     assert r.status_code == 403
+    # local mode cannot make accounts behind setup's back (that would lock the local user out)
+    r = anonymous.post("/api/admin/users", json={"username": "sneaky", "password": PASSWORD, "role": "admin"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "setup_required"
     r = httpx.post(url + "/api/auth/setup", json={"token": SETUP_TOKEN, "username": "root", "password": PASSWORD})
     assert r.status_code == 200, r.text
     assert r.json()["user"]["role"] == "admin" and "mingyan_session" in r.cookies
@@ -291,6 +294,8 @@ def test_admin_manages_users_and_reads_the_audit_log(url: str, accounts: Account
     assert admin.get(f"/api/conversations/{cid}").status_code == 404
     log = admin.get("/api/admin/audit", params={"limit": 100}).json()["data"]
     events = [e["event"] for e in log]
+    created = next(e for e in log if e["event"] == "user_created")
+    assert created["actor_name"] == "root" and created["actor_id"] and created["target"] == "carol"
     for expected in ("user_created", "quota_changed", "role_changed", "user_deleted", "login"):
         assert expected in events
     assert log[0]["at"] >= log[-1]["at"]
