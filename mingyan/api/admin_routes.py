@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from mingyan.api.audit import audit
 from mingyan.api.auth import Principal, require_admin, require_principal
 from mingyan.api.schemas import (
+    PageOffset,
     AuditEntryOut,
     AuditLog,
     Limits,
@@ -131,7 +132,7 @@ def all_usage(request: Request, since: Annotated[datetime | None, Query()] = Non
 def audit_log(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
     event: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditLog:
     """Security events, newest first (append-only: nothing here can change or remove them)."""

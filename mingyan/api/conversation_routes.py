@@ -12,6 +12,7 @@ from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, current_owner, require_principal
 from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
+    PageOffset,
     BranchSwitch,
     ConversationCreate,
     ConversationDetail,
@@ -49,7 +50,7 @@ def list_conversations(
     archived: bool = False,
     archived_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> ConversationList:
     """`archived=true` includes archived conversations; `archived_only=true` lists only those."""
     rows = _store(request).list_conversations(

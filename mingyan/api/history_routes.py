@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, current_owner, require_principal
-from mingyan.api.schemas import ImportResultOut, SearchHitOut, SearchResults
+from mingyan.api.schemas import ImportResultOut, PageOffset, SearchHitOut, SearchResults
 from mingyan.errors import InvalidRequestError
 from mingyan.store import search as store_search
 from mingyan.store import transfer
@@ -24,7 +24,7 @@ def search(
     request: Request, owner: Owner,
     q: Annotated[str, Query(max_length=store_search.MAX_QUERY_CHARS)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> SearchResults:
     """Messages and titles holding every word of `q` (Chinese or English), newest first."""
     try:

@@ -30,8 +30,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
+    """One Chromium for the browser tests, closed when they are done: Playwright's sync API keeps
+    an event loop running in this thread while it is open, which `asyncio.run()` in other tests
+    cannot share."""
     if not CHROMIUM.exists():
         pytest.skip("Chromium is not installed (no /usr/bin/chromium): `apt-get install chromium` to run the browser tests")
     try:

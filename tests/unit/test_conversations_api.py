@@ -400,3 +400,11 @@ def test_import_size_limit_is_its_own(engine: FakeEngine, store: Store) -> None:
             r = api.post("/import", content=b" " * 5000)
             assert r.status_code == 413 and "4096" in r.json()["error"]["message"]
             assert api.post("/conversations", json={"title": "x" * 150, "system_prompt": "y" * 3000}).status_code == 413
+
+
+def test_huge_paging_numbers_are_400_not_500(api: httpx.Client) -> None:
+    """Found by schemathesis: an offset past 2**63 reached the database."""
+    for path, params in (("/conversations", {}), ("/search", {"q": "x"}), ("/admin/audit", {})):
+        r = api.get(path, params={**params, "offset": 926674713551473266400302202880})
+        assert r.status_code == 400, (path, r.text)
+        assert r.json()["error"]["param"] == "offset"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from mingyan.api.schemas.openai import (
@@ -21,6 +22,11 @@ from mingyan.api.schemas.openai import (
     TopP,
     check_stops,
 )
+
+MAX_OFFSET = 1_000_000  # far past any real list; keeps numbers a database can take
+
+# Paging parameters shared by every list route.
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 
 MAX_TITLE_CHARS = 200
 MAX_SYSTEM_PROMPT_CHARS = 20_000
