@@ -114,7 +114,8 @@ def test_bad_message_bodies_are_400_and_write_nothing(api: httpx.Client, store: 
     cid = new_conversation(api)["id"]
     before = counts(store)
     for body in ({"content": ""}, {"content": "   "}, {"content": "x" * 100_001}, {"content": 3},
-                 {"content": "hi", "settings": {"top_p": 0}}, {"content": "hi", "extra": 1}):
+                 {"content": "hi", "settings": {"top_p": 0}}, {"content": "hi", "extra": 1},
+                 {"content": "hi", "settings": {"seed": 2**31}}):
         r = api.post(f"/conversations/{cid}/messages", json=body)
         assert r.status_code == 400, (body, r.text)
     r = api.post(f"/conversations/{cid}/messages", content=b"{nope", headers={"content-type": "application/json"})

@@ -44,7 +44,7 @@ class GenerationSettings(ApiModel):
     top_p: TopP | None = None
     top_k: TopK | None = None
     min_p: MinP | None = None
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None  # stored with each reply (INTEGER)
     repeat_penalty: RepeatPenalty | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
