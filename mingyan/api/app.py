@@ -16,7 +16,7 @@ from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metering import Cutoffs, Meter, default_quota
 from mingyan.api.metrics import Metrics
-from mingyan.api.middleware import BodySizeLimit
+from mingyan.api.middleware import BodySizeLimit, RefuseNul
 from mingyan.api.schemas import Health
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
@@ -94,4 +94,5 @@ def create_app(
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
     )
+    app.add_middleware(RefuseNul)
     return app

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request body size limit."""
+"""Pure ASGI middleware: request body size limit; no NUL in URLs."""
 
 from __future__ import annotations
 
@@ -71,3 +71,27 @@ class BodySizeLimit:
                         (b"content-length", str(len(body)).encode())],
         })
         await send({"type": "http.response.body", "body": body})
+
+
+class RefuseNul:
+    """400 for a URL holding a NUL character (raw or %00): no route takes one, and no database
+    stores one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_nul(scope):
+            body = json.dumps(error_body(400, "The URL contains a NUL character.", code="invalid_url")).encode()
+            await send({
+                "type": "http.response.start", "status": 400,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            })
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_nul(scope: Scope) -> bool:
+    raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
+    return "\x00" in scope.get("path", "") or b"\x00" in raw or b"%00" in raw.lower()

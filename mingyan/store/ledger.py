@@ -177,5 +177,6 @@ def _check_count(name: str, value: Any, *, maximum: int) -> None:
 
 
 def clip(text: str | None, length: int) -> str | None:
-    """Client-supplied text (an IP, a User-Agent) cut to fit its column."""
-    return None if text is None else str(text)[:length]
+    """Client-supplied text (an IP, a User-Agent, a typed name) cut to fit its column, without NUL
+    characters (PostgreSQL cannot store them)."""
+    return None if text is None else str(text).replace("\x00", "\ufffd")[:length]

@@ -409,3 +409,18 @@ def test_huge_paging_numbers_are_400_not_500(api: httpx.Client) -> None:
         r = api.get(path, params={**params, "offset": 926674713551473266400302202880})
         assert r.status_code == 400, (path, r.text)
         assert r.json()["error"]["param"] == "offset"
+
+
+def test_nul_characters_are_refused_everywhere(api: httpx.Client, store: Store) -> None:
+    """PostgreSQL cannot store NUL; found by schemathesis on PostgreSQL. Nothing is written."""
+    cid = new_conversation(api)["id"]
+    before = counts(store)
+    r = api.post(f"/conversations/{cid}/messages", json={"content": "a\u0000b"})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "content"
+    assert api.post("/conversations", json={"title": "x\u0000"}).status_code == 400
+    assert api.post("/conversations", json={"settings": {"stop": ["\u0000"]}}).status_code == 400
+    assert api.get(f"/conversations/{cid}%00").status_code == 400
+    assert api.get("/search", params={"q": "a\u0000"}).status_code == 400
+    r = api.get("/admin/audit", params={"event": "x\u0000"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_url"
+    assert counts(store) == before

@@ -3,6 +3,7 @@ every route is reached): whatever it sends, no 5xx, and the server stays up."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,6 +11,8 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from mingyan.api.app import create_app
 from mingyan.config import Settings
@@ -29,9 +32,19 @@ class Target:
     key: str
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    url = default_url(tmp_path_factory.mktemp("fuzz"))
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """The app on each database (PostgreSQL is stricter: 32-bit INTEGER, no NUL in text)."""
+    if request.param == "sqlite":
+        url = default_url(tmp_path_factory.mktemp("fuzz"))
+    else:
+        server = make_url(request.getfixturevalue("postgres_server"))
+        name = f"fuzz_{uuid.uuid4().hex}"
+        admin_engine = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin_engine.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin_engine.dispose()
+        url = server.set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     store = Store(open_database(url))
     accounts = Accounts(store)

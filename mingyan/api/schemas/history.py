@@ -33,8 +33,26 @@ MAX_SYSTEM_PROMPT_CHARS = 20_000
 MAX_MESSAGE_CHARS = 100_000
 
 
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    if isinstance(value, list | tuple):
+        for item in value:
+            _without_nul(item)
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _without_nul(key)
+            _without_nul(item)
+    return value
+
+
 class ApiModel(BaseModel):
+    """Our own API's bodies: unknown fields refused, and no NUL character in any text (no database
+    stores one, and no person types one)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    _no_nul = field_validator("*", mode="before")(_without_nul)
 
 
 class GenerationSettings(ApiModel):
