@@ -11,6 +11,7 @@ export class Chat extends EventTarget {
     super();
     this.view = view;
     this.tree = null;
+    this.pending = null; // the conversation being loaded, if any
     this.requests = new Set(); // streaming requests in flight: {id (once known), controller, ...}
     this.opening = 0;
   }
@@ -46,7 +47,9 @@ export class Chat extends EventTarget {
     if (this.id === id && this.tree) return this.tree;
     this.detach();
     const ticket = ++this.opening;
-    const detail = await api.get(paths.conversation(id));
+    const request = api.get(paths.conversation(id));
+    this.pending = request.catch(() => null); // what views that need the tree wait for
+    const detail = await request;
     if (ticket !== this.opening) return null; // another conversation was opened meanwhile
     this.tree = new ConversationTree(detail);
     this.view.show(this.tree);

@@ -308,8 +308,9 @@ $(".brand").addEventListener("click", (event) => {
   event.preventDefault();
   router.navigate("/");
 });
-$("#open-settings").addEventListener("click", () => settings.open());
-$("#conversation-settings").addEventListener("click", () => settings.open("settings-conversation"));
+// Settings show the open conversation's values: wait until start-up has routed to it.
+$("#open-settings").addEventListener("click", () => started.then(() => settings.open()));
+$("#conversation-settings").addEventListener("click", () => started.then(() => settings.open("settings-conversation")));
 $("#toggle-theme").addEventListener("click", toggleTheme);
 $("#toggle-language").addEventListener("click", toggleLang);
 $("#open-sidebar").addEventListener("click", openSidebar);
@@ -358,4 +359,4 @@ async function start() {
   document.documentElement.dataset.ready = "true";
 }
 
-start();
+const started = start();

@@ -48,6 +48,7 @@ export class SettingsDialog {
   }
 
   async open(section = null) {
+    await this.app.chat.pending; // right after a reload, the conversation may still be on its way
     const conversation = this.app.chat.tree?.conversation ?? null;
     const source = conversation ?? this.app.draft;
     $("#settings-scope", this.dialog).dataset.i18n = conversation ? "scopeConversation" : "scopeNewChat";
