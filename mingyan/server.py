@@ -59,7 +59,7 @@ def serve(settings: Settings) -> None:
         print(
             f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
             f"{engine.info.n_ctx} tokens) "
-            f"at http://{settings.host}:{settings.port}/v1",
+            f"at http://{settings.host}:{settings.port}/ (web chat; API at /v1 and /api)",
             file=sys.stderr,
             flush=True,
         )

@@ -68,4 +68,4 @@ def install(app: FastAPI) -> None:
     """Serve the web chat from `app` (it talks to /api and /v1 of the same app)."""
     app.mount("/static", WebStaticFiles(directory=static_dir()), name="static")
     for path in CLIENT_ROUTES:
-        app.add_api_route(path, _index, methods=["GET"], include_in_schema=False)
+        app.add_api_route(path, _index, methods=["GET", "HEAD"], include_in_schema=False)

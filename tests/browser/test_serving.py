@@ -89,3 +89,10 @@ def test_vendored_files_match_their_listed_sha256() -> None:
 def test_the_static_files_are_package_data() -> None:
     pyproject = (Path(__file__).resolve().parents[2] / "pyproject.toml").read_text()
     assert '"mingyan.web" = ["static/**/*"]' in pyproject
+
+
+def test_the_pages_answer_head_too(web) -> None:
+    for path in ("/", "/c/abc", "/login"):
+        response = httpx.head(web.url + path, timeout=10)
+        assert response.status_code == 200, path
+        assert "default-src 'self'" in response.headers["content-security-policy"]
