@@ -32,6 +32,7 @@ from mingyan.api.schemas import (
     KeyCreated,
     KeyList,
     KeyOut,
+    Limits,
     LoginRequest,
     PasswordChange,
     SessionOut,
@@ -210,6 +211,15 @@ async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal)
     key = await _in_thread(accounts.revoke_key, principal.user_id, key_id)
     request.app.state.cutoffs.cut(key_id=key.id)
     await audit(request, principal, "key_revoked", key.id)
+    return KeyOut.model_validate(key)
+
+
+@router.patch("/keys/{key_id}")
+async def set_key_limits(key_id: str, body: Limits, request: Request, principal: CurrentPrincipal) -> KeyOut:
+    """A key's own limits (null: the account's apply). They take effect with the next request."""
+    _need_account(principal)
+    key = await _in_thread(_accounts(request).set_key_limits, principal.user_id, key_id, **body.model_dump())
+    await audit(request, principal, "quota_changed", key.id, **body.model_dump())
     return KeyOut.model_validate(key)
 
 

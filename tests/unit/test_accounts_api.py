@@ -194,8 +194,12 @@ def test_key_limits_and_daily_tokens(url: str, accounts: Accounts) -> None:
     r = chat(client)
     assert r.status_code == 429 and "this API key" in r.json()["error"]["message"]
     assert chat(bob_client).status_code == 200  # the account itself has no daily limit
+    r = bob_client.patch(f"/api/keys/{key['id']}", json={"tokens_per_day": None})
+    assert r.status_code == 200 and r.json()["limits"]["tokens_per_day"] is None
+    assert chat(client).status_code == 200  # the key's own limit is gone
+    assert bob_client.patch(f"/api/keys/{key['id']}", json={"tokens_per_day": 0}).status_code == 400
     usage = bob_client.get("/api/usage").json()["data"]
-    assert usage[0]["requests"] == 2 and usage[0]["completion_tokens"] == 2 * len("You said: hi")
+    assert usage[0]["requests"] == 3 and usage[0]["completion_tokens"] == 3 * len("You said: hi")
 
 
 def test_concurrent_streams_quota(url: str, accounts: Accounts, engine: FakeEngine) -> None:

@@ -40,6 +40,7 @@ BODIES = {
     "POST /v1/completions": {"prompt": "hi"},
     "POST /api/auth/password": {"current_password": PASSWORD, "new_password": "another password"},
     "POST /api/keys": {"name": "k"},
+    "PATCH /api/keys/{key_id}": {"tokens_per_day": 10},
     "POST /api/admin/users": {"username": "dave", "password": PASSWORD},
     "PATCH /api/admin/users/{user_id}": {"disabled": False},
     "PUT /api/admin/users/{user_id}/quota": {},
