@@ -87,14 +87,10 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _in_thread(function, *args, **kwargs):
-    return asyncio.to_thread(function, *args, **kwargs)
-
-
 async def _sign_in(request: Request, response: Response, user: User) -> SessionOut:
     settings = request.app.state.settings
     ttl_s = settings.session_hours * 3600
-    token, csrf = await _in_thread(
+    token, csrf = await asyncio.to_thread(
         _accounts(request).create_session, user.id, ttl_s=ttl_s, ip=_address(request),
         user_agent=request.headers.get("user-agent"),
     )
@@ -120,11 +116,11 @@ async def setup(body: SetupRequest, request: Request, response: Response) -> Ses
     accounts, expected = _accounts(request), request.app.state.setup_hash
     if expected is None or not hmac.compare_digest(hash_key(body.token), expected):
         raise HTTPException(403, "Invalid setup token: use the link `mingyan serve` printed at startup.")
-    if await _in_thread(accounts.count_users) > 0:
+    if await asyncio.to_thread(accounts.count_users) > 0:
         raise HTTPException(409, "Setup is done already: sign in instead.")
-    user = await _in_thread(accounts.create_user, body.username, body.password, role="admin")
-    adopted = await _in_thread(request.app.state.store.transfer_owner, LOCAL_OWNER, user.id)
-    await _in_thread(accounts.audit, "user_created", actor=user, target=user.username, ip=_address(request),
+    user = await asyncio.to_thread(accounts.create_user, body.username, body.password, role="admin")
+    adopted = await asyncio.to_thread(request.app.state.store.transfer_owner, LOCAL_OWNER, user.id)
+    await asyncio.to_thread(accounts.audit, "user_created", actor=user, target=user.username, ip=_address(request),
                      role="admin", setup=True, adopted_conversations=adopted)
     request.app.state.setup_hash = None
     return await _sign_in(request, response, user)
@@ -136,13 +132,13 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Ses
     address = _address(request)
     throttle.check(address, body.username)
     accounts = _accounts(request)
-    user = await _in_thread(accounts.authenticate, body.username, body.password)
+    user = await asyncio.to_thread(accounts.authenticate, body.username, body.password)
     if user is None:
         throttle.failed(address, body.username)
-        await _in_thread(accounts.audit, "login_failed", target=body.username[:64], ip=address)
+        await asyncio.to_thread(accounts.audit, "login_failed", target=body.username[:64], ip=address)
         raise HTTPException(401, "Wrong username or password, or the account is disabled.")
     throttle.succeeded(address, body.username)
-    await _in_thread(accounts.audit, "login", actor=user, target=user.username, ip=address)
+    await asyncio.to_thread(accounts.audit, "login", actor=user, target=user.username, ip=address)
     return await _sign_in(request, response, user)
 
 
@@ -155,7 +151,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and token:
         accounts = _accounts(request)
-        await _in_thread(accounts.delete_session, token)
+        await asyncio.to_thread(accounts.delete_session, token)
         await audit(request, principal, "logout", principal.username)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -179,7 +175,7 @@ async def change_password(body: PasswordChange, request: Request, principal: Cur
     accounts = _accounts(request)
     keep = principal.session.id if principal.session else None
     try:
-        await _in_thread(accounts.set_password, principal.user_id, body.current_password, body.new_password,
+        await asyncio.to_thread(accounts.set_password, principal.user_id, body.current_password, body.new_password,
                          keep_session=keep)
     except AuthFailed as exc:
         raise HTTPException(403, "The current password is wrong.") from exc
@@ -198,7 +194,7 @@ async def create_key(body: KeyCreate, request: Request, principal: CurrentPrinci
     """A new API key; its value is in this answer only."""
     _need_account(principal)
     accounts = _accounts(request)
-    key, plaintext = await _in_thread(accounts.create_key, principal.user_id, body.name, **body.limits.model_dump())
+    key, plaintext = await asyncio.to_thread(accounts.create_key, principal.user_id, body.name, **body.limits.model_dump())
     await audit(request, principal, "key_created", key.id, name=key.name)
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=plaintext)
 
@@ -208,7 +204,7 @@ async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal)
     """Revoke a key: requests with it fail from now on, and its running /v1 streams stop."""
     _need_account(principal)
     accounts = _accounts(request)
-    key = await _in_thread(accounts.revoke_key, principal.user_id, key_id)
+    key = await asyncio.to_thread(accounts.revoke_key, principal.user_id, key_id)
     request.app.state.cutoffs.cut(key_id=key.id)
     await audit(request, principal, "key_revoked", key.id)
     return KeyOut.model_validate(key)
@@ -218,7 +214,7 @@ async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal)
 async def set_key_limits(key_id: str, body: Limits, request: Request, principal: CurrentPrincipal) -> KeyOut:
     """A key's own limits (null: the account's apply). They take effect with the next request."""
     _need_account(principal)
-    key = await _in_thread(_accounts(request).set_key_limits, principal.user_id, key_id, **body.model_dump())
+    key = await asyncio.to_thread(_accounts(request).set_key_limits, principal.user_id, key_id, **body.model_dump())
     await audit(request, principal, "quota_changed", key.id, **body.model_dump())
     return KeyOut.model_validate(key)
 

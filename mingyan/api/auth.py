@@ -131,6 +131,9 @@ async def current_owner(principal: CurrentPrincipal) -> str:
     return principal.user_id
 
 
+Owner = Annotated[str, Depends(current_owner)]
+
+
 def client_identity(request: Request, principal: Principal, claimed_user: str | None) -> str:
     """Whom the engine should be fair to: the account, else (local mode) the API key, the body's
     `user` field (OpenAI's end-user id), or the client address."""

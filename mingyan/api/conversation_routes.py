@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from mingyan.api.audit import audit
-from mingyan.api.auth import CurrentPrincipal, current_owner, require_principal
+from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
     PageOffset,
@@ -33,7 +33,6 @@ from mingyan.store.repository import Store
 from mingyan.store.tables import Message
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["conversations"])
-Owner = Annotated[str, Depends(current_owner)]
 
 
 def _store(request: Request) -> Store:

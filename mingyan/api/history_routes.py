@@ -9,14 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mingyan.api.audit import audit
-from mingyan.api.auth import CurrentPrincipal, current_owner, require_principal
+from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.schemas import ImportResultOut, PageOffset, SearchHitOut, SearchResults
 from mingyan.errors import InvalidRequestError
 from mingyan.store import search as store_search
 from mingyan.store import transfer
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["history"])
-Owner = Annotated[str, Depends(current_owner)]
 
 
 @router.get("/search")

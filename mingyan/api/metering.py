@@ -10,8 +10,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,14 +93,14 @@ class Cutoffs:
     def __init__(self) -> None:
         self._open: set[Cutoff] = set()
 
-    @contextmanager
-    def watch(self, principal: Principal) -> Iterator[Cutoff]:
+    def open(self, principal: Principal) -> Cutoff:
+        """Watch one stream of `principal` until `close(cutoff)`."""
         cutoff = Cutoff(principal.user_id, principal.key.id if principal.key else None)
         self._open.add(cutoff)
-        try:
-            yield cutoff
-        finally:
-            self._open.discard(cutoff)
+        return cutoff
+
+    def close(self, cutoff: Cutoff) -> None:
+        self._open.discard(cutoff)
 
     def cut(self, *, user_id: str | None = None, key_id: str | None = None) -> int:
         """Signal every stream of `user_id` (or using `key_id`); returns how many."""
@@ -141,8 +140,7 @@ class MeteredStream:
     ) -> None:
         self._events, self._state, self._principal, self._route = events, state, principal, route
         self._admission = admission
-        self._cutoff_watch = state.cutoffs.watch(principal)
-        self._cutoff = self._cutoff_watch.__enter__()
+        self._cutoff = state.cutoffs.open(principal)
         self._usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=0)
         self._pieces = 0
         self._closed = False
@@ -166,7 +164,7 @@ class MeteredStream:
         if self._closed:
             return
         self._closed = True
-        self._cutoff_watch.__exit__(None, None, None)
+        self._state.cutoffs.close(self._cutoff)
         await self._events.aclose()
         self._admission.release()
         usage = self._usage

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from mingyan.store.repository import Store
+from mingyan.store.repository import Store, path_in
 from mingyan.store.tables import Conversation, Message
 from mingyan.store.transfer_checks import as_utc
-from mingyan.store.transfer_read import current_path, messages_by_conversation, owned_conversations
+from mingyan.store.transfer_read import messages_by_conversation, owned_conversations
 
 ROLE_HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant"}
 NOTE_ERROR_CHARS = 200
@@ -26,7 +26,7 @@ def export_markdown(store: Store, owner: str, conversation_id: str) -> str:
     with store.reads() as session:  # one snapshot, without the write lock
         (conversation,) = owned_conversations(session, owner, [conversation_id])
         messages = messages_by_conversation(session, [conversation.id]).get(conversation.id, [])
-    path = current_path(messages, conversation.current_leaf_id)
+    path = path_in(messages, conversation.current_leaf_id)
     blocks = [f"# {_one_line(conversation.title) or 'Untitled conversation'}", _about(conversation)]
     hidden = _other_branches(messages, path)
     if hidden:

@@ -228,13 +228,7 @@ class Store:
         with self.reads() as session:
             conversation = _conversation(session, owner, conversation_id)
             messages = list(_all_messages(session, conversation.id))
-        parents = {m.id: m.parent_id for m in messages}
-        path: list[str] = []
-        current = conversation.current_leaf_id
-        while current is not None:
-            path.append(current)
-            current = parents.get(current)
-        return Tree(conversation, messages, path[::-1])
+        return Tree(conversation, messages, [m.id for m in path_in(messages, conversation.current_leaf_id)])
 
     def get_message(self, owner: str, message_id: str) -> Message:
         with self.reads() as session:
@@ -247,15 +241,10 @@ class Store:
             leaf_id = leaf_id or conversation.current_leaf_id
             if leaf_id is None:
                 return []
-            by_id = {m.id: m for m in _all_messages(session, conversation.id)}
-            if leaf_id not in by_id:
+            path = path_in(_all_messages(session, conversation.id), leaf_id)
+            if not path:
                 raise NotFound(f"No message {leaf_id} in conversation {conversation_id}.")
-            path: list[Message] = []
-            current: str | None = leaf_id
-            while current is not None:
-                path.append(by_id[current])
-                current = by_id[current].parent_id
-            return path[::-1]
+            return path
 
     def siblings(self, owner: str, message_id: str) -> list[Message]:
         """The message and its siblings (same parent), oldest first: for ‹ 2/3 › navigation."""
@@ -295,6 +284,17 @@ class Store:
                 .values(status="interrupted", updated_at=utcnow())
             )
             return result.rowcount or 0
+
+
+def path_in(messages: Sequence[Message], leaf_id: str | None) -> list[Message]:
+    """Root → `leaf_id` among `messages`; empty when the leaf is None or not among them."""
+    by_id = {m.id: m for m in messages}
+    path: list[Message] = []
+    node = by_id.get(leaf_id) if leaf_id is not None else None
+    while node is not None and len(path) <= len(by_id):  # the bound guards against a corrupt cycle
+        path.append(node)
+        node = by_id.get(node.parent_id) if node.parent_id is not None else None
+    return path[::-1]
 
 
 def _check_provenance(values: dict[str, Any]) -> None:

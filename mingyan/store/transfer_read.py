@@ -44,17 +44,6 @@ def messages_by_conversation(session: Session, conversation_ids: Sequence[str]) 
     return grouped
 
 
-def current_path(messages: Sequence[Message], leaf_id: str | None) -> list[Message]:
-    """Root → `leaf_id` (the conversation's current leaf); empty when there is none."""
-    by_id = {m.id: m for m in messages}
-    path: list[Message] = []
-    node = by_id.get(leaf_id) if leaf_id is not None else None
-    while node is not None and len(path) <= len(by_id):  # the bound guards against a corrupt cycle
-        path.append(node)
-        node = by_id.get(node.parent_id) if node.parent_id is not None else None
-    return path[::-1]
-
-
 class _Node(Protocol):
     id: str
     parent_id: str | None
