@@ -62,7 +62,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _chat(args: argparse.Namespace, settings: Settings) -> int:
-    from mingyan.chat.terminal import ChatOptions, run_terminal_chat
+    from mingyan.terminal.app import ChatOptions, run_terminal_chat
 
     options = ChatOptions(
         url=args.url, api_key=args.api_key, system=args.system, max_tokens=args.max_tokens,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from mingyan.chat.terminal_format import (
+from mingyan.terminal.format import (
     conversation_row,
     highlight,
     last_turns,

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from mingyan.chat.terminal_backends import (
+from mingyan.terminal.backends import (
     CONNECT_TIMEOUT_S,
     auth_headers,
     check_server,

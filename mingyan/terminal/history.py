@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TextIO
 
-from mingyan.chat.terminal_api import HistoryApi
-from mingyan.chat.terminal_format import (
+from mingyan.terminal.api_client import HistoryApi
+from mingyan.terminal.format import (
     UNTITLED,
     conversation_row,
     last_turns,
@@ -20,7 +20,7 @@ from mingyan.chat.terminal_format import (
     reply_ending,
     search_row,
 )
-from mingyan.chat.terminal_session import Command, ReplyPrinter
+from mingyan.terminal.session import Command, ReplyPrinter
 from mingyan.errors import MingyanError
 
 RESUME_TURNS = 3

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol, TextIO
 
-from mingyan.chat.terminal_backends import ChatBackend
+from mingyan.terminal.backends import ChatBackend
 
 
 @dataclass(frozen=True)

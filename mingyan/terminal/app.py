@@ -12,10 +12,10 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from mingyan.chat.terminal_api import HistoryApi
-from mingyan.chat.terminal_backends import CompletionsBackend, LocalBackend
-from mingyan.chat.terminal_history import StoredSession
-from mingyan.chat.terminal_session import MemorySession, Session, help_line
+from mingyan.terminal.api_client import HistoryApi
+from mingyan.terminal.backends import CompletionsBackend, LocalBackend
+from mingyan.terminal.history import StoredSession
+from mingyan.terminal.session import MemorySession, Session, help_line
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
