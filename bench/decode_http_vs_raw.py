@@ -65,7 +65,7 @@ class RawRunner:
     def __init__(self, path: Path, threads: int, flash_attn: bool) -> None:
         import llama_cpp
 
-        from mingyan.engine.template import ChatTemplate
+        from mingyan.formats.template import ChatTemplate
 
         self.lib = llama_cpp
         self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads,
@@ -297,7 +297,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from mingyan.config import Settings
-    from mingyan.runtime import open_registry
+    from mingyan.bootstrap import open_registry
 
     command = shlex.join(["python", "bench/decode_http_vs_raw.py", *(sys.argv[1:] if argv is None else argv)])
     registry = open_registry(Settings())

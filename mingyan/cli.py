@@ -79,7 +79,7 @@ def _positive_int(text: str) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from mingyan.runtime import migrate_database
+    from mingyan.bootstrap import migrate_database
 
     print(f"database {migrate_database(settings)} is up to date")
     return 0

@@ -11,7 +11,7 @@ from mingyan.api.app import create_app
 from mingyan.api.metrics import Metrics
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
-from mingyan.runtime import open_engine, open_store
+from mingyan.bootstrap import open_engine, open_store
 from mingyan.store.accounts import Accounts
 
 GRACEFUL_SHUTDOWN_S = 5

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextmanager
 def _open_accounts(settings: Settings) -> Iterator[Accounts]:
-    from mingyan.runtime import database_url, migrate_database
+    from mingyan.bootstrap import database_url, migrate_database
     from mingyan.store.db import open_database
     from mingyan.store.repository import Store
 

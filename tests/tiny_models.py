@@ -245,7 +245,7 @@ def _gen(prompt: str) -> str:
 
 
 # The simple templates below render one-user-message chats exactly as the canonical ones
-# in mingyan.engine.family_templates do (Qwen's default system prompt aside).
+# in mingyan.formats.family_templates do (Qwen's default system prompt aside).
 GLM_SPECIALS = ("[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>")
 BAICHUAN_ROLE = (
     "{% if m.role == 'user' %}<reserved_106>"

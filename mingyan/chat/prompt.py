@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 
 from mingyan.engine.base import Engine
-from mingyan.engine.template import ChatTemplate
+from mingyan.formats.template import ChatTemplate
 
 _MARK = "\ue000{}\ue001"  # private-use characters: never produced by a template
 _MARK_RE = re.compile("\ue000(\\d+)\ue001")

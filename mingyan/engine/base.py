@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
-from mingyan.engine.template import ChatTemplate
+from mingyan.formats.template import ChatTemplate
 from mingyan.errors import ContextLengthError, InvalidRequestError
 
 

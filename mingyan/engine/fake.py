@@ -21,7 +21,7 @@ from mingyan.engine.base import (
     Usage,
     check_fits,
 )
-from mingyan.engine.template import ChatTemplate
+from mingyan.formats.template import ChatTemplate
 from mingyan.engine.text import StopMatcher
 from mingyan.errors import EngineBusyError
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType
 
-from mingyan.engine.chat_format import describe
+from mingyan.formats.chat_format import describe
 from mingyan.errors import ModelError
 
 MAGIC = b"GGUF"

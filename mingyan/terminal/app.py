@@ -1,8 +1,8 @@
 """`mingyan chat`: a streaming terminal chat, in-process or against a running server.
 
 Against a mingyan server (`--url`) the chat lives in the server's stored conversations (list, resume,
-search; see terminal_history.py); with `--no-history`, or in-process, the history stays in memory
-(terminal_session.py). This module reads lines, runs them through the session, and wires it up."""
+search; see history.py); with `--no-history`, or in-process, the history stays in memory
+(session.py). This module reads lines, runs them through the session, and wires it up."""
 
 from __future__ import annotations
 
@@ -122,7 +122,7 @@ def _greet_and_loop(session: Session, runner: asyncio.Runner) -> int:
 
 def _in_process(settings: Settings, options: ChatOptions) -> int:
     from mingyan.chat.service import ChatService
-    from mingyan.runtime import open_engine
+    from mingyan.bootstrap import open_engine
 
     engine = open_engine(settings)
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mingyan.config import Settings
-from mingyan.engine.families import family_by_name
-from mingyan.runtime import open_registry
+from mingyan.formats.families import family_by_name
+from mingyan.bootstrap import open_registry
 from tests.conftest import QWEN
 from tests.tiny_models import FAMILIES, Vocab, make_tiny_model, read_vocab
 

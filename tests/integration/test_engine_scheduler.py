@@ -9,10 +9,10 @@ import pytest
 
 from mingyan.config import Settings
 from mingyan.engine.base import GenerationRequest, SamplingParams
-from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
-from mingyan.engine.prefix_cache import common_prefix
+from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.engine.llamacpp.prefix_cache import common_prefix
 from mingyan.errors import EngineBusyError
-from mingyan.runtime import open_registry
+from mingyan.bootstrap import open_registry
 from tests.conftest import SMOLLM
 
 GREEDY = SamplingParams(temperature=0, max_tokens=24)

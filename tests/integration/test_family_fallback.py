@@ -7,8 +7,8 @@ from fastapi.testclient import TestClient
 
 from mingyan.api.app import create_app
 from mingyan.config import Settings
-from mingyan.engine.families import family_by_name
-from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
+from mingyan.formats.families import family_by_name
+from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
 from mingyan.errors import ModelError
 from tests.tiny_models import FAMILIES, make_tiny_model
 

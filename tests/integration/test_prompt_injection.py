@@ -9,8 +9,8 @@ import pytest
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import SamplingParams
-from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
-from mingyan.runtime import open_registry
+from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.bootstrap import open_registry
 from tests.conftest import SMOLLM
 
 

@@ -7,14 +7,14 @@ conversation and expected_output are also copied verbatim, as an independent che
 
 import pytest
 
-from mingyan.engine.families import (
+from mingyan.formats.families import (
     Family,
     detect_family,
     families,
     family_by_name,
     template_fingerprint,
 )
-from mingyan.engine.template import ChatTemplate
+from mingyan.formats.template import ChatTemplate
 
 CONVERSATION = [
     {"role": "system", "content": "你是一个乐于助人的助手。"},

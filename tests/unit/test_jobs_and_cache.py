@@ -8,8 +8,8 @@ import json
 import pytest
 
 from mingyan.engine.base import GenerationRequest
-from mingyan.engine.jobs import FairQueue, Job
-from mingyan.engine.prefix_cache import StateCache, common_prefix
+from mingyan.engine.llamacpp.jobs import FairQueue, Job
+from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.errors import EngineBusyError
 
 SHA = "ab" * 32

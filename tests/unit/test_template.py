@@ -3,7 +3,7 @@
 import pytest
 
 from mingyan.engine.fake import CHATML
-from mingyan.engine.template import ChatTemplate
+from mingyan.formats.template import ChatTemplate
 from mingyan.errors import TemplateError
 
 MESSAGES = [

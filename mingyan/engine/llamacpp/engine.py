@@ -32,12 +32,12 @@ from mingyan.engine.base import (
     TokenEvent,
     check_fits,
 )
-from mingyan.engine.chat_format import resolve_chat_format
-from mingyan.engine.jobs import FairQueue, Job
-from mingyan.engine.native import ContextConfig, NativeContext, NativeModel
-from mingyan.engine.prefix_cache import StateCache, common_prefix
-from mingyan.engine.slots import Slot
-from mingyan.engine.template import ChatTemplate
+from mingyan.formats.chat_format import resolve_chat_format
+from mingyan.engine.llamacpp.jobs import FairQueue, Job
+from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
+from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
+from mingyan.engine.llamacpp.slots import Slot
+from mingyan.formats.template import ChatTemplate
 from mingyan.errors import EngineError, MingyanError, ModelError
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mingyan.config import Settings
-from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine, Observer
+from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine, Observer
 from mingyan.errors import MingyanError
 from mingyan.models.registry import ModelRegistry
 

@@ -12,7 +12,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from mingyan.engine import family_templates as templates
+from mingyan.formats import family_templates as templates
 
 
 @dataclass(frozen=True)

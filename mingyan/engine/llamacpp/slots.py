@@ -6,8 +6,8 @@ import time
 from dataclasses import dataclass, field
 
 from mingyan.engine.base import FinishReason, RequestTiming, TokenEvent, Usage
-from mingyan.engine.jobs import Job
-from mingyan.engine.native import NativeModel, Sampler
+from mingyan.engine.llamacpp.jobs import Job
+from mingyan.engine.llamacpp.native import NativeModel, Sampler
 from mingyan.engine.text import StopMatcher, Utf8Stream
 
 

@@ -1,7 +1,7 @@
 """Canonical chat templates (Jinja source) of the model families mingyan knows.
 
 Constant data only: each template is the text its authors published, copied verbatim or
-with the one adaptation noted beside it. `mingyan.engine.families` says which family uses
+with the one adaptation noted beside it. `mingyan.formats.families` says which family uses
 which template, with its stop tokens and source.
 """
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mingyan.engine.families import Family, detect_family
+from mingyan.formats.families import Family, detect_family
 from mingyan.errors import ModelError
 
 log = logging.getLogger(__name__)
