@@ -1,5 +1,5 @@
 import sys
 
-from mingyan.cli import main
+from mingyan.cli.main import main
 
 sys.exit(main())

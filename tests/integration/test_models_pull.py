@@ -19,7 +19,7 @@ import pytest
 
 from mingyan.config import Settings
 from mingyan.errors import ModelError
-from mingyan.models import cli
+from mingyan.cli import models as cli
 from mingyan.models.download import Downloader
 from mingyan.models.registry import ModelRegistry
 

@@ -14,7 +14,8 @@ import pytest
 
 from mingyan.config import DEFAULT_MODEL, Settings
 from mingyan.errors import ModelError
-from mingyan.models import cli, files
+from mingyan.cli import models as cli
+from mingyan.models import files
 from mingyan.models.gguf_info import read_header, summarize
 from mingyan.models.registry import ModelRegistry
 from mingyan.models.shipped import PackagePart, shipped_models

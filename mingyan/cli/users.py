@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from mingyan.cli.db import DB_FIELDS
+from mingyan.cli.flags import add_settings_flags
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
 from mingyan.store.account_types import LIMITS, User
@@ -21,13 +23,10 @@ from mingyan.store.accounts import Accounts
 from mingyan.store.errors import NotFound
 
 ACTOR = "cli"
-DB_FIELDS = ("database_url", "data_dir")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add the `users` subcommand (and its actions) to a CLI's subparsers."""
-    from mingyan.cli import add_settings_flags
-
     parser = subparsers.add_parser(
         "users", help="manage accounts: create, list, disable, delete, passwords, usage, quotas",
         description="Manage the accounts of this server. Every change is written to the audit log.",

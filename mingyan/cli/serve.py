@@ -1,20 +1,34 @@
-"""`mingyan serve`: load the model, build the app, run uvicorn."""
+"""`mingyan serve`: refuse a public bind without authentication, load the model, build the app, run uvicorn."""
 
 from __future__ import annotations
 
+import argparse
 import secrets
 import sys
 
-import uvicorn
-
-from mingyan.api.app import create_app
-from mingyan.api.metrics import Metrics
+from mingyan.cli.flags import add_settings_flags
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
-from mingyan.bootstrap import open_engine, open_store
-from mingyan.store.accounts import Accounts
 
 GRACEFUL_SHUTDOWN_S = 5
+SERVE_FIELDS = (
+    "host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
+    "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
+    "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
+    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    parser = subparsers.add_parser("serve", help="run the OpenAI-compatible HTTP server",
+                                   description="Run the OpenAI-compatible HTTP server.")
+    add_settings_flags(parser, SERVE_FIELDS)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    serve(settings)
+    return 0
 
 
 def check_exposure(settings: Settings, accounts: int) -> None:
@@ -42,6 +56,13 @@ def setup_token(settings: Settings, accounts: int) -> str | None:
 
 
 def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from mingyan.api.app import create_app
+    from mingyan.api.metrics import Metrics
+    from mingyan.bootstrap import open_engine, open_store
+    from mingyan.store.accounts import Accounts
+
     store = open_store(settings)
     try:
         accounts = Accounts(store).count_users()

@@ -1,0 +1,44 @@
+"""Command-line flags generated from the Settings declaration (one flag per field)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from mingyan.config import Settings
+
+SECRET_FIELDS = ("api_key", "database_url")
+
+
+def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """One flag per Settings field; help text and defaults come from the declaration."""
+    for name in names:
+        field = Settings.model_fields[name]
+        kind = field.annotation
+        help_text = f"{field.description} (env MINGYAN_{name.upper()})"
+        if kind is bool:
+            parser.add_argument(
+                "--" + name.replace("_", "-"), dest=f"setting_{name}", default=None,
+                action=argparse.BooleanOptionalAction, help=help_text,
+            )
+            continue
+        convert = int if kind is int else Path if kind is Path else str
+        parser.add_argument(
+            "--" + name.replace("_", "-"), dest=f"setting_{name}", type=convert, default=None,
+            metavar=name.upper(), help=help_text,
+        )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {
+        key.removeprefix("setting_"): value
+        for key, value in vars(args).items()
+        if key.startswith("setting_") and value is not None
+    }
+    for secret in SECRET_FIELDS:
+        if secret in overrides:
+            overrides[secret] = SecretStr(overrides[secret])
+    return Settings(**overrides)
