@@ -37,12 +37,23 @@ class ContextConfig:
     kv_unified: bool = False  # False: each sequence owns n_ctx / n_seq_max cells
 
 
+def has_amx(lib: Any) -> bool:
+    """Whether llama.cpp's CPU backend would use Intel AMX on this machine."""
+    info = lib.llama_print_system_info().decode("utf-8", errors="replace")
+    return "AMX_INT8 = 1" in info
+
+
 class NativeModel:
     """A loaded model file: weights, vocabulary and metadata."""
 
     def __init__(self, path: Path, *, verbose: bool = False) -> None:
         self.lib = load_llama_cpp(verbose)
         params = self.lib.llama_model_default_params()
+        # llama.cpp's AMX matrix multiply (weights repacked into an AMX buffer) crashes with a
+        # segfault on Sapphire Rapids machines (llama.cpp #20824, reproduced here with the shipped
+        # models): keep the weights in plain CPU buffers where AMX is present.
+        if has_amx(self.lib):
+            params.use_extra_bufts = False
         self.ptr = self.lib.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:
             raise ModelError(
