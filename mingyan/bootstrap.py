@@ -70,11 +70,11 @@ def _migrate(url: str) -> str:
 
 def open_store(settings: Settings):
     """Migrate the history database, open it, and mark answers cut off by a crash as interrupted."""
-    from mingyan.store.db import open_database
-    from mingyan.store.repository import Store
+    from mingyan.store.conversations import ConversationStore
+    from mingyan.store.db import Database
 
     url = database_url(settings)
     _migrate(url)
-    store = Store(open_database(url))
+    store = ConversationStore(Database.open(url))
     store.mark_interrupted_streams()
     return store

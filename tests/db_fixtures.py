@@ -1,6 +1,6 @@
 """Database fixtures shared by every store test: each runs on SQLite and on a real PostgreSQL cluster.
 
-`db_url` is parametrized over both; `store` is a migrated `Store` on it. PostgreSQL tests start one
+`db_url` is parametrized over both; `store` is a migrated `ConversationStore` on it. PostgreSQL tests start one
 throwaway cluster per session (tests/postgres.py) and give each test its own database.
 """
 
@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from mingyan.store.db import default_url, open_database
+from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.migrate import upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from tests import postgres
 
 
@@ -51,8 +51,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+def store(db_url: str) -> Iterator[ConversationStore]:
     upgrade(db_url)
     engine = open_database(db_url)
-    yield Store(engine)
+    yield ConversationStore(Database(engine))
     engine.dispose()

@@ -25,7 +25,7 @@ from mingyan.engine.fake import FakeEngine  # noqa: E402
 from mingyan.store.accounts import Accounts  # noqa: E402
 from mingyan.store.db import default_url, open_database  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
-from mingyan.store.repository import Store  # noqa: E402
+from mingyan.store.conversations import Store  # noqa: E402
 from tests.app_server import serve_app  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.browser.helpers import conversation_file, import_conversation  # noqa: E402
@@ -105,7 +105,7 @@ PASSWORD = "screenshot password"
 
 def shoot_accounts(browser, url: str, store: Store) -> None:
     """The sign-in view in Chinese, and the administration page in English with a few users."""
-    accounts = Accounts(store)
+    accounts = Accounts(store.db)
     root = accounts.create_user("root", PASSWORD, role="admin")
     for name, role in (("李雷", "user"), ("hanmeimei", "admin"), ("alice", "user")):
         user = accounts.create_user(name, PASSWORD, role=role)

@@ -24,12 +24,12 @@ from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Engine
 from mingyan.store.accounts import Accounts
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 
 
 def create_app(
     settings: Settings, engine: Engine, metrics: Metrics | None = None, *,
-    close_engine: bool = False, store: Store | None = None, setup_token: str | None = None,
+    close_engine: bool = False, store: ConversationStore | None = None, setup_token: str | None = None,
 ) -> FastAPI:
     """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
 
@@ -59,7 +59,7 @@ def create_app(
     app.state.started = int(time.time())
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.api_key_hash = hash_key(key) if key else None
-    app.state.accounts = Accounts(store) if store is not None else None
+    app.state.accounts = Accounts(store.db) if store is not None else None
     app.state.meter = Meter(app.state.accounts, default_quota(settings))
     app.state.cutoffs = Cutoffs()
     app.state.login_throttle = LoginThrottle()

@@ -29,13 +29,13 @@ from mingyan.api.streaming import sse, sse_response
 from mingyan.chat.conversations import ConversationService, Exchange
 from mingyan.chat.live import LiveReply
 from mingyan.store.errors import NotFound
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Message
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["conversations"])
 
 
-def _store(request: Request) -> Store:
+def _store(request: Request) -> ConversationStore:
     return request.app.state.store
 
 
@@ -168,7 +168,7 @@ def _overrides(body: ReplyOptions) -> dict | None:
     return body.settings.values() if body.settings else None
 
 
-def _message_in(store: Store, owner: str, conversation_id: str, message_id: str) -> Message:
+def _message_in(store: ConversationStore, owner: str, conversation_id: str, message_id: str) -> Message:
     message = store.get_message(owner, message_id)
     if message.conversation_id != conversation_id:
         raise NotFound(f"No message {message_id} in conversation {conversation_id}.")

@@ -13,7 +13,7 @@ from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.schemas import ImportResultOut, PageOffset, SearchHitOut, SearchResults
 from mingyan.errors import InvalidRequestError
 from mingyan.store import search as store_search
-from mingyan.store import transfer
+from mingyan.store.transfer import mingyan_json as transfer
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["history"])
 

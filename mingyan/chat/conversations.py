@@ -23,7 +23,7 @@ from mingyan.chat.service import ChatService
 from mingyan.chat.titles import make_title
 from mingyan.engine.base import SamplingParams
 from mingyan.errors import ConflictError, InvalidRequestError, MingyanError
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def sampling_from(*layers: Mapping[str, Any] | None) -> SamplingParams:
 
 
 class ConversationService:
-    def __init__(self, store: Store, chat: ChatService, hub: ReplyHub, *, auto_titles: bool = True) -> None:
+    def __init__(self, store: ConversationStore, chat: ChatService, hub: ReplyHub, *, auto_titles: bool = True) -> None:
         self.store = store
         self.chat = chat
         self.hub = hub

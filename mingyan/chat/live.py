@@ -19,7 +19,7 @@ from typing import Any
 from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
 from mingyan.store.errors import NotFound
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Message
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class LiveReply:
     """One assistant message being generated; see the module docstring."""
 
     def __init__(
-        self, store: Store, owner: str, message: Message, *, prompt_tokens: int = 0,
+        self, store: ConversationStore, owner: str, message: Message, *, prompt_tokens: int = 0,
         save_interval_s: float = SAVE_INTERVAL_S,
     ) -> None:
         self.store = store

@@ -65,7 +65,7 @@ def serve(settings: Settings) -> None:
 
     store = open_store(settings)
     try:
-        accounts = Accounts(store).count_users()
+        accounts = Accounts(store.db).count_users()
         check_exposure(settings, accounts)
     except BaseException:
         store.engine.dispose()

@@ -74,15 +74,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 @contextmanager
 def _open_accounts(settings: Settings) -> Iterator[Accounts]:
     from mingyan.bootstrap import database_url, migrate_database
-    from mingyan.store.db import open_database
-    from mingyan.store.repository import Store
+    from mingyan.store.db import Database
 
     migrate_database(settings)
-    engine = open_database(database_url(settings))
+    db = Database.open(database_url(settings))
     try:
-        yield Accounts(Store(engine))
+        yield Accounts(db)
     finally:
-        engine.dispose()
+        db.dispose()
 
 
 # ---- actions -----------------------------------------------------------------------------------

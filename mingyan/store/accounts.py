@@ -32,7 +32,7 @@ from mingyan.store.credentials import (
 )
 from mingyan.store.errors import AuthFailed, Conflict, InvalidValue, NotFound
 from mingyan.store.ledger import Ledger, check_limits, clip
-from mingyan.store.repository import Store
+from mingyan.store.db import Database
 from mingyan.store.tables import Conversation, Message, utcnow
 
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at / last_used_at are written at most this often
@@ -47,12 +47,12 @@ class Accounts(Ledger):
 
     def __init__(
         self,
-        store: Store,
+        db: Database,
         *,
         passwords: Passwords | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(store, clock=clock)
+        super().__init__(db, clock=clock)
         self.passwords = passwords or Passwords()
 
     # ---- users ---------------------------------------------------------------------------------
@@ -69,7 +69,7 @@ class Accounts(Ledger):
         )
         taken = Conflict(f"The username {username} is taken.", code="username_taken")
         try:
-            with self.store.sessions.begin() as session:
+            with self.db.sessions.begin() as session:
                 if session.scalar(select(t.User.id).where(t.User.username_key == key)) is not None:
                     raise taken
                 session.add(row)
@@ -94,7 +94,7 @@ class Accounts(Ledger):
         return User.of(row)
 
     def get_user(self, user_id: str) -> User:
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return User.of(_user(session, user_id))
 
     def find_user(self, username: str) -> User | None:
@@ -103,17 +103,17 @@ class Accounts(Ledger):
         return None if row is None else User.of(row)
 
     def list_users(self) -> list[User]:
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             rows = session.scalars(select(t.User).order_by(t.User.username_key))
             return [User.of(row) for row in rows]
 
     def count_users(self) -> int:
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return session.scalar(select(func.count()).select_from(t.User)) or 0
 
     def has_admin(self) -> bool:
         """Whether an enabled admin exists (a fresh install has none until one is created)."""
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return session.scalar(select(t.User.id).where(*_ENABLED_ADMIN).limit(1)) is not None
 
     def set_password(self, user_id: str, old: str, new: str, *, keep_session: str | None = None) -> None:
@@ -135,7 +135,7 @@ class Accounts(Ledger):
     def set_role(self, user_id: str, role: str) -> User:
         """Conflict when this would leave no enabled admin."""
         _check_role(role)
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             if role != "admin":
                 _keep_an_admin(session, user_id)
             row = _user(session, user_id)
@@ -145,7 +145,7 @@ class Accounts(Ledger):
     def set_disabled(self, user_id: str, disabled: bool) -> User:
         """Disabling also ends the user's login sessions, in the same transaction (their keys stop
         resolving while disabled). Conflict when this would leave no enabled admin."""
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             if disabled:
                 _keep_an_admin(session, user_id)
             row = _user(session, user_id)
@@ -160,7 +160,7 @@ class Accounts(Ledger):
         Usage records stay (user id emptied, name kept) and so does the audit log. Conflict when this
         would leave no enabled admin. Returns how many conversations went.
         """
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             _keep_an_admin(session, user_id)
             _user(session, user_id)
             gone = _delete_conversations(session, user_id)
@@ -168,7 +168,7 @@ class Accounts(Ledger):
         return gone
 
     def _row(self, user_id: str) -> t.User:
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return _user(session, user_id)
 
     def _row_by_name(self, username: str) -> t.User | None:
@@ -176,7 +176,7 @@ class Accounts(Ledger):
             key = check_username(username)
         except InvalidValue:
             return None
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return session.scalar(select(t.User).where(t.User.username_key == key))
 
     def _store_hash(
@@ -190,7 +190,7 @@ class Accounts(Ledger):
     ) -> None:
         """Replace the hash (only if it is still `expected`, when given) and end login sessions."""
         now = self.now()
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             row = _user(session, user_id)
             if expected is not None and row.password_hash != expected:
                 if rehash:
@@ -215,7 +215,7 @@ class Accounts(Ledger):
             raise InvalidValue("a login session lasts a positive number of seconds", param="ttl_s")
         token, csrf = new_token(), new_token()
         now = self.now()
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             if _user(session, user_id).disabled:
                 raise AuthFailed("This account is disabled.")
             session.add(t.LoginSession(
@@ -230,7 +230,7 @@ class Accounts(Ledger):
         if not isinstance(token, str) or not token:
             return None
         session_id = digest(token)
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             found = session.execute(
                 select(t.LoginSession, t.User)
                 .join(t.User, t.User.id == t.LoginSession.user_id)
@@ -269,11 +269,11 @@ class Accounts(Ledger):
         return self._delete_sessions(t.LoginSession.expires_at <= self.now())
 
     def _delete_sessions(self, condition: Any) -> int:
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             return session.execute(delete(t.LoginSession).where(condition)).rowcount or 0
 
     def _touch(self, table: type[t.LoginSession | t.ApiKey], row_id: str, **values: datetime) -> None:
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             session.execute(update(table).where(table.id == row_id).values(**values))
 
     # ---- API keys ------------------------------------------------------------------------------
@@ -290,14 +290,14 @@ class Accounts(Ledger):
             user_id=user_id, name=name, prefix=shown_prefix(plaintext), key_hash=digest(plaintext),
             created_at=self.now(), **values,
         )
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             _user(session, user_id)
             session.add(row)
         return ApiKey.of(row), plaintext
 
     def list_keys(self, user_id: str) -> list[ApiKey]:
         """The user's keys, revoked ones included, newest first."""
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             rows = session.scalars(
                 select(t.ApiKey).where(t.ApiKey.user_id == user_id)
                 .order_by(t.ApiKey.created_at.desc(), t.ApiKey.id)
@@ -306,7 +306,7 @@ class Accounts(Ledger):
 
     def revoke_key(self, user_id: str, key_id: str) -> ApiKey:
         """Revoke one of the user's keys (again: no change). Another user's key id raises NotFound."""
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             row = _key(session, user_id, key_id)
             if row.revoked_at is None:
                 row.revoked_at = self.now()
@@ -315,7 +315,7 @@ class Accounts(Ledger):
     def set_key_limits(self, user_id: str, key_id: str, **limits: int | None) -> ApiKey:
         """Change a key's own limits (None: the user's limits apply)."""
         values = check_limits(limits)
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             row = _key(session, user_id, key_id)
             for name, value in values.items():
                 setattr(row, name, value)
@@ -326,7 +326,7 @@ class Accounts(Ledger):
         if not isinstance(plaintext, str) or not plaintext.startswith(API_KEY_PREFIX) or len(plaintext) > 200:
             return None
         key_hash = digest(plaintext)
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             found = session.execute(
                 select(t.ApiKey, t.User)
                 .join(t.User, t.User.id == t.ApiKey.user_id)
@@ -377,7 +377,7 @@ def _key(session: Session, user_id: str, key_id: str) -> t.ApiKey:
 
 def _delete_conversations(session: Session, owner: str) -> int:
     """All of an owner's conversations. Leaf pointers and parent links are cut first, as
-    `Store.delete_conversation` does: a cascade down a long chain of replies would recurse once per
+    `ConversationStore.delete_conversation` does: a cascade down a long chain of replies would recurse once per
     message (SQLite stops at 1,000 levels)."""
     owned = select(Conversation.id).where(Conversation.owner == owner).scalar_subquery()
     unsynced = {"synchronize_session": False}

@@ -1,4 +1,4 @@
-"""Engines and sessions. SQLite gets WAL, full fsync, enforced foreign keys, BEGIN IMMEDIATE writes and deferred reads."""
+"""The one database module: `Database` (engine, write and read sessions). SQLite gets WAL, full fsync, enforced foreign keys, BEGIN IMMEDIATE writes and deferred reads."""
 
 from __future__ import annotations
 
@@ -57,3 +57,26 @@ def _configure_sqlite(engine: Engine) -> None:
         else:
             # Writers take the write lock up front: no deadlocking upgrade from a read lock mid-transaction.
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Database:
+    """One database: its SQLAlchemy engine, write sessions (`with db.sessions.begin()`) and read sessions.
+
+    Every store object (conversations, accounts, search, transfer) works through one of these.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)
+        self.reads: sessionmaker[Session] = make_sessionmaker(engine, read_only=True)
+
+    @classmethod
+    def open(cls, url: str, **engine_kwargs: Any) -> Database:
+        return cls(open_database(url, **engine_kwargs))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def dispose(self) -> None:
+        self.engine.dispose()

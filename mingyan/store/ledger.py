@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from mingyan.store import tables as t
 from mingyan.store.account_types import LIMITS, ApiKey, AuditEntry, Quota, UsageTotal, User, aware
 from mingyan.store.errors import InvalidValue, NotFound
-from mingyan.store.repository import Store
+from mingyan.store.db import Database
 
 NO_LIMITS = Quota()
 INT_MAX = 2**31 - 1  # the columns are 32-bit integers
@@ -29,8 +29,8 @@ AUDIT_EVENTS = (
 class Ledger:
     """The bookkeeping methods of `Accounts`; not used on its own."""
 
-    def __init__(self, store: Store, *, clock: Callable[[], datetime]) -> None:
-        self.store = store
+    def __init__(self, db: Database, *, clock: Callable[[], datetime]) -> None:
+        self.db = db
         self._clock = clock
 
     def now(self) -> datetime:
@@ -42,13 +42,13 @@ class Ledger:
     def get_quota(self, user_id: str, defaults: Quota = NO_LIMITS, *, key: ApiKey | None = None) -> Quota:
         """The limits in force: the user's overrides over `defaults` (the server's), narrowed by the
         limits of `key` (an ApiKey) when the request came with one. None means no limit."""
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             effective = Quota.of(session.get(t.Quota, user_id)).over(defaults)
         return effective if key is None else effective.narrowed_by(key.limits)
 
     def get_quota_overrides(self, user_id: str) -> Quota:
         """What is stored for the user (None: the server's default)."""
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             if session.get(t.User, user_id) is None:
                 raise NotFound(f"No user {user_id}.")
             return Quota.of(session.get(t.Quota, user_id))
@@ -57,7 +57,7 @@ class Ledger:
         """Set some of requests_per_minute, tokens_per_day, concurrent_streams (None: back to the
         default); the others keep their value. Returns the stored overrides."""
         values = check_limits(values)
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             if session.get(t.User, user_id) is None:
                 raise NotFound(f"No user {user_id}.")
             row = session.get(t.Quota, user_id)
@@ -86,7 +86,7 @@ class Ledger:
                   "cached_tokens": cached_tokens}
         for name, value in counts.items():
             _check_count(name, value, maximum=INT_MAX)
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             user = session.get(t.User, user_id) if user_id is not None else None
             if user is None:  # anonymous, or deleted while the request ran (its keys went with it)
                 user_id = api_key_id = None
@@ -107,7 +107,7 @@ class Ledger:
             query = query.where(record.user_id == user_id)
         if since is not None:
             query = query.where(record.created_at >= aware(since))
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             totals = [UsageTotal(*(row[:2]), *(int(n) for n in row[2:])) for row in session.execute(query)]
         return sorted(totals, key=lambda u: (u.username.casefold(), u.user_id is None, u.user_id or ""))
 
@@ -120,7 +120,7 @@ class Ledger:
         )
         if api_key_id is not None:
             query = query.where(record.api_key_id == api_key_id)
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return int(session.scalar(query) or 0)
 
     # ---- audit log -----------------------------------------------------------------------------
@@ -145,7 +145,7 @@ class Ledger:
             at=self.now(), actor_id=actor_id, actor_name=clip(actor_name, 64), event=event,
             target=clip(target, 200) or "", ip=clip(ip, 64), details=details,
         )
-        with self.store.sessions.begin() as session:
+        with self.db.sessions.begin() as session:
             session.add(row)
         return AuditEntry.of(row)
 
@@ -154,7 +154,7 @@ class Ledger:
         query = select(t.AuditEvent).order_by(t.AuditEvent.id.desc()).limit(limit).offset(offset)
         if event is not None:
             query = query.where(t.AuditEvent.event == event)
-        with self.store.reads() as session:
+        with self.db.reads() as session:
             return [AuditEntry.of(row) for row in session.scalars(query)]
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
 
 MAX_QUERY_CHARS = 200
@@ -58,7 +58,7 @@ class SearchHit:
     archived: bool
 
 
-def search(store: Store, owner: str, query: str, *, limit: int = 20, offset: int = 0) -> list[SearchHit]:
+def search(store: ConversationStore, owner: str, query: str, *, limit: int = 20, offset: int = 0) -> list[SearchHit]:
     """`owner`'s messages and conversation titles that hold every term of `query`, newest first.
 
     Archived conversations are included. Raises ValueError for an empty query, one longer than

@@ -18,9 +18,9 @@ from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
 from mingyan.store.accounts import Accounts
-from mingyan.store.db import default_url, open_database
+from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.migrate import upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,7 +53,7 @@ class Web:
 
     url: str
     engine: FakeEngine
-    store: Store
+    store: ConversationStore
 
     @property
     def host(self) -> str:
@@ -66,16 +66,16 @@ def engine() -> FakeEngine:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def sqlite_store(tmp_path: Path) -> Iterator[ConversationStore]:
     url = default_url(tmp_path)
     upgrade(url)
     database = open_database(url)
-    yield Store(database)
+    yield ConversationStore(Database(database))
     database.dispose()
 
 
 @pytest.fixture
-def web(engine: FakeEngine, sqlite_store: Store) -> Iterator[Web]:
+def web(engine: FakeEngine, sqlite_store: ConversationStore) -> Iterator[Web]:
     app = create_app(Settings(auto_titles=False), engine, store=sqlite_store)
     with serve_app(app) as url:
         yield Web(url, engine, sqlite_store)
@@ -96,10 +96,10 @@ class AccountsWeb(Web):
 
 
 @pytest.fixture
-def accounts_web(engine: FakeEngine, sqlite_store: Store) -> Iterator[AccountsWeb]:
+def accounts_web(engine: FakeEngine, sqlite_store: ConversationStore) -> Iterator[AccountsWeb]:
     app = create_app(Settings(auto_titles=False), engine, store=sqlite_store, setup_token=SETUP_TOKEN)
     with serve_app(app) as url:
-        yield AccountsWeb(url, engine, sqlite_store, Accounts(sqlite_store))
+        yield AccountsWeb(url, engine, sqlite_store, Accounts(sqlite_store.db))
 
 
 @dataclass

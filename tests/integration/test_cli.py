@@ -80,14 +80,14 @@ def test_db_upgrade_unreachable_database_is_one_line_without_the_password(tmp_pa
 
 
 def test_serve_marks_answers_cut_by_a_crash_as_interrupted(tmp_path):
-    from mingyan.store.db import default_url, open_database
+    from mingyan.store.db import Database, default_url
     from mingyan.store.migrate import upgrade
-    from mingyan.store.repository import Store
+    from mingyan.store.conversations import ConversationStore
     from tests.conftest import start_server, stop_server
 
     url = default_url(tmp_path)
     upgrade(url)
-    store = Store(open_database(url))
+    store = ConversationStore(Database.open(url))
     conversation = store.create_conversation("someone", title="t")
     store.add_message("someone", conversation.id, "user", "你好")
     answer = store.start_assistant_message("someone", conversation.id)
@@ -95,6 +95,6 @@ def test_serve_marks_answers_cut_by_a_crash_as_interrupted(tmp_path):
     store.engine.dispose()
     server = start_server(tmp_path, SMOLLM, "--n-ctx", "512")
     stop_server(server)
-    store = Store(open_database(url))
+    store = ConversationStore(Database.open(url))
     message = store.get_message("someone", answer.id)
     assert message.status == "interrupted" and message.content == "你好！我"

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from mingyan.store.accounts import Accounts
-from mingyan.store.db import open_database
-from mingyan.store.repository import Store
+from mingyan.store.db import Database, open_database
+from mingyan.store.conversations import ConversationStore
 from tests.conftest import mingyan_env
 
 PASSWORD = "correct horse 电池"
@@ -30,7 +30,7 @@ def accounts(url: str) -> Iterator[Accounts]:
     """The same database, opened in this process to check what the command did."""
     users(url, "list")  # migrates it
     engine = open_database(url)
-    yield Accounts(Store(engine))
+    yield Accounts(Database(engine))
     engine.dispose()
 
 
@@ -94,7 +94,7 @@ def test_disable_enable_passwd_and_delete(url: str, accounts: Accounts) -> None:
     alice = accounts.create_user("alice", PASSWORD)
     token, _ = accounts.create_session(alice.id, ttl_s=3600)
     _, key = accounts.create_key(alice.id, "script")
-    conversation = Store(accounts.store.engine).create_conversation(alice.id, title="hers")
+    conversation = ConversationStore(accounts.db).create_conversation(alice.id, title="hers")
 
     ok(users(url, "disable", "ALICE"))
     assert "disabled" in ok(users(url, "list"))
@@ -110,7 +110,7 @@ def test_disable_enable_passwd_and_delete(url: str, accounts: Accounts) -> None:
     assert accounts.find_user("alice") is not None
     assert "deleted alice and 1 conversation(s)" in ok(users(url, "delete", "alice", "--yes"))
     assert accounts.find_user("alice") is None and accounts.resolve_key(key) is None
-    assert accounts.store.list_conversations(alice.id) == []
+    assert ConversationStore(accounts.db).list_conversations(alice.id) == []
     assert conversation.owner == alice.id
     one_line_error(users(url, "disable", "root"), "last enabled admin")
     assert [e.event for e in accounts.audit_events()][:5] == [

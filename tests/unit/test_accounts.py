@@ -15,10 +15,10 @@ from sqlalchemy.exc import DBAPIError
 from mingyan.store.account_types import Quota
 from mingyan.store.accounts import Accounts
 from mingyan.store.credentials import Passwords
-from mingyan.store.db import open_database
+from mingyan.store.db import Database, open_database
 from mingyan.store.errors import AuthFailed, Conflict, InvalidValue, NotFound
 from mingyan.store.migrate import alembic_config, upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.search import search
 from mingyan.store.tables import Message
 
@@ -62,8 +62,8 @@ def hasher() -> CountingHasher:
 
 
 @pytest.fixture
-def accounts(store: Store, clock: Clock, hasher: CountingHasher) -> Accounts:
-    return Accounts(store, passwords=Passwords(hasher), clock=clock)
+def accounts(store: ConversationStore, clock: Clock, hasher: CountingHasher) -> Accounts:
+    return Accounts(store.db, passwords=Passwords(hasher), clock=clock)
 
 
 def rows(engine: Engine, sql: str, **params: object) -> list[tuple]:
@@ -91,8 +91,8 @@ def every_cell(engine: Engine) -> list[str]:
 # ---- secrets ------------------------------------------------------------------------------------
 
 
-def test_passwords_are_argon2id_and_no_secret_is_stored(store: Store, db_url: str, tmp_path: Path) -> None:
-    accounts = Accounts(store)  # the production parameters
+def test_passwords_are_argon2id_and_no_secret_is_stored(store: ConversationStore, db_url: str, tmp_path: Path) -> None:
+    accounts = Accounts(store.db)  # the production parameters
     user = accounts.create_user("alice", PASSWORD)
     token, csrf = accounts.create_session(user.id, ttl_s=3600, ip="203.0.113.9", user_agent="pytest")
     key, plaintext = accounts.create_key(user.id, "laptop")
@@ -174,10 +174,10 @@ def test_authenticate_success_failure_disabled(accounts: Accounts, hasher: Count
 
 
 def test_a_hash_with_old_parameters_is_replaced_on_login(
-    store: Store, accounts: Accounts, clock: Clock
+    store: ConversationStore, accounts: Accounts, clock: Clock
 ) -> None:
     alice = accounts.create_user("alice", PASSWORD)
-    stronger = Accounts(store, passwords=Passwords(CountingHasher(time_cost=2)), clock=clock)
+    stronger = Accounts(store.db, passwords=Passwords(CountingHasher(time_cost=2)), clock=clock)
     assert stronger.authenticate("alice", PASSWORD + "!") is None  # no rehash on a failed login
     [(old,)] = rows(store.engine, "SELECT password_hash FROM users")
     assert stronger.authenticate("alice", PASSWORD) == alice
@@ -233,7 +233,7 @@ def test_the_last_enabled_admin_stays(accounts: Accounts) -> None:
 # ---- login sessions -----------------------------------------------------------------------------
 
 
-def test_sessions_resolve_touch_and_expire(store: Store, accounts: Accounts, clock: Clock) -> None:
+def test_sessions_resolve_touch_and_expire(store: ConversationStore, accounts: Accounts, clock: Clock) -> None:
     alice = accounts.create_user("alice", PASSWORD)
     token, csrf = accounts.create_session(alice.id, ttl_s=3600, ip="198.51.100.7", user_agent="x" * 500)
     user, login = accounts.resolve_session(token)
@@ -261,7 +261,7 @@ def test_sessions_resolve_touch_and_expire(store: Store, accounts: Accounts, clo
         accounts.create_session("0" * 32, ttl_s=60)
 
 
-def test_logout_and_purge(store: Store, accounts: Accounts, clock: Clock) -> None:
+def test_logout_and_purge(store: ConversationStore, accounts: Accounts, clock: Clock) -> None:
     alice = accounts.create_user("alice", PASSWORD)
     one, _ = accounts.create_session(alice.id, ttl_s=60)
     two, _ = accounts.create_session(alice.id, ttl_s=3600)
@@ -275,7 +275,7 @@ def test_logout_and_purge(store: Store, accounts: Accounts, clock: Clock) -> Non
     assert accounts.resolve_session(three) is None
 
 
-def test_disabling_ends_sessions_and_stops_keys(store: Store, accounts: Accounts, clock: Clock) -> None:
+def test_disabling_ends_sessions_and_stops_keys(store: ConversationStore, accounts: Accounts, clock: Clock) -> None:
     accounts.create_user("root", PASSWORD, role="admin")
     alice = accounts.create_user("alice", PASSWORD)
     token, _ = accounts.create_session(alice.id, ttl_s=3600)
@@ -296,7 +296,7 @@ def test_disabling_ends_sessions_and_stops_keys(store: Store, accounts: Accounts
 # ---- API keys -----------------------------------------------------------------------------------
 
 
-def test_keys_are_owner_checked_and_revocable(store: Store, accounts: Accounts, clock: Clock) -> None:
+def test_keys_are_owner_checked_and_revocable(store: ConversationStore, accounts: Accounts, clock: Clock) -> None:
     alice = accounts.create_user("alice", PASSWORD)
     bob = accounts.create_user("bob", PASSWORD)
     key, plaintext = accounts.create_key(alice.id, "  laptop  ")
@@ -337,7 +337,7 @@ def test_keys_are_owner_checked_and_revocable(store: Store, accounts: Accounts, 
 # ---- deleting a user ----------------------------------------------------------------------------
 
 
-def test_delete_user_takes_their_data_and_keeps_the_records(store: Store, accounts: Accounts) -> None:
+def test_delete_user_takes_their_data_and_keeps_the_records(store: ConversationStore, accounts: Accounts) -> None:
     alice = accounts.create_user("alice", PASSWORD)
     bob = accounts.create_user("bob", PASSWORD)
     for title in ("alice one", "alice two"):
@@ -376,7 +376,7 @@ def test_delete_user_takes_their_data_and_keeps_the_records(store: Store, accoun
     assert again.id != alice.id and store.list_conversations(again.id) == []
 
 
-def test_delete_user_with_a_very_long_conversation(store: Store, accounts: Accounts) -> None:
+def test_delete_user_with_a_very_long_conversation(store: ConversationStore, accounts: Accounts) -> None:
     """A 1,500-message chain: no cascade recursion (SQLite stops at 1,000 levels)."""
     alice = accounts.create_user("alice", PASSWORD)
     conversation = store.create_conversation(alice.id)
@@ -395,7 +395,7 @@ def test_delete_user_with_a_very_long_conversation(store: Store, accounts: Accou
 # ---- audit log ----------------------------------------------------------------------------------
 
 
-def test_the_audit_log_is_append_only(store: Store, accounts: Accounts, clock: Clock) -> None:
+def test_the_audit_log_is_append_only(store: ConversationStore, accounts: Accounts, clock: Clock) -> None:
     alice = accounts.create_user("alice", PASSWORD)
     accounts.audit("user_created", actor="cli", target="alice", role="user")
     clock.advance(seconds=1)
@@ -503,8 +503,8 @@ def test_migration_0004_creates_and_removes_only_its_tables(db_url: str) -> None
     upgrade(db_url)
     engine = open_database(db_url)
     try:
-        store = Store(engine)
-        accounts = Accounts(store, passwords=Passwords(CountingHasher()))
+        store = ConversationStore(Database(engine))
+        accounts = Accounts(store.db, passwords=Passwords(CountingHasher()))
         alice = accounts.create_user("alice", PASSWORD)
         conversation = store.create_conversation(alice.id, title="kept across the downgrade")
         store.add_message(alice.id, conversation.id, "user", "你好 hello")
@@ -522,7 +522,7 @@ def test_migration_0004_creates_and_removes_only_its_tables(db_url: str) -> None
 
         upgrade(db_url)
         assert rows(engine, "SELECT version_num FROM alembic_version") == [("0004",)]
-        assert Accounts(store, passwords=Passwords(CountingHasher())).count_users() == 0
+        assert Accounts(store.db, passwords=Passwords(CountingHasher())).count_users() == 0
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(text("INSERT INTO audit_events (at, actor_name, event, target, details) "
                                     "VALUES (CURRENT_TIMESTAMP, '', 'x', '', '{}')"))

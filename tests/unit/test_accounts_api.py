@@ -15,7 +15,7 @@ from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
 from mingyan.store.accounts import Accounts
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 PASSWORD = "correct horse battery"
@@ -28,12 +28,12 @@ def engine() -> FakeEngine:
 
 
 @pytest.fixture
-def accounts(store: Store) -> Accounts:
-    return Accounts(store)
+def accounts(store: ConversationStore) -> Accounts:
+    return Accounts(store.db)
 
 
 @pytest.fixture
-def url(engine: FakeEngine, store: Store) -> Iterator[str]:
+def url(engine: FakeEngine, store: ConversationStore) -> Iterator[str]:
     settings = Settings(auto_titles=False, quota_requests_per_minute=0, quota_concurrent_streams=0)
     with serve_app(create_app(settings, engine, store=store, setup_token=SETUP_TOKEN)) as base:
         yield base

@@ -18,7 +18,7 @@ from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
 from mingyan.store.accounts import Accounts
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 PASSWORD = "correct horse battery"
@@ -65,8 +65,8 @@ def sign_in(url: str, username: str) -> httpx.Client:
 
 
 @pytest.fixture
-def world(store: Store) -> Iterator[World]:
-    accounts = Accounts(store)
+def world(store: ConversationStore) -> Iterator[World]:
+    accounts = Accounts(store.db)
     alice = accounts.create_user("alice", PASSWORD)
     accounts.create_user("bob", PASSWORD)
     accounts.create_user("root", PASSWORD, role="admin")

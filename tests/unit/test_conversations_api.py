@@ -12,7 +12,7 @@ import pytest
 from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 
@@ -21,13 +21,13 @@ def engine() -> FakeEngine:
     return FakeEngine(n_ctx=512)
 
 
-def start(engine: FakeEngine, store: Store, **settings):
+def start(engine: FakeEngine, store: ConversationStore, **settings):
     settings.setdefault("auto_titles", False)
     return serve_app(create_app(Settings(**settings), engine, store=store))
 
 
 @pytest.fixture
-def api(engine: FakeEngine, store: Store) -> Iterator[httpx.Client]:
+def api(engine: FakeEngine, store: ConversationStore) -> Iterator[httpx.Client]:
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as client:
         yield client
 
@@ -50,7 +50,7 @@ def sse(lines: Iterator[str]) -> Iterator[dict]:
             yield json.loads(line[6:])
 
 
-def counts(store: Store) -> tuple[int, int]:
+def counts(store: ConversationStore) -> tuple[int, int]:
     with store.engine.connect() as c:
         return (
             c.exec_driver_sql("SELECT count(*) FROM conversations").scalar(),
@@ -102,7 +102,7 @@ def test_conversation_crud(api: httpx.Client) -> None:
     ({"settings": {"stop": ["x"] * 17}}, "settings.stop"),
     ({"system_prompt": 5}, "system_prompt"),
 ])
-def test_bad_conversation_bodies_are_400_and_write_nothing(api: httpx.Client, store: Store, body, param) -> None:
+def test_bad_conversation_bodies_are_400_and_write_nothing(api: httpx.Client, store: ConversationStore, body, param) -> None:
     before = counts(store)
     r = api.post("/conversations", json=body)
     assert r.status_code == 400, r.text
@@ -110,7 +110,7 @@ def test_bad_conversation_bodies_are_400_and_write_nothing(api: httpx.Client, st
     assert counts(store) == before
 
 
-def test_bad_message_bodies_are_400_and_write_nothing(api: httpx.Client, store: Store) -> None:
+def test_bad_message_bodies_are_400_and_write_nothing(api: httpx.Client, store: ConversationStore) -> None:
     cid = new_conversation(api)["id"]
     before = counts(store)
     for body in ({"content": ""}, {"content": "   "}, {"content": "x" * 100_001}, {"content": 3},
@@ -187,7 +187,7 @@ def test_regenerate_edit_and_switch_branch(api: httpx.Client) -> None:
     assert r.status_code == 400 and r.json()["error"]["param"] == "message_id"
 
 
-def test_context_overflow_drops_oldest_turns_and_says_how_many(store: Store) -> None:
+def test_context_overflow_drops_oldest_turns_and_says_how_many(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=400)
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         cid = new_conversation(api, system_prompt="SYS", settings={"max_tokens": 60})["id"]
@@ -206,7 +206,7 @@ def test_context_overflow_drops_oldest_turns_and_says_how_many(store: Store) -> 
         assert counts(store) == before
 
 
-def test_client_disconnect_does_not_lose_the_reply_and_reattach_sees_it_all(store: Store) -> None:
+def test_client_disconnect_does_not_lose_the_reply_and_reattach_sees_it_all(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048, token_delay=0.01)
     content = "long " * 60
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
@@ -231,7 +231,7 @@ def test_client_disconnect_does_not_lose_the_reply_and_reattach_sees_it_all(stor
         assert engine.cancelled == 0
 
 
-def test_partial_text_is_saved_while_streaming(store: Store) -> None:
+def test_partial_text_is_saved_while_streaming(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048, token_delay=0.02)
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         cid = new_conversation(api)["id"]
@@ -248,7 +248,7 @@ def test_partial_text_is_saved_while_streaming(store: Store) -> None:
         assert api.post(f"/conversations/{cid}/messages/{mid}/stop").json()["status"] == "stopped"  # idempotent
 
 
-def test_sending_while_a_reply_runs_is_409(store: Store) -> None:
+def test_sending_while_a_reply_runs_is_409(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048, token_delay=0.02)
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         cid = new_conversation(api)["id"]
@@ -262,7 +262,7 @@ def test_sending_while_a_reply_runs_is_409(store: Store) -> None:
         assert send(api, cid, "next")["message"]["status"] == "complete"
 
 
-def test_busy_engine_keeps_the_user_message(store: Store) -> None:
+def test_busy_engine_keeps_the_user_message(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048, token_delay=0.02, max_active=1)
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         a, b = new_conversation(api)["id"], new_conversation(api)["id"]
@@ -275,7 +275,7 @@ def test_busy_engine_keeps_the_user_message(store: Store) -> None:
         assert messages[0]["content"] == "kept" and "busy" in messages[1]["error"]
 
 
-def test_shutdown_mid_reply_saves_it_as_interrupted(store: Store) -> None:
+def test_shutdown_mid_reply_saves_it_as_interrupted(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048, token_delay=0.02)
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         cid = new_conversation(api)["id"]
@@ -288,7 +288,7 @@ def test_shutdown_mid_reply_saves_it_as_interrupted(store: Store) -> None:
     assert message.finish_reason == "cancelled"
 
 
-def test_deleting_a_conversation_stops_its_reply(store: Store) -> None:
+def test_deleting_a_conversation_stops_its_reply(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048, token_delay=0.02)
     with start(engine, store) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         cid = new_conversation(api)["id"]
@@ -299,7 +299,7 @@ def test_deleting_a_conversation_stops_its_reply(store: Store) -> None:
         wait_until(lambda: engine.active == 0)
 
 
-def test_title_after_first_exchange_unless_renamed(store: Store) -> None:
+def test_title_after_first_exchange_unless_renamed(store: ConversationStore) -> None:
     engine = FakeEngine(n_ctx=2048)
     with start(engine, store, auto_titles=True) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
         cid = new_conversation(api)["id"]
@@ -342,7 +342,7 @@ def test_search_route_finds_chinese_and_english(api: httpx.Client) -> None:
 # ---- export / import ---------------------------------------------------------------------------
 
 
-def test_export_import_round_trip_is_byte_identical(api: httpx.Client, store: Store) -> None:
+def test_export_import_round_trip_is_byte_identical(api: httpx.Client, store: ConversationStore) -> None:
     cid = new_conversation(api, title="往返 round trip", system_prompt="简短", settings={"seed": 3})["id"]
     first = send(api, cid, "第一 🐉")
     send(api, cid, "second")
@@ -384,7 +384,7 @@ def test_chatgpt_import_over_http(api: httpx.Client) -> None:
     b'{"format": "mingyan-conversations", "version": 1, "conversations": [{"id": "x"}]}',
     b"\xff\xfe", b"[" * 5000 + b"]" * 5000,
 ])
-def test_bad_import_files_are_400_and_write_nothing(api: httpx.Client, store: Store, body: bytes) -> None:
+def test_bad_import_files_are_400_and_write_nothing(api: httpx.Client, store: ConversationStore, body: bytes) -> None:
     new_conversation(api)
     before = counts(store)
     r = api.post("/import", content=body)
@@ -394,7 +394,7 @@ def test_bad_import_files_are_400_and_write_nothing(api: httpx.Client, store: St
     assert counts(store) == before
 
 
-def test_import_size_limit_is_its_own(engine: FakeEngine, store: Store) -> None:
+def test_import_size_limit_is_its_own(engine: FakeEngine, store: ConversationStore) -> None:
     with start(engine, store, max_body_bytes=2048, max_import_bytes=4096) as url:
         with httpx.Client(base_url=url + "/api", timeout=30) as api:
             assert api.post("/import", content=b" " * 3000).status_code == 400  # past the body limit, under its own
@@ -411,7 +411,7 @@ def test_huge_paging_numbers_are_400_not_500(api: httpx.Client) -> None:
         assert r.json()["error"]["param"] == "offset"
 
 
-def test_nul_characters_are_refused_everywhere(api: httpx.Client, store: Store) -> None:
+def test_nul_characters_are_refused_everywhere(api: httpx.Client, store: ConversationStore) -> None:
     """PostgreSQL cannot store NUL; found by schemathesis on PostgreSQL. Nothing is written."""
     cid = new_conversation(api)["id"]
     before = counts(store)

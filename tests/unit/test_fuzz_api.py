@@ -18,9 +18,9 @@ from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
 from mingyan.store.accounts import Accounts
-from mingyan.store.db import default_url, open_database
+from mingyan.store.db import Database, default_url
 from mingyan.store.migrate import upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -46,8 +46,8 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         admin_engine.dispose()
         url = server.set(database=name).render_as_string(hide_password=False)
     upgrade(url)
-    store = Store(open_database(url))
-    accounts = Accounts(store)
+    store = ConversationStore(Database.open(url))
+    accounts = Accounts(store.db)
     admin = accounts.create_user("fuzzer", "correct horse battery", role="admin")
     _, key = accounts.create_key(admin.id, "fuzz")
     settings_ = Settings(auto_titles=False, quota_requests_per_minute=0, quota_concurrent_streams=0)

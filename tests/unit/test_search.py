@@ -6,19 +6,19 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
-from mingyan.store.db import open_database
+from mingyan.store.db import Database, open_database
 from mingyan.store.migrate import alembic_config, upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.search import MAX_QUERY_CHARS, SearchHit, make_snippet, search
 
 
-def found(store: Store, owner: str, query: str, **page) -> list[str | None]:
+def found(store: ConversationStore, owner: str, query: str, **page) -> list[str | None]:
     """The matching text of each hit: a message's content, or the title for a title hit."""
     hits = search(store, owner, query, **page)
     return [_text(store, owner, hit) for hit in hits]
 
 
-def _text(store: Store, owner: str, hit: SearchHit) -> str:
+def _text(store: ConversationStore, owner: str, hit: SearchHit) -> str:
     if hit.message_id is None:
         return hit.conversation_title
     return store.get_message(owner, hit.message_id).content
@@ -30,7 +30,7 @@ def assert_highlights(hit: SearchHit, terms: list[str]) -> None:
         assert hit.snippet[start:end].lower() in {t.lower() for t in terms}
 
 
-def chat(store: Store, owner: str, *texts: str, title: str = "") -> str:
+def chat(store: ConversationStore, owner: str, *texts: str, title: str = "") -> str:
     """A conversation of alternating user/assistant messages; returns its id."""
     conversation = store.create_conversation(owner, title=title)
     for i, content in enumerate(texts):
@@ -41,7 +41,7 @@ def chat(store: Store, owner: str, *texts: str, title: str = "") -> str:
 # ---- languages ---------------------------------------------------------------------------------
 
 
-def test_chinese_queries_of_any_length(store: Store) -> None:
+def test_chinese_queries_of_any_length(store: ConversationStore) -> None:
     chat(store, "alice", "我想去北京看长城", "长城在北京的北边，八达岭最有名。")
     chat(store, "alice", "长城在哪里？", "在中国北方。")
     chat(store, "alice", "我家的猫很可爱", "猫喜欢睡觉")
@@ -54,7 +54,7 @@ def test_chinese_queries_of_any_length(store: Store) -> None:
         assert_highlights(hit, ["北京"])
 
 
-def test_mixed_chinese_and_english(store: Store) -> None:
+def test_mixed_chinese_and_english(store: ConversationStore) -> None:
     chat(store, "alice", "有没有好的Python入门教程？", "推荐官方的 python 教程。")
     chat(store, "alice", "Python 装饰器怎么写", "用 @functools.wraps。")
     chat(store, "alice", "Rust 教程", "看 The Book。")
@@ -66,7 +66,7 @@ def test_mixed_chinese_and_english(store: Store) -> None:
     assert {hit.snippet[s:e] for s, e in hit.match} == {"python", "教程"}
 
 
-def test_english_is_case_insensitive(store: Store) -> None:
+def test_english_is_case_insensitive(store: ConversationStore) -> None:
     chat(store, "alice", "How do I bake Sourdough BREAD?", "Start with a healthy starter.")
     assert found(store, "alice", "sourdough bread") == ["How do I bake Sourdough BREAD?"]
     assert found(store, "alice", "SOURDOUGH") == ["How do I bake Sourdough BREAD?"]
@@ -77,7 +77,7 @@ def test_english_is_case_insensitive(store: Store) -> None:
     assert found(store, "alice", "DO") == ["How do I bake Sourdough BREAD?"]
 
 
-def test_every_term_must_occur_in_the_same_message(store: Store) -> None:
+def test_every_term_must_occur_in_the_same_message(store: ConversationStore) -> None:
     chat(store, "alice", "apple and banana", "only apple here", "banana split", "cherry")
     assert found(store, "alice", "apple banana") == ["apple and banana"]
     assert found(store, "alice", "banana   apple") == ["apple and banana"]
@@ -89,7 +89,7 @@ def test_every_term_must_occur_in_the_same_message(store: Store) -> None:
 # ---- what is searched --------------------------------------------------------------------------
 
 
-def test_a_title_matches_too(store: Store) -> None:
+def test_a_title_matches_too(store: ConversationStore) -> None:
     conversation_id = chat(store, "alice", "hello", "hi there", title="旅行计划 Travel plans")
     hits = search(store, "alice", "travel")
     assert len(hits) == 1
@@ -103,7 +103,7 @@ def test_a_title_matches_too(store: Store) -> None:
     assert found(store, "alice", "hangzhou") == ["Weekend in Hangzhou"]
 
 
-def test_title_and_message_hits_are_separate(store: Store) -> None:
+def test_title_and_message_hits_are_separate(store: ConversationStore) -> None:
     conversation_id = chat(store, "alice", "tell me about pandas", "Pandas eat bamboo.", title="Pandas")
     hits = search(store, "alice", "pandas")
     assert {(h.conversation_id, h.message_id is None) for h in hits} == {
@@ -116,7 +116,7 @@ def test_title_and_message_hits_are_separate(store: Store) -> None:
     assert found(store, "alice", "tell bamboo") == []
 
 
-def test_only_user_and_assistant_text_is_searched(store: Store) -> None:
+def test_only_user_and_assistant_text_is_searched(store: ConversationStore) -> None:
     conversation = store.create_conversation("alice", system_prompt="secret instructions")
     store.add_message("alice", conversation.id, "system", "secret instructions")
     store.add_message("alice", conversation.id, "user", "public question")
@@ -127,7 +127,7 @@ def test_only_user_and_assistant_text_is_searched(store: Store) -> None:
     assert roles == ["user"]
 
 
-def test_another_owners_text_never_appears(store: Store) -> None:
+def test_another_owners_text_never_appears(store: ConversationStore) -> None:
     mine = chat(store, "alice", "my 北京 trip notes", title="alice trip")
     chat(store, "bob", "bob's 北京 trip notes", "猫 trip", title="bob trip")
     chat(store, "bobby", "bobby's trip")
@@ -141,7 +141,7 @@ def test_another_owners_text_never_appears(store: Store) -> None:
     assert len(search(store, "bob", "trip")) == 3  # the title and two messages
 
 
-def test_archived_conversations_are_included_and_flagged(store: Store) -> None:
+def test_archived_conversations_are_included_and_flagged(store: ConversationStore) -> None:
     kept = chat(store, "alice", "zebra crossing")
     archived = chat(store, "alice", "zebra stripes")
     store.set_archived("alice", archived, True)
@@ -152,7 +152,7 @@ def test_archived_conversations_are_included_and_flagged(store: Store) -> None:
 # ---- keeping up with changes -------------------------------------------------------------------
 
 
-def test_streamed_text_is_found_as_it_changes(store: Store) -> None:
+def test_streamed_text_is_found_as_it_changes(store: ConversationStore) -> None:
     conversation_id = chat(store, "alice", "写一首诗")
     reply = store.start_assistant_message("alice", conversation_id)
     store.save_partial("alice", reply.id, "旧的草稿 draft about rivers")
@@ -167,7 +167,7 @@ def test_streamed_text_is_found_as_it_changes(store: Store) -> None:
     assert [h.message_id for h in search(store, "alice", "明月")] == [reply.id]
 
 
-def test_a_deleted_conversation_is_gone(store: Store) -> None:
+def test_a_deleted_conversation_is_gone(store: ConversationStore) -> None:
     gone = chat(store, "alice", "ephemeral 秘密 words", "more ephemeral", title="ephemeral title")
     kept = chat(store, "alice", "ephemeral but kept")
     store.delete_conversation("alice", gone)
@@ -175,7 +175,7 @@ def test_a_deleted_conversation_is_gone(store: Store) -> None:
     assert found(store, "alice", "秘密") == []
 
 
-def vacuum(store: Store) -> None:
+def vacuum(store: ConversationStore) -> None:
     """VACUUM (SQLite) or VACUUM FULL (PostgreSQL): both rewrite the tables, outside any transaction."""
     if store.engine.dialect.name == "sqlite":
         raw = store.engine.raw_connection()  # in autocommit mode (see db.py); the engine would BEGIN
@@ -188,7 +188,7 @@ def vacuum(store: Store) -> None:
         connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM FULL")
 
 
-def test_the_index_survives_vacuum_and_edits(store: Store) -> None:
+def test_the_index_survives_vacuum_and_edits(store: ConversationStore) -> None:
     """messages has a TEXT primary key, so SQLite may renumber its implicit rowid on VACUUM; the index is
     keyed by search_documents' own INTEGER PRIMARY KEY and must stay consistent through a rewrite."""
     early = chat(store, "alice", "alpha one", "alpha two")
@@ -209,7 +209,7 @@ def test_existing_rows_are_indexed_by_the_migration_and_downgrade_removes_search
     upgrade(db_url, "0002")
     engine = open_database(db_url)
     try:
-        old = Store(engine)
+        old = ConversationStore(Database(engine))
         chat(old, "alice", "written before search existed 之前", title="old title")
         upgrade(db_url)
         assert found(old, "alice", "before search") == ["written before search existed 之前"]
@@ -272,18 +272,18 @@ SPECIAL = [
         ("-words", []),
     ],
 )
-def test_special_characters_are_literal(store: Store, query: str, expected: list[str]) -> None:
+def test_special_characters_are_literal(store: ConversationStore, query: str, expected: list[str]) -> None:
     chat(store, "alice", *SPECIAL)
     assert found(store, "alice", query) == expected
 
 
 @pytest.mark.parametrize("query", ["", "   ", "\t\n", "　"])
-def test_an_empty_query_is_refused(store: Store, query: str) -> None:
+def test_an_empty_query_is_refused(store: ConversationStore, query: str) -> None:
     with pytest.raises(ValueError, match="empty"):
         search(store, "alice", query)
 
 
-def test_a_too_long_query_is_refused(store: Store) -> None:
+def test_a_too_long_query_is_refused(store: ConversationStore) -> None:
     chat(store, "alice", "x" * 300)
     with pytest.raises(ValueError, match="at most 200"):
         search(store, "alice", "x" * (MAX_QUERY_CHARS + 1))
@@ -299,7 +299,7 @@ def test_a_too_long_query_is_refused(store: Store) -> None:
 # ---- results -----------------------------------------------------------------------------------
 
 
-def test_newest_first_and_pages(store: Store) -> None:
+def test_newest_first_and_pages(store: ConversationStore) -> None:
     first = chat(store, "alice", "note 1", "note 2")
     second = chat(store, "alice", "note 3")
     third = store.create_conversation("alice")
@@ -320,7 +320,7 @@ def test_newest_first_and_pages(store: Store) -> None:
     assert {h.conversation_id for h in hits} == {first, second, third.id}
 
 
-def test_snippets_cut_around_the_first_match_and_mark_every_term(store: Store) -> None:
+def test_snippets_cut_around_the_first_match_and_mark_every_term(store: ConversationStore) -> None:
     before = "前面的文字。" * 20 + " lots of padding text before the answer, "
     after = " and then a long tail of words that goes on " + "后面的文字。" * 20
     chat(store, "alice", before + "The Great Wall 长城 is long" + after)

@@ -12,10 +12,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import StatementError
 
-from mingyan.store.db import default_url, open_database
+from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import NotFound
 from mingyan.store.migrate import upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Base, Conversation, Message
 
 
@@ -80,7 +80,7 @@ def test_sqlite_write_transactions_take_the_lock_up_front(tmp_path: Path) -> Non
 def test_sqlite_reads_never_hold_the_write_lock(tmp_path: Path) -> None:
     url = default_url(tmp_path)
     upgrade(url)
-    store = Store(open_database(url))
+    store = ConversationStore(Database.open(url))
     other = sqlite3.connect(tmp_path / "mingyan.db", timeout=0.1, isolation_level=None)
     try:
         with store.reads() as session:
@@ -99,7 +99,7 @@ def test_sqlite_reads_never_hold_the_write_lock(tmp_path: Path) -> None:
 # ---- conversations ----------------------------------------------------------------------------
 
 
-def test_conversations_list_pinned_first_then_newest(store: Store) -> None:
+def test_conversations_list_pinned_first_then_newest(store: ConversationStore) -> None:
     a = store.create_conversation("alice", title="a", model="qwen", settings={"temperature": 0.2})
     b = store.create_conversation("alice", title="b")
     c = store.create_conversation("alice", title="c")
@@ -115,7 +115,7 @@ def test_conversations_list_pinned_first_then_newest(store: Store) -> None:
     assert (got.model, got.settings, got.pinned, got.system_prompt) == ("qwen", {"temperature": 0.2}, True, None)
 
 
-def test_another_owner_gets_not_found_everywhere(store: Store) -> None:
+def test_another_owner_gets_not_found_everywhere(store: ConversationStore) -> None:
     conv = store.create_conversation("alice", title="secret")
     msg = store.add_message("alice", conv.id, "user", "hi")
     streaming = store.start_assistant_message("alice", conv.id)
@@ -149,7 +149,7 @@ def test_another_owner_gets_not_found_everywhere(store: Store) -> None:
     assert texts(store.path_to("alice", conv.id)) == ["hi", ""]
 
 
-def test_a_parent_from_another_conversation_is_refused(store: Store) -> None:
+def test_a_parent_from_another_conversation_is_refused(store: ConversationStore) -> None:
     one = store.create_conversation("alice")
     two = store.create_conversation("alice")
     foreign = store.add_message("alice", two.id, "user", "elsewhere")
@@ -159,7 +159,7 @@ def test_a_parent_from_another_conversation_is_refused(store: Store) -> None:
     assert texts(store.path_to("alice", one.id)) == ["hi"]
 
 
-def test_delete_cascades_to_messages(store: Store) -> None:
+def test_delete_cascades_to_messages(store: ConversationStore) -> None:
     conv = store.create_conversation("alice")
     kept = store.create_conversation("alice")
     store.add_message("alice", conv.id, "system", "be brief")
@@ -179,7 +179,7 @@ def test_delete_cascades_to_messages(store: Store) -> None:
 # ---- the message tree -------------------------------------------------------------------------
 
 
-def test_edit_and_regenerate_make_siblings_and_branches_switch(store: Store) -> None:
+def test_edit_and_regenerate_make_siblings_and_branches_switch(store: ConversationStore) -> None:
     conv = store.create_conversation("alice", system_prompt="be kind")
     q1 = store.add_message("alice", conv.id, "user", "q1")
     a1 = store.add_message("alice", conv.id, "assistant", "a1")
@@ -218,7 +218,7 @@ def test_edit_and_regenerate_make_siblings_and_branches_switch(store: Store) -> 
     assert texts(store.path_to("alice", conv.id)) == ["q1", "a1", "q2", "a2b", "q3"]
 
 
-def test_streaming_partial_and_finish(store: Store) -> None:
+def test_streaming_partial_and_finish(store: ConversationStore) -> None:
     conv = store.create_conversation("alice")
     store.add_message("alice", conv.id, "user", "写一首诗")
     msg = store.start_assistant_message(
@@ -242,7 +242,7 @@ def test_streaming_partial_and_finish(store: Store) -> None:
         store.finish_message("alice", msg.id, "streaming")
 
 
-def test_mark_interrupted_streams(store: Store) -> None:
+def test_mark_interrupted_streams(store: ConversationStore) -> None:
     conv = store.create_conversation("alice")
     store.add_message("alice", conv.id, "user", "hi")
     cut = store.start_assistant_message("alice", conv.id)
@@ -260,7 +260,7 @@ def test_mark_interrupted_streams(store: Store) -> None:
     assert store.get_message("bob", done.id).status == "complete"
 
 
-def test_a_failed_transaction_leaves_nothing_half_written(store: Store) -> None:
+def test_a_failed_transaction_leaves_nothing_half_written(store: ConversationStore) -> None:
     conv = store.create_conversation("alice", title="before")
     store.add_message("alice", conv.id, "user", "hi")
     with pytest.raises(RuntimeError), store.sessions.begin() as session:
@@ -298,7 +298,7 @@ def test_the_migrations_match_the_tables(db_url: str) -> None:
         engine.dispose()
 
 
-def test_deleting_a_very_long_conversation(store: Store) -> None:
+def test_deleting_a_very_long_conversation(store: ConversationStore) -> None:
     """A 1,500-message chain: no cascade recursion (SQLite stops at 1,000 levels)."""
     conversation = store.create_conversation("alice")
     with store.sessions.begin() as session:

@@ -20,13 +20,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from mingyan.store import transfer_write
-from mingyan.store.db import default_url, open_database
+from mingyan.store.transfer import write as transfer_write
+from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import ImportFormatError, NotFound
 from mingyan.store.migrate import upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
-from mingyan.store.transfer import (
+from mingyan.store.transfer.mingyan_json import (
     export_json,
     export_markdown,
     import_chatgpt,
@@ -42,7 +42,7 @@ TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 # ---- helpers ------------------------------------------------------------------------------------
 
 
-def counts(store: Store) -> tuple[int, int]:
+def counts(store: ConversationStore) -> tuple[int, int]:
     """Conversations and messages in the database, all owners together."""
     with store.engine.connect() as connection:
         conversations = connection.execute(text("SELECT count(*) FROM conversations")).scalar_one()
@@ -50,12 +50,12 @@ def counts(store: Store) -> tuple[int, int]:
     return conversations, messages
 
 
-def delete_all(store: Store, owner: str) -> None:
+def delete_all(store: ConversationStore, owner: str) -> None:
     for conversation in store.list_conversations(owner, include_archived=True, limit=1000):
         store.delete_conversation(owner, conversation.id)
 
 
-def populate(store: Store) -> dict[str, str]:
+def populate(store: ConversationStore) -> dict[str, str]:
     """Alice's conversations: branches, two roots, Chinese, emoji, provenance, None values, settings."""
     poem = store.create_conversation(
         "alice", title="月亮的诗 🌙 Moon", model="qwen2.5-coder-0.5b-instruct",
@@ -121,7 +121,7 @@ def _create_postgres_database(server_url: str) -> tuple[str, Callable[[], None]]
 
 
 @pytest.fixture
-def other_store(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Store]:
+def other_store(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ConversationStore]:
     """A second, empty store on the *other* kind of database (SQLite ↔ PostgreSQL)."""
     drop: Callable[[], None] = lambda: None
     if db_url.startswith("sqlite"):
@@ -132,7 +132,7 @@ def other_store(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
     upgrade(url)
     engine = open_database(url)
     try:
-        yield Store(engine)
+        yield ConversationStore(Database(engine))
     finally:
         engine.dispose()
         drop()
@@ -141,7 +141,7 @@ def other_store(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> 
 # ---- export -------------------------------------------------------------------------------------
 
 
-def test_export_holds_every_column_of_every_message_parents_first(store: Store) -> None:
+def test_export_holds_every_column_of_every_message_parents_first(store: ConversationStore) -> None:
     ids = populate(store)
     data = export_json(store, "alice")
     doc = document(data)
@@ -172,7 +172,7 @@ def test_export_holds_every_column_of_every_message_parents_first(store: Store) 
     assert b"bob" not in data
 
 
-def test_export_of_chosen_conversations_and_of_others_is_not_found(store: Store) -> None:
+def test_export_of_chosen_conversations_and_of_others_is_not_found(store: ConversationStore) -> None:
     ids = populate(store)
     doc = document(export_json(store, "alice", [ids["cut"], ids["poem"], ids["cut"]]))
     assert [c["id"] for c in doc["conversations"]] == [ids["cut"], ids["poem"]]
@@ -188,7 +188,7 @@ def test_export_of_chosen_conversations_and_of_others_is_not_found(store: Store)
         export_markdown(store, "alice", ids["bob"])
 
 
-def test_export_is_the_same_in_any_session_time_zone(store: Store) -> None:
+def test_export_is_the_same_in_any_session_time_zone(store: ConversationStore) -> None:
     populate(store)
     before = export_json(store, "alice")
     if store.engine.dialect.name == "postgresql":
@@ -205,7 +205,7 @@ def test_export_is_the_same_in_any_session_time_zone(store: Store) -> None:
 # ---- mingyan JSON round trips -------------------------------------------------------------------
 
 
-def test_round_trip_is_byte_identical(store: Store) -> None:
+def test_round_trip_is_byte_identical(store: ConversationStore) -> None:
     ids = populate(store)
     first = export_json(store, "alice")
     delete_all(store, "alice")
@@ -223,7 +223,7 @@ def test_round_trip_is_byte_identical(store: Store) -> None:
     assert store.get_message("bob", store.path_to("bob", ids["bob"])[0].id).content == "bob's question"
 
 
-def test_round_trip_across_databases(store: Store, other_store: Store) -> None:
+def test_round_trip_across_databases(store: ConversationStore, other_store: ConversationStore) -> None:
     populate(store)
     original = export_json(store, "alice")
     import_json(other_store, "alice", original)
@@ -235,7 +235,7 @@ def test_round_trip_across_databases(store: Store, other_store: Store) -> None:
     )
 
 
-def test_importing_twice_keeps_the_ids_then_remaps_them(store: Store) -> None:
+def test_importing_twice_keeps_the_ids_then_remaps_them(store: ConversationStore) -> None:
     ids = populate(store)
     exported = export_json(store, "alice", [ids["poem"]])
     again = import_json(store, "alice", exported)
@@ -257,7 +257,7 @@ def test_importing_twice_keeps_the_ids_then_remaps_them(store: Store) -> None:
     assert export_json(store, "alice", [ids["poem"]]) == exported  # the original is untouched
 
 
-def test_another_owners_ids_are_remapped_and_their_rows_left_alone(store: Store) -> None:
+def test_another_owners_ids_are_remapped_and_their_rows_left_alone(store: ConversationStore) -> None:
     ids = populate(store)
     alice_before = export_json(store, "alice")
     bob_before = export_json(store, "bob")
@@ -272,7 +272,7 @@ def test_another_owners_ids_are_remapped_and_their_rows_left_alone(store: Store)
         store.get_conversation("mallory", ids["poem"])
 
 
-def test_one_taken_message_id_remaps_its_whole_conversation_only(store: Store) -> None:
+def test_one_taken_message_id_remaps_its_whole_conversation_only(store: ConversationStore) -> None:
     ids = populate(store)
     doc = document(export_json(store, "alice", [ids["poem"], ids["cut"]]))
     for conversation in doc["conversations"]:  # fresh conversation ids everywhere ...
@@ -289,7 +289,7 @@ def test_one_taken_message_id_remaps_its_whole_conversation_only(store: Store) -
     assert result.conversation_ids[1] == doc["conversations"][1]["id"]  # all free: kept
 
 
-def test_streaming_messages_come_in_as_interrupted_and_timestamps_normalize(store: Store) -> None:
+def test_streaming_messages_come_in_as_interrupted_and_timestamps_normalize(store: ConversationStore) -> None:
     doc = {
         "format": "mingyan-conversations",
         "version": 1,
@@ -318,7 +318,7 @@ def test_streaming_messages_come_in_as_interrupted_and_timestamps_normalize(stor
     assert (out["title"], out["settings"], out["system_prompt"], out["pinned"]) == ("", {}, None, False)
 
 
-def test_a_write_failing_midway_leaves_nothing_behind(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_failing_midway_leaves_nothing_behind(store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
     ids = populate(store)
     doc = document(export_json(store, "alice", [ids["cut"]]))
     fresh = copy.deepcopy(doc["conversations"][0])
@@ -342,7 +342,7 @@ def test_a_write_failing_midway_leaves_nothing_behind(store: Store, monkeypatch:
 # ---- Markdown -----------------------------------------------------------------------------------
 
 
-def test_markdown_shows_the_current_path_verbatim_with_provenance(store: Store) -> None:
+def test_markdown_shows_the_current_path_verbatim_with_provenance(store: ConversationStore) -> None:
     ids = populate(store)
     md = export_markdown(store, "alice", ids["poem"])
     assert md.startswith("# 月亮的诗 🌙 Moon\n")
@@ -358,7 +358,7 @@ def test_markdown_shows_the_current_path_verbatim_with_provenance(store: Store) 
     assert "床前明月光" not in md and "edited first question" not in md  # other branches
 
 
-def test_markdown_of_a_reply_with_full_provenance_and_of_an_empty_conversation(store: Store) -> None:
+def test_markdown_of_a_reply_with_full_provenance_and_of_an_empty_conversation(store: ConversationStore) -> None:
     ids = populate(store)
     poem = document(export_json(store, "alice", [ids["poem"]]))["conversations"][0]
     first_answer = poem["messages"][1]["id"]
@@ -377,7 +377,7 @@ def test_markdown_of_a_reply_with_full_provenance_and_of_an_empty_conversation(s
 # ---- ChatGPT ------------------------------------------------------------------------------------
 
 
-def test_chatgpt_import_keeps_branches_and_the_current_path(store: Store) -> None:
+def test_chatgpt_import_keeps_branches_and_the_current_path(store: ConversationStore) -> None:
     data = (FIXTURES / "chatgpt_conversations.json").read_bytes()
     result = import_chatgpt(store, "alice", data)
     assert len(result.conversation_ids) == 2 and result.message_count == 11 and result.remapped == 0
@@ -428,7 +428,7 @@ def test_chatgpt_import_keeps_branches_and_the_current_path(store: Store) -> Non
     assert counts(store) == (4, 22)
 
 
-def test_chatgpt_long_runs_of_skipped_nodes_collapse_onto_the_nearest_kept_one(store: Store) -> None:
+def test_chatgpt_long_runs_of_skipped_nodes_collapse_onto_the_nearest_kept_one(store: ConversationStore) -> None:
     def node(role: str, text_: str, parent: str) -> dict[str, Any]:
         content = {"content_type": "text", "parts": [text_]}
         return {"message": {"author": {"role": role}, "content": content}, "parent": parent}
@@ -448,7 +448,7 @@ def test_chatgpt_long_runs_of_skipped_nodes_collapse_onto_the_nearest_kept_one(s
     assert store.get_conversation("alice", conversation_id).title == ""
 
 
-def test_import_file_detects_the_format(store: Store) -> None:
+def test_import_file_detects_the_format(store: ConversationStore) -> None:
     ids = populate(store)
     exported = export_json(store, "alice", [ids["cut"]])
     assert import_file(store, "bob", exported).message_count == 3
@@ -582,7 +582,7 @@ MINGYAN_BAD: list[tuple[str, bytes, str]] = [
 
 
 @pytest.mark.parametrize(("data", "expected"), [case[1:] for case in MINGYAN_BAD], ids=[c[0] for c in MINGYAN_BAD])
-def test_malformed_mingyan_files_are_refused_whole(store: Store, data: bytes, expected: str) -> None:
+def test_malformed_mingyan_files_are_refused_whole(store: ConversationStore, data: bytes, expected: str) -> None:
     populate(store)
     before = counts(store)
     with pytest.raises(ImportFormatError) as caught:
@@ -594,7 +594,7 @@ def test_malformed_mingyan_files_are_refused_whole(store: Store, data: bytes, ex
     assert caught.value.__cause__ is None  # no chained internals for a caller to print
 
 
-def test_the_valid_base_of_the_malformed_cases_imports(store: Store) -> None:
+def test_the_valid_base_of_the_malformed_cases_imports(store: ConversationStore) -> None:
     result = import_json(store, "alice", _edit(lambda d: None))
     assert (result.conversation_ids, result.message_count) == (["conv-a", "conv-b"], 4)
 
@@ -647,7 +647,7 @@ CHATGPT_BAD: list[tuple[str, bytes, str]] = [
 
 
 @pytest.mark.parametrize(("data", "expected"), [case[1:] for case in CHATGPT_BAD], ids=[c[0] for c in CHATGPT_BAD])
-def test_malformed_chatgpt_files_are_refused_whole(store: Store, data: bytes, expected: str) -> None:
+def test_malformed_chatgpt_files_are_refused_whole(store: ConversationStore, data: bytes, expected: str) -> None:
     populate(store)
     before = counts(store)
     with pytest.raises(ImportFormatError) as caught:

@@ -18,13 +18,13 @@ from mingyan.api.schemas import (
     check_stops,
 )
 from mingyan.store.credentials import check_password, check_username, username_key
-from mingyan.store.db import default_url, open_database
+from mingyan.store.db import Database, default_url
 from mingyan.store.errors import ImportFormatError, InvalidValue
 from mingyan.store.migrate import upgrade
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.search import make_snippet, parse_query
-from mingyan.store.transfer import import_file
-from mingyan.store.transfer_checks import load_json
+from mingyan.store.transfer.mingyan_json import import_file
+from mingyan.store.transfer.checks import load_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -115,22 +115,22 @@ def test_import_bytes_only_raise_the_import_error(data: bytes) -> None:
 
 
 @pytest.fixture(scope="module")
-def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+def sqlite_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConversationStore]:
     url = default_url(tmp_path_factory.mktemp("props"))
     upgrade(url)
-    store = Store(open_database(url))
+    store = ConversationStore(Database.open(url))
     yield store
     store.engine.dispose()
 
 
-def _rows(store: Store) -> tuple[int, int]:
+def _rows(store: ConversationStore) -> tuple[int, int]:
     with store.engine.connect() as c:
         return tuple(c.exec_driver_sql(f"SELECT count(*) FROM {t}").scalar() for t in ("conversations", "messages"))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=json_values)
-def test_import_of_any_json_is_refused_cleanly_or_written_whole(sqlite_store: Store, value) -> None:
+def test_import_of_any_json_is_refused_cleanly_or_written_whole(sqlite_store: ConversationStore, value) -> None:
     before = _rows(sqlite_store)
     try:
         result = import_file(sqlite_store, "someone", json.dumps(value).encode())

@@ -20,12 +20,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from mingyan.store.chatgpt_import import import_chatgpt, import_chatgpt_value
+from mingyan.store.transfer.chatgpt import import_chatgpt, import_chatgpt_value
 from mingyan.store.errors import ImportFormatError
-from mingyan.store.markdown_export import export_markdown
-from mingyan.store.repository import Store
+from mingyan.store.transfer.markdown import export_markdown
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message
-from mingyan.store.transfer_checks import (
+from mingyan.store.transfer.checks import (
     INT32,
     MAX_CONVERSATIONS,
     MAX_MESSAGES,
@@ -42,8 +42,8 @@ from mingyan.store.transfer_checks import (
     one_of,
     parse_timestamp,
 )
-from mingyan.store.transfer_read import messages_by_conversation, owned_conversations, parents_first
-from mingyan.store.transfer_write import ConversationRecord, ImportResult, write_conversations
+from mingyan.store.transfer.read import messages_by_conversation, owned_conversations, parents_first
+from mingyan.store.transfer.write import ConversationRecord, ImportResult, write_conversations
 
 __all__ = [
     "FORMAT",
@@ -133,7 +133,7 @@ TIMESTAMP_FIELDS = frozenset({"created_at", "updated_at"})
 # ---- export -------------------------------------------------------------------------------------
 
 
-def export_json(store: Store, owner: str, conversation_ids: Sequence[str] | None = None) -> bytes:
+def export_json(store: ConversationStore, owner: str, conversation_ids: Sequence[str] | None = None) -> bytes:
     """`owner`'s conversations (all of them, oldest first, when `conversation_ids` is None) as UTF-8 JSON.
 
     An id that is missing or another owner's raises NotFound. Repeated ids are exported once.
@@ -163,7 +163,7 @@ def _exported(row: Conversation | Message, name: str) -> Any:
 # ---- import -------------------------------------------------------------------------------------
 
 
-def import_json(store: Store, owner: str, data: bytes) -> ImportResult:
+def import_json(store: ConversationStore, owner: str, data: bytes) -> ImportResult:
     """Import a mingyan export for `owner`: validated whole first, then written in one transaction.
 
     A conversation keeps its ids when none of them (its own, its messages') exists in the database for
@@ -174,7 +174,7 @@ def import_json(store: Store, owner: str, data: bytes) -> ImportResult:
     return import_json_value(store, owner, load_json(data))
 
 
-def import_file(store: Store, owner: str, data: bytes) -> ImportResult:
+def import_file(store: ConversationStore, owner: str, data: bytes) -> ImportResult:
     """Import either format: a mingyan export (a JSON object) or ChatGPT's conversations.json (a list)."""
     value = load_json(data)
     if isinstance(value, dict):
@@ -187,7 +187,7 @@ def import_file(store: Store, owner: str, data: bytes) -> ImportResult:
     )
 
 
-def import_json_value(store: Store, owner: str, value: Any) -> ImportResult:
+def import_json_value(store: ConversationStore, owner: str, value: Any) -> ImportResult:
     records = parse_export(value)
     return write_conversations(store, owner, records, keep_ids=True)
 

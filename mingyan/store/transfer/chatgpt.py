@@ -21,9 +21,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from mingyan.store.errors import ImportFormatError
-from mingyan.store.repository import PROVENANCE_FIELDS, Store
+from mingyan.store.conversations import PROVENANCE_FIELDS, ConversationStore
 from mingyan.store.tables import Conversation, Message, utcnow
-from mingyan.store.transfer_checks import (
+from mingyan.store.transfer.checks import (
     MAX_CONVERSATIONS,
     MAX_MESSAGES,
     MAX_TEXT,
@@ -36,8 +36,8 @@ from mingyan.store.transfer_checks import (
     load_json,
     location,
 )
-from mingyan.store.transfer_read import parents_first
-from mingyan.store.transfer_write import ConversationRecord, ImportResult, write_conversations
+from mingyan.store.transfer.read import parents_first
+from mingyan.store.transfer.write import ConversationRecord, ImportResult, write_conversations
 
 MAX_NODES = 5 * MAX_MESSAGES  # per conversation, tool calls and skipped nodes included
 KEPT_ROLES = ("system", "user", "assistant")
@@ -98,7 +98,7 @@ class ChatConversation(_Lenient):
 EXPORT = TypeAdapter(Annotated[list[ChatConversation], Field(max_length=MAX_CONVERSATIONS)])
 
 
-def import_chatgpt(store: Store, owner: str, data: bytes) -> ImportResult:
+def import_chatgpt(store: ConversationStore, owner: str, data: bytes) -> ImportResult:
     """Import ChatGPT's conversations.json for `owner`: validated whole, then written in one transaction.
 
     Raises ImportFormatError, naming where the problem is (`[0].mapping["…"].parent: ...`), and then
@@ -107,7 +107,7 @@ def import_chatgpt(store: Store, owner: str, data: bytes) -> ImportResult:
     return import_chatgpt_value(store, owner, load_json(data))
 
 
-def import_chatgpt_value(store: Store, owner: str, value: Any) -> ImportResult:
+def import_chatgpt_value(store: ConversationStore, owner: str, value: Any) -> ImportResult:
     records, skipped = parse_chatgpt(value)
     return write_conversations(store, owner, records, keep_ids=False, skipped=skipped)
 

@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import re
 
-from mingyan.store.repository import Store, path_in
+from mingyan.store.conversations import ConversationStore, path_in
 from mingyan.store.tables import Conversation, Message
-from mingyan.store.transfer_checks import as_utc
-from mingyan.store.transfer_read import messages_by_conversation, owned_conversations
+from mingyan.store.transfer.checks import as_utc
+from mingyan.store.transfer.read import messages_by_conversation, owned_conversations
 
 ROLE_HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant"}
 NOTE_ERROR_CHARS = 200
 _MARKDOWN_SPECIALS = re.compile(r"([\\`*_\[\]<>#|~])")
 
 
-def export_markdown(store: Store, owner: str, conversation_id: str) -> str:
+def export_markdown(store: ConversationStore, owner: str, conversation_id: str) -> str:
     """The conversation's title, system prompt and current path (root → current leaf) as Markdown.
 
     A missing or another owner's conversation raises NotFound.

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from mingyan.store.repository import Store
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message, new_id
 
 ID_QUERY_CHUNK = 500  # ids per `IN (...)`: well under SQLite's and PostgreSQL's parameter limits
@@ -48,7 +48,7 @@ class ConversationRecord:
 
 
 def write_conversations(
-    store: Store,
+    store: ConversationStore,
     owner: str,
     records: Sequence[ConversationRecord],
     *,

@@ -1,4 +1,4 @@
-"""Every read and write of conversations and messages goes through `Store`.
+"""Every read and write of conversations and messages goes through `ConversationStore`.
 
 Each method is one short transaction. Every method that takes an object id also takes `owner`, and another
 owner's object raises `NotFound`, exactly as a missing one does. Returned objects are detached snapshots.
@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
-from mingyan.store.db import make_sessionmaker
+from mingyan.store.db import Database
 from mingyan.store.errors import NotFound
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message, utcnow
 
@@ -34,13 +34,14 @@ class Tree:
     current_path: list[str]  # ids, root first
 
 
-class Store:
+class ConversationStore:
     """Conversations and their message trees, for one database."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.sessions: sessionmaker[Session] = make_sessionmaker(engine)  # writes: `with sessions.begin()`
-        self.reads: sessionmaker[Session] = make_sessionmaker(engine, read_only=True)
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.engine = db.engine
+        self.sessions = db.sessions  # writes: `with sessions.begin()`
+        self.reads = db.reads
 
     # ---- conversations -------------------------------------------------------------------------
 
@@ -192,7 +193,7 @@ class Store:
         )
 
     def save_partial(self, owner: str, message_id: str, text: str) -> None:
-        """Store the text streamed so far (one short transaction)."""
+        """Save the text streamed so far (one short transaction)."""
         with self.sessions.begin() as session:
             message = _message(session, owner, message_id)
             message.content = text

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from mingyan.store.errors import NotFound
 from mingyan.store.tables import Conversation, Message
-from mingyan.store.transfer_checks import as_utc
+from mingyan.store.transfer.checks import as_utc
 
 QUERY_CHUNK = 500  # conversation ids per `IN (...)`
 
