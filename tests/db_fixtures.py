@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.migrate import upgrade
-from mingyan.store.conversations import ConversationStore
 from tests import postgres
 
 

@@ -22,10 +22,10 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from mingyan.api.app import create_app  # noqa: E402
 from mingyan.config import Settings  # noqa: E402
 from mingyan.engine.fake import FakeEngine  # noqa: E402
-from mingyan.store.accounts import Accounts  # noqa: E402
+from mingyan.store.accounts.account_store import AccountStore  # noqa: E402
+from mingyan.store.conversations import Store  # noqa: E402
 from mingyan.store.db import default_url, open_database  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
-from mingyan.store.conversations import Store  # noqa: E402
 from tests.app_server import serve_app  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.browser.helpers import conversation_file, import_conversation  # noqa: E402
@@ -105,14 +105,14 @@ PASSWORD = "screenshot password"
 
 def shoot_accounts(browser, url: str, store: Store) -> None:
     """The sign-in view in Chinese, and the administration page in English with a few users."""
-    accounts = Accounts(store.db)
-    root = accounts.create_user("root", PASSWORD, role="admin")
+    accounts = AccountStore.open(store.db)
+    root = accounts.users.create_user("root", PASSWORD, role="admin")
     for name, role in (("李雷", "user"), ("hanmeimei", "admin"), ("alice", "user")):
-        user = accounts.create_user(name, PASSWORD, role=role)
-    accounts.set_disabled(user.id, True)
-    accounts.set_quota(accounts.find_user("李雷").id, tokens_per_day=200_000)
-    accounts.audit("login_failed", target="admin", ip="192.0.2.7")
-    accounts.audit("user_created", actor=root, target="李雷", ip="127.0.0.1", role="user")
+        user = accounts.users.create_user(name, PASSWORD, role=role)
+    accounts.users.set_disabled(user.id, True)
+    accounts.ledger.set_quota(accounts.users.find_user("李雷").id, tokens_per_day=200_000)
+    accounts.ledger.audit("login_failed", target="admin", ip="192.0.2.7")
+    accounts.ledger.audit("user_created", actor=root, target="李雷", ip="127.0.0.1", role="user")
 
     context = browser.new_context(locale="zh-CN", color_scheme="light", viewport={"width": 1280, "height": 800}, device_scale_factor=1)
     page = context.new_page()

@@ -42,8 +42,8 @@ from mingyan.api.schemas import (
     UserOut,
 )
 from mingyan.errors import EngineBusyError
-from mingyan.store.account_types import User
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.accounts.types import User
 from mingyan.store.errors import AuthFailed
 
 public = APIRouter(prefix="/api/auth", tags=["accounts"])
@@ -79,7 +79,7 @@ class LoginThrottle:
         return recent
 
 
-def _accounts(request: Request) -> Accounts:
+def _accounts(request: Request) -> AccountStore:
     return request.app.state.accounts
 
 
@@ -91,7 +91,7 @@ async def _sign_in(request: Request, response: Response, user: User) -> SessionO
     settings = request.app.state.settings
     ttl_s = settings.session_hours * 3600
     token, csrf = await asyncio.to_thread(
-        _accounts(request).create_session, user.id, ttl_s=ttl_s, ip=_address(request),
+        _accounts(request).users.create_session, user.id, ttl_s=ttl_s, ip=_address(request),
         user_agent=request.headers.get("user-agent"),
     )
     secure = request.url.scheme == "https"
@@ -105,7 +105,7 @@ async def _sign_in(request: Request, response: Response, user: User) -> SessionO
 
 @public.get("/status")
 def auth_status(request: Request) -> AuthStatus:
-    has_accounts = _accounts(request).count_users() > 0
+    has_accounts = _accounts(request).users.count_users() > 0
     return AuthStatus(accounts=has_accounts, setup_required=not has_accounts and request.app.state.setup_hash is not None)
 
 
@@ -116,11 +116,11 @@ async def setup(body: SetupRequest, request: Request, response: Response) -> Ses
     accounts, expected = _accounts(request), request.app.state.setup_hash
     if expected is None or not hmac.compare_digest(hash_key(body.token), expected):
         raise HTTPException(403, "Invalid setup token: use the link `mingyan serve` printed at startup.")
-    if await asyncio.to_thread(accounts.count_users) > 0:
+    if await asyncio.to_thread(accounts.users.count_users) > 0:
         raise HTTPException(409, "Setup is done already: sign in instead.")
-    user = await asyncio.to_thread(accounts.create_user, body.username, body.password, role="admin")
+    user = await asyncio.to_thread(accounts.users.create_user, body.username, body.password, role="admin")
     adopted = await asyncio.to_thread(request.app.state.store.transfer_owner, LOCAL_OWNER, user.id)
-    await asyncio.to_thread(accounts.audit, "user_created", actor=user, target=user.username, ip=_address(request),
+    await asyncio.to_thread(accounts.ledger.audit, "user_created", actor=user, target=user.username, ip=_address(request),
                      role="admin", setup=True, adopted_conversations=adopted)
     request.app.state.setup_hash = None
     return await _sign_in(request, response, user)
@@ -132,13 +132,13 @@ async def login(body: LoginRequest, request: Request, response: Response) -> Ses
     address = _address(request)
     throttle.check(address, body.username)
     accounts = _accounts(request)
-    user = await asyncio.to_thread(accounts.authenticate, body.username, body.password)
+    user = await asyncio.to_thread(accounts.users.authenticate, body.username, body.password)
     if user is None:
         throttle.failed(address, body.username)
-        await asyncio.to_thread(accounts.audit, "login_failed", target=body.username[:64], ip=address)
+        await asyncio.to_thread(accounts.ledger.audit, "login_failed", target=body.username[:64], ip=address)
         raise HTTPException(401, "Wrong username or password, or the account is disabled.")
     throttle.succeeded(address, body.username)
-    await asyncio.to_thread(accounts.audit, "login", actor=user, target=user.username, ip=address)
+    await asyncio.to_thread(accounts.ledger.audit, "login", actor=user, target=user.username, ip=address)
     return await _sign_in(request, response, user)
 
 
@@ -151,7 +151,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and token:
         accounts = _accounts(request)
-        await asyncio.to_thread(accounts.delete_session, token)
+        await asyncio.to_thread(accounts.users.delete_session, token)
         await audit(request, principal, "logout", principal.username)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -161,7 +161,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
 @router.get("/auth/me")
 def me(request: Request, principal: CurrentPrincipal) -> SessionOut:
     if principal.has_account:
-        user = _accounts(request).get_user(principal.user_id)
+        user = _accounts(request).users.get_user(principal.user_id)
         return SessionOut(user=UserOut.model_validate(user), via=principal.via)
     epoch = datetime.fromtimestamp(request.app.state.started).astimezone()
     local = UserOut(id=LOCAL_OWNER, username=LOCAL_OWNER, role="admin", disabled=False, created_at=epoch, updated_at=epoch)
@@ -175,7 +175,7 @@ async def change_password(body: PasswordChange, request: Request, principal: Cur
     accounts = _accounts(request)
     keep = principal.session.id if principal.session else None
     try:
-        await asyncio.to_thread(accounts.set_password, principal.user_id, body.current_password, body.new_password,
+        await asyncio.to_thread(accounts.users.set_password, principal.user_id, body.current_password, body.new_password,
                          keep_session=keep)
     except AuthFailed as exc:
         raise HTTPException(403, "The current password is wrong.") from exc
@@ -186,7 +186,7 @@ async def change_password(body: PasswordChange, request: Request, principal: Cur
 @router.get("/keys")
 def list_keys(request: Request, principal: CurrentPrincipal) -> KeyList:
     _need_account(principal)
-    return KeyList(data=[KeyOut.model_validate(k) for k in _accounts(request).list_keys(principal.user_id)])
+    return KeyList(data=[KeyOut.model_validate(k) for k in _accounts(request).keys.list_keys(principal.user_id)])
 
 
 @router.post("/keys", status_code=201)
@@ -194,7 +194,7 @@ async def create_key(body: KeyCreate, request: Request, principal: CurrentPrinci
     """A new API key; its value is in this answer only."""
     _need_account(principal)
     accounts = _accounts(request)
-    key, plaintext = await asyncio.to_thread(accounts.create_key, principal.user_id, body.name, **body.limits.model_dump())
+    key, plaintext = await asyncio.to_thread(accounts.keys.create_key, principal.user_id, body.name, **body.limits.model_dump())
     await audit(request, principal, "key_created", key.id, name=key.name)
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=plaintext)
 
@@ -204,7 +204,7 @@ async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal)
     """Revoke a key: requests with it fail from now on, and its running /v1 streams stop."""
     _need_account(principal)
     accounts = _accounts(request)
-    key = await asyncio.to_thread(accounts.revoke_key, principal.user_id, key_id)
+    key = await asyncio.to_thread(accounts.keys.revoke_key, principal.user_id, key_id)
     request.app.state.cutoffs.cut(key_id=key.id)
     await audit(request, principal, "key_revoked", key.id)
     return KeyOut.model_validate(key)
@@ -214,7 +214,7 @@ async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal)
 async def set_key_limits(key_id: str, body: Limits, request: Request, principal: CurrentPrincipal) -> KeyOut:
     """A key's own limits (null: the account's apply). They take effect with the next request."""
     _need_account(principal)
-    key = await asyncio.to_thread(_accounts(request).set_key_limits, principal.user_id, key_id, **body.model_dump())
+    key = await asyncio.to_thread(_accounts(request).keys.set_key_limits, principal.user_id, key_id, **body.model_dump())
     await audit(request, principal, "quota_changed", key.id, **body.model_dump())
     return KeyOut.model_validate(key)
 
@@ -225,7 +225,7 @@ def my_usage(
 ) -> UsageReport:
     """The caller's own usage (all time, or since a moment)."""
     _need_account(principal)
-    totals = _accounts(request).usage_totals(user_id=principal.user_id, since=since)
+    totals = _accounts(request).ledger.usage_totals(user_id=principal.user_id, since=since)
     return UsageReport(since=since, data=[UsageTotalOut.model_validate(t) for t in totals])
 
 

@@ -10,7 +10,14 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
-from mingyan.api import account_routes, admin_routes, conversation_routes, history_routes, openai_routes, web
+from mingyan.api import (
+    account_routes,
+    admin_routes,
+    conversation_routes,
+    history_routes,
+    openai_routes,
+    web,
+)
 from mingyan.api.account_routes import LoginThrottle
 from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
@@ -23,7 +30,7 @@ from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Engine
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 
 
@@ -59,7 +66,7 @@ def create_app(
     app.state.started = int(time.time())
     key = settings.api_key.get_secret_value() if settings.api_key else None
     app.state.api_key_hash = hash_key(key) if key else None
-    app.state.accounts = Accounts(store.db) if store is not None else None
+    app.state.accounts = AccountStore.open(store.db) if store is not None else None
     app.state.meter = Meter(app.state.accounts, default_quota(settings))
     app.state.cutoffs = Cutoffs()
     app.state.login_throttle = LoginThrottle()

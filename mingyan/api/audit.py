@@ -19,7 +19,7 @@ async def audit(request: Request, principal: Principal, event: str, target: str 
 
     def write() -> None:
         # A user is recorded by id and name (the name stays readable after the user is deleted).
-        actor = accounts.get_user(principal.user_id) if principal.has_account else principal.via
-        accounts.audit(event, actor=actor, target=target, ip=ip, **details)
+        actor = accounts.users.get_user(principal.user_id) if principal.has_account else principal.via
+        accounts.ledger.audit(event, actor=actor, target=target, ip=ip, **details)
 
     await asyncio.to_thread(write)

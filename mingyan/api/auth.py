@@ -21,8 +21,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
-from mingyan.store.account_types import ApiKey, LoginSession
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.accounts.types import ApiKey, LoginSession
 
 LOCAL_OWNER = "local"
 SESSION_COOKIE = "mingyan_session"
@@ -55,9 +55,9 @@ class Principal:
 OPEN = Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "open")
 
 
-def _open(accounts: Accounts | None, server_key_hash: bytes | None) -> bool:
+def _open(accounts: AccountStore | None, server_key_hash: bytes | None) -> bool:
     """Local single-user mode: no server key and no accounts."""
-    return server_key_hash is None and (accounts is None or accounts.count_users() == 0)
+    return server_key_hash is None and (accounts is None or accounts.users.count_users() == 0)
 
 
 def hash_key(key: str) -> bytes:
@@ -76,13 +76,13 @@ def unauthorized(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": "Bearer"})
 
 
-def identify(request: Request, accounts: Accounts | None, server_key_hash: bytes | None) -> Principal:
+def identify(request: Request, accounts: AccountStore | None, server_key_hash: bytes | None) -> Principal:
     """The request's principal, or an HTTPException (401 / 403). Blocking: run it in a thread."""
     key = presented_key(request)
     if key is not None:
         if server_key_hash is not None and hmac.compare_digest(hash_key(key), server_key_hash):
             return Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "server_key")
-        found = accounts.resolve_key(key) if accounts is not None else None
+        found = accounts.keys.resolve_key(key) if accounts is not None else None
         if found is not None:
             user, api_key = found
             return Principal(user.id, user.username, user.role, "api_key", key=api_key)
@@ -91,12 +91,12 @@ def identify(request: Request, accounts: Accounts | None, server_key_hash: bytes
         raise unauthorized("Invalid API key (revoked, or its account is disabled).")
     token = request.cookies.get(SESSION_COOKIE)
     if token and accounts is not None:
-        found_session = accounts.resolve_session(token)
+        found_session = accounts.users.resolve_session(token)
         if found_session is not None:
             user, session = found_session
             if request.method not in SAFE_METHODS:
                 csrf = request.headers.get(CSRF_HEADER, "")
-                if not csrf or not accounts.check_csrf(session, csrf):
+                if not csrf or not accounts.users.check_csrf(session, csrf):
                     raise HTTPException(403, "Missing or invalid CSRF token: send the X-CSRF-Token header.")
             return Principal(user.id, user.username, user.role, "session", session=session)
     if _open(accounts, server_key_hash):

@@ -12,7 +12,6 @@ from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
-    PageOffset,
     BranchSwitch,
     ConversationCreate,
     ConversationDetail,
@@ -23,13 +22,14 @@ from mingyan.api.schemas import (
     MessageCreate,
     MessageEdit,
     MessageOut,
+    PageOffset,
     ReplyOptions,
 )
 from mingyan.api.streaming import sse, sse_response
 from mingyan.chat.conversations import ConversationService, Exchange
 from mingyan.chat.live import LiveReply
-from mingyan.store.errors import NotFound
 from mingyan.store.conversations import ConversationStore
+from mingyan.store.errors import NotFound
 from mingyan.store.tables import Message
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["conversations"])

@@ -23,8 +23,8 @@ from mingyan.chat.quotas import Admission, QuotaGate, Subject
 from mingyan.config import Settings
 from mingyan.engine.base import EventStream, GenerationRequest, TokenEvent, Usage
 from mingyan.errors import AccessRevoked
-from mingyan.store.account_types import Quota
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.accounts.types import Quota
 
 
 def default_quota(settings: Settings) -> Quota:
@@ -37,7 +37,7 @@ def default_quota(settings: Settings) -> Quota:
 
 
 class Meter:
-    def __init__(self, accounts: Accounts | None, defaults: Quota, gate: QuotaGate | None = None) -> None:
+    def __init__(self, accounts: AccountStore | None, defaults: Quota, gate: QuotaGate | None = None) -> None:
         self.accounts = accounts
         self.defaults = defaults
         self.gate = gate or QuotaGate()
@@ -48,9 +48,9 @@ class Meter:
             return self.gate.admit([])
         accounts, user_id = self.accounts, principal.user_id
         since = self.gate.day_start()
-        quota = accounts.get_quota(user_id, self.defaults)
+        quota = accounts.ledger.get_quota(user_id, self.defaults)
         subjects = [Subject(
-            f"user:{user_id}", quota, tokens_today=lambda: accounts.tokens_used_since(user_id, since)
+            f"user:{user_id}", quota, tokens_today=lambda: accounts.ledger.tokens_used_since(user_id, since)
         )]
         if principal.key is not None:
             key = principal.key
@@ -61,7 +61,7 @@ class Meter:
             )
             subjects.append(Subject(
                 f"key:{key.id}", key_quota,
-                tokens_today=lambda: accounts.tokens_used_since(user_id, since, api_key_id=key.id),
+                tokens_today=lambda: accounts.ledger.tokens_used_since(user_id, since, api_key_id=key.id),
             ))
         return self.gate.admit(subjects)
 
@@ -69,7 +69,7 @@ class Meter:
         """Write one finished request's usage (blocking). Nothing is recorded for the local identity."""
         if usage is None or not principal.has_account or self.accounts is None:
             return
-        self.accounts.record_usage(
+        self.accounts.ledger.record_usage(
             principal.user_id, route=route, model=model, prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
             api_key_id=principal.key.id if principal.key else None,

@@ -18,8 +18,8 @@ from typing import Any
 
 from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
-from mingyan.store.errors import NotFound
 from mingyan.store.conversations import ConversationStore
+from mingyan.store.errors import NotFound
 from mingyan.store.tables import Message
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mingyan.errors import MingyanError
-from mingyan.store.account_types import Quota
+from mingyan.store.accounts.types import Quota
 
 WINDOW_S = 60.0
 

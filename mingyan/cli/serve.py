@@ -61,11 +61,11 @@ def serve(settings: Settings) -> None:
     from mingyan.api.app import create_app
     from mingyan.api.metrics import Metrics
     from mingyan.bootstrap import open_engine, open_store
-    from mingyan.store.accounts import Accounts
+    from mingyan.store.accounts.account_store import AccountStore
 
     store = open_store(settings)
     try:
-        accounts = Accounts(store.db).count_users()
+        accounts = AccountStore.open(store.db).users.count_users()
         check_exposure(settings, accounts)
     except BaseException:
         store.engine.dispose()

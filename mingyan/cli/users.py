@@ -1,6 +1,6 @@
 """`mingyan users ...`: create, list, disable, enable, delete, passwd, usage, quota.
 
-Thin: parse, call `Accounts`, print. Each action migrates and opens the database the way `mingyan db
+Thin: parse, call `AccountStore`, print. Each action migrates and opens the database the way `mingyan db
 upgrade` does and records what it did in the audit log (actor "cli").
 """
 
@@ -18,8 +18,8 @@ from mingyan.cli.db import DB_FIELDS
 from mingyan.cli.flags import add_settings_flags
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
-from mingyan.store.account_types import LIMITS, User
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.accounts.types import LIMITS, User
 from mingyan.store.errors import NotFound
 
 ACTOR = "cli"
@@ -72,14 +72,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 @contextmanager
-def _open_accounts(settings: Settings) -> Iterator[Accounts]:
+def _open_accounts(settings: Settings) -> Iterator[AccountStore]:
     from mingyan.bootstrap import database_url, migrate_database
     from mingyan.store.db import Database
 
     migrate_database(settings)
     db = Database.open(database_url(settings))
     try:
-        yield Accounts(db)
+        yield AccountStore.open(db)
     finally:
         db.dispose()
 
@@ -87,18 +87,18 @@ def _open_accounts(settings: Settings) -> Iterator[Accounts]:
 # ---- actions -----------------------------------------------------------------------------------
 
 
-def _create(args: argparse.Namespace, accounts: Accounts) -> int:
-    if accounts.find_user(args.name) is not None:  # before asking for a password
+def _create(args: argparse.Namespace, accounts: AccountStore) -> int:
+    if accounts.users.find_user(args.name) is not None:  # before asking for a password
         raise MingyanError(f"the username {args.name} is taken")
     role = "admin" if args.admin else "user"
-    user = accounts.create_user(args.name, _read_password(args, args.name), role=role)
-    accounts.audit("user_created", actor=ACTOR, target=user.username, role=role)
+    user = accounts.users.create_user(args.name, _read_password(args, args.name), role=role)
+    accounts.ledger.audit("user_created", actor=ACTOR, target=user.username, role=role)
     print(f"created {user.username} ({role})")
     return 0
 
 
-def _list(args: argparse.Namespace, accounts: Accounts) -> int:
-    users = accounts.list_users()
+def _list(args: argparse.Namespace, accounts: AccountStore) -> int:
+    users = accounts.users.list_users()
     if not users:
         print("no users yet: create one with `mingyan users create NAME --admin`")
         return 0
@@ -108,44 +108,44 @@ def _list(args: argparse.Namespace, accounts: Accounts) -> int:
     return 0
 
 
-def _disable(args: argparse.Namespace, accounts: Accounts) -> int:
-    user = accounts.set_disabled(_user(accounts, args.name).id, True)
-    accounts.audit("user_disabled", actor=ACTOR, target=user.username)
+def _disable(args: argparse.Namespace, accounts: AccountStore) -> int:
+    user = accounts.users.set_disabled(_user(accounts, args.name).id, True)
+    accounts.ledger.audit("user_disabled", actor=ACTOR, target=user.username)
     print(f"disabled {user.username}: signed out everywhere; their API keys stop working until enabled")
     return 0
 
 
-def _enable(args: argparse.Namespace, accounts: Accounts) -> int:
-    user = accounts.set_disabled(_user(accounts, args.name).id, False)
-    accounts.audit("user_enabled", actor=ACTOR, target=user.username)
+def _enable(args: argparse.Namespace, accounts: AccountStore) -> int:
+    user = accounts.users.set_disabled(_user(accounts, args.name).id, False)
+    accounts.ledger.audit("user_enabled", actor=ACTOR, target=user.username)
     print(f"enabled {user.username}")
     return 0
 
 
-def _delete(args: argparse.Namespace, accounts: Accounts) -> int:
+def _delete(args: argparse.Namespace, accounts: AccountStore) -> int:
     user = _user(accounts, args.name)
     if not args.yes:
         raise MingyanError(
             f"deleting {user.username} removes their conversations, API keys and sessions for good; "
             "add --yes to confirm"
         )
-    conversations = accounts.delete_user(user.id)
-    accounts.audit("user_deleted", actor=ACTOR, target=user.username, conversations=conversations)
+    conversations = accounts.users.delete_user(user.id)
+    accounts.ledger.audit("user_deleted", actor=ACTOR, target=user.username, conversations=conversations)
     print(f"deleted {user.username} and {conversations} conversation(s)")
     return 0
 
 
-def _passwd(args: argparse.Namespace, accounts: Accounts) -> int:
+def _passwd(args: argparse.Namespace, accounts: AccountStore) -> int:
     user = _user(accounts, args.name)
-    accounts.reset_password(user.id, _read_password(args, user.username))
-    accounts.audit("password_changed", actor=ACTOR, target=user.username, reset=True)
+    accounts.users.reset_password(user.id, _read_password(args, user.username))
+    accounts.ledger.audit("password_changed", actor=ACTOR, target=user.username, reset=True)
     print(f"password of {user.username} changed; their login sessions ended")
     return 0
 
 
-def _usage(args: argparse.Namespace, accounts: Accounts) -> int:
+def _usage(args: argparse.Namespace, accounts: AccountStore) -> int:
     since = _day(args.since) if args.since else None
-    totals = accounts.usage_totals(since=since)
+    totals = accounts.ledger.usage_totals(since=since)
     if not totals:
         print("no usage recorded" + (f" since {args.since}" if since else ""))
         return 0
@@ -160,21 +160,21 @@ def _usage(args: argparse.Namespace, accounts: Accounts) -> int:
     return 0
 
 
-def _quota(args: argparse.Namespace, accounts: Accounts) -> int:
+def _quota(args: argparse.Namespace, accounts: AccountStore) -> int:
     user = _user(accounts, args.name)
     changes = {name: _limit(name, getattr(args, name)) for name in LIMITS if getattr(args, name) is not None}
     if changes:
-        overrides = accounts.set_quota(user.id, **changes)
-        accounts.audit("quota_changed", actor=ACTOR, target=user.username, **changes)
+        overrides = accounts.ledger.set_quota(user.id, **changes)
+        accounts.ledger.audit("quota_changed", actor=ACTOR, target=user.username, **changes)
     else:
-        overrides = accounts.get_quota_overrides(user.id)
+        overrides = accounts.ledger.get_quota_overrides(user.id)
     for name in LIMITS:
         value = getattr(overrides, name)
         print(f"{name}: {'default' if value is None else value}")
     return 0
 
 
-_ACTIONS: dict[str, Callable[[argparse.Namespace, Accounts], int]] = {
+_ACTIONS: dict[str, Callable[[argparse.Namespace, AccountStore], int]] = {
     "create": _create, "list": _list, "disable": _disable, "enable": _enable, "delete": _delete,
     "passwd": _passwd, "usage": _usage, "quota": _quota,
 }
@@ -183,8 +183,8 @@ _ACTIONS: dict[str, Callable[[argparse.Namespace, Accounts], int]] = {
 # ---- helpers -----------------------------------------------------------------------------------
 
 
-def _user(accounts: Accounts, name: str) -> User:
-    user = accounts.find_user(name)
+def _user(accounts: AccountStore, name: str) -> User:
+    user = accounts.users.find_user(name)
     if user is None:
         raise NotFound(f"no user {name}")
     return user
@@ -192,7 +192,7 @@ def _user(accounts: Accounts, name: str) -> User:
 
 def _read_password(args: argparse.Namespace, name: str) -> str:
     """From stdin's first line with --password-stdin; otherwise typed twice at the terminal."""
-    from mingyan.store.credentials import check_password
+    from mingyan.store.accounts.credentials import check_password
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")

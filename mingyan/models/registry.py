@@ -20,7 +20,12 @@ from mingyan.models.assemble import assemble
 from mingyan.models.download import Downloader
 from mingyan.models.index import ModelIndex, UserModel
 from mingyan.models.names import check_name, name_from_filename
-from mingyan.models.shipped import ShippedModel, locate_parts, parts_installed, shipped_models
+from mingyan.models.shipped import (
+    ShippedModel,
+    locate_parts,
+    parts_installed,
+    shipped_models,
+)
 from mingyan.models.sources import parse_source
 from mingyan.models.verified import is_verified, record_verified
 

@@ -17,10 +17,10 @@ import pytest
 from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.migrate import upgrade
-from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -89,17 +89,17 @@ PASSWORD = "correct horse battery"
 class AccountsWeb(Web):
     """The web chat of a server that can have accounts (first-run setup enabled)."""
 
-    accounts: Accounts = None  # type: ignore[assignment]
+    accounts: AccountStore = None  # type: ignore[assignment]
 
     def user(self, username: str, role: str = "user", password: str = PASSWORD):
-        return self.accounts.create_user(username, password, role=role)
+        return self.accounts.users.create_user(username, password, role=role)
 
 
 @pytest.fixture
 def accounts_web(engine: FakeEngine, sqlite_store: ConversationStore) -> Iterator[AccountsWeb]:
     app = create_app(Settings(auto_titles=False), engine, store=sqlite_store, setup_token=SETUP_TOKEN)
     with serve_app(app) as url:
-        yield AccountsWeb(url, engine, sqlite_store, Accounts(sqlite_store.db))
+        yield AccountsWeb(url, engine, sqlite_store, AccountStore.open(sqlite_store.db))
 
 
 @dataclass

@@ -6,7 +6,12 @@ from __future__ import annotations
 import httpx
 from playwright.sync_api import expect
 
-from tests.browser.accounts_helpers import browser_page, open_user_menu, sign_in, signed_in_as
+from tests.browser.accounts_helpers import (
+    browser_page,
+    open_user_menu,
+    sign_in,
+    signed_in_as,
+)
 from tests.browser.conftest import PASSWORD
 from tests.browser.helpers import send, wait_reply_done
 

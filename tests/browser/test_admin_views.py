@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.accounts_helpers import browser_page, open_user_menu, sign_in, signed_in_as
+from tests.browser.accounts_helpers import (
+    browser_page,
+    open_user_menu,
+    sign_in,
+    signed_in_as,
+)
 from tests.browser.conftest import PASSWORD
 from tests.browser.helpers import send, wait_reply_done
 
@@ -87,8 +92,8 @@ def test_admin_manages_users_and_reads_the_audit_log(browser, accounts_web) -> N
         dialog.locator("input[name=requests_per_minute]").fill("")
         confirm(page)
         expect(page.locator(".toast").last).to_contain_text("Quota of bob saved.")
-        bob = accounts_web.accounts.find_user("bob")
-        assert accounts_web.accounts.get_quota_overrides(bob.id).tokens_per_day == 5000
+        bob = accounts_web.accounts.users.find_user("bob")
+        assert accounts_web.accounts.ledger.get_quota_overrides(bob.id).tokens_per_day == 5000
         user_row(page, "bob").locator("[data-action=quota]").click()
         expect(dialog.locator("input[name=tokens_per_day]")).to_have_value("5000")
         expect(dialog.locator("[data-limit=tokens_per_day]")).to_have_text("5,000")
@@ -118,7 +123,7 @@ def test_admin_manages_users_and_reads_the_audit_log(browser, accounts_web) -> N
         typed.fill("bob")
         confirm(page)
         expect(user_row(page, "bob")).to_have_count(0)
-        assert accounts_web.accounts.find_user("bob") is None
+        assert accounts_web.accounts.users.find_user("bob") is None
 
         # The audit log has it all, newest first; one kind of event at a time.
         page.locator(".tab[data-tab=audit]").click()
@@ -144,7 +149,7 @@ def test_admin_manages_users_and_reads_the_audit_log(browser, accounts_web) -> N
 def test_audit_log_pages(browser, accounts_web) -> None:
     root = accounts_web.user("root", role="admin")
     for i in range(55):
-        accounts_web.accounts.audit("login_failed", target=f"guess{i:02}", ip="192.0.2.7")
+        accounts_web.accounts.ledger.audit("login_failed", target=f"guess{i:02}", ip="192.0.2.7")
     with browser_page(browser, accounts_web, "/admin") as page:
         sign_in(page, "root")
         page.locator(".tab[data-tab=audit]").click()
@@ -181,7 +186,7 @@ def test_audit_details_render_as_text(browser, accounts_web) -> None:
     with browser_page(browser, accounts_web, "/login") as page:
         sign_in(page, payload, "whatever it is")  # failed sign-ins are audited with the typed name
         expect(page.locator("#login-form .form-error")).to_be_visible()
-        accounts_web.accounts.audit("export", target="<svg onload=alert(2)>", details='"><script>alert(3)</script>')
+        accounts_web.accounts.ledger.audit("export", target="<svg onload=alert(2)>", details='"><script>alert(3)</script>')
         sign_in(page, "root")
         signed_in_as(page, "root")
         page.goto(accounts_web.url + "/admin")

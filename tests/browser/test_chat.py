@@ -7,7 +7,13 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import conversation_file, import_conversation, last_reply, send, wait_reply_done
+from tests.browser.helpers import (
+    conversation_file,
+    import_conversation,
+    last_reply,
+    send,
+    wait_reply_done,
+)
 
 
 def test_send_streams_a_reply_then_done(page, web) -> None:

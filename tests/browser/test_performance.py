@@ -6,7 +6,12 @@ import time
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import conversation_file, import_conversation, send, wait_reply_done
+from tests.browser.helpers import (
+    conversation_file,
+    import_conversation,
+    send,
+    wait_reply_done,
+)
 
 ANSWER = """Here is **item {i}**, with a list and some code:
 

@@ -83,7 +83,7 @@ def test_login_and_a_lost_session_keep_the_composer_text(browser, accounts_web) 
         conversation = page.url
 
         # The session ends server-side (expired, signed out elsewhere): the next send goes to login.
-        accounts_web.accounts.delete_sessions(alice.id)
+        accounts_web.accounts.users.delete_sessions(alice.id)
         text = "a long thought I do not want to lose\nsecond line"
         send(page, text)
         expect(page.locator("#login-notice")).to_contain_text("You were signed out")

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-from tests.browser.helpers import conversation_file, import_conversation, send, wait_reply_done
+from tests.browser.helpers import (
+    conversation_file,
+    import_conversation,
+    send,
+    wait_reply_done,
+)
 
 PAYLOADS = [
     "<img src=x onerror=alert(1)>",

@@ -80,9 +80,9 @@ def test_db_upgrade_unreachable_database_is_one_line_without_the_password(tmp_pa
 
 
 def test_serve_marks_answers_cut_by_a_crash_as_interrupted(tmp_path):
+    from mingyan.store.conversations import ConversationStore
     from mingyan.store.db import Database, default_url
     from mingyan.store.migrate import upgrade
-    from mingyan.store.conversations import ConversationStore
     from tests.conftest import start_server, stop_server
 
     url = default_url(tmp_path)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mingyan.store.accounts import Accounts
-from mingyan.store.db import Database, open_database
+from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
+from mingyan.store.db import Database, open_database
 from tests.conftest import mingyan_env
 
 PASSWORD = "correct horse 电池"
@@ -26,11 +26,11 @@ def url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def accounts(url: str) -> Iterator[Accounts]:
+def accounts(url: str) -> Iterator[AccountStore]:
     """The same database, opened in this process to check what the command did."""
     users(url, "list")  # migrates it
     engine = open_database(url)
-    yield Accounts(Database(engine))
+    yield AccountStore.open(Database(engine))
     engine.dispose()
 
 
@@ -57,26 +57,26 @@ def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str
     return lines[0]
 
 
-def test_create_with_password_from_stdin(url: str, accounts: Accounts) -> None:
+def test_create_with_password_from_stdin(url: str, accounts: AccountStore) -> None:
     assert "created 张三 (admin)" in ok(users(url, "create", "张三", "--admin", "--password-stdin",
                                             stdin=PASSWORD + "\n"))
     assert "created alice (user)" in ok(users(url, "create", "alice", "--password-stdin", stdin=PASSWORD))
-    zhang = accounts.authenticate("张三", PASSWORD)
-    assert zhang is not None and zhang.is_admin and accounts.has_admin()
-    assert accounts.authenticate("ALICE", PASSWORD) is not None
+    zhang = accounts.users.authenticate("张三", PASSWORD)
+    assert zhang is not None and zhang.is_admin and accounts.users.has_admin()
+    assert accounts.users.authenticate("ALICE", PASSWORD) is not None
     listing = ok(users(url, "list")).splitlines()
     assert listing[0].split() == ["NAME", "ROLE", "STATUS", "CREATED"]
     assert [line.split()[:3] for line in listing[1:]] == [
         ["alice", "user", "active"], ["张三", "admin", "active"],
     ]
-    events = accounts.audit_events()
+    events = accounts.ledger.audit_events()
     assert [(e.event, e.actor_name, e.target, e.details) for e in events] == [
         ("user_created", "cli", "alice", {"role": "user"}),
         ("user_created", "cli", "张三", {"role": "admin"}),
     ]
 
 
-def test_refusals_are_one_line(url: str, accounts: Accounts) -> None:
+def test_refusals_are_one_line(url: str, accounts: AccountStore) -> None:
     ok(users(url, "create", "Alice", "--password-stdin", stdin=PASSWORD))
     one_line_error(users(url, "create", "ALICE", "--password-stdin", stdin=PASSWORD), "ALICE", "taken")
     one_line_error(users(url, "create", "bob", stdin=PASSWORD + "\n"), "not a terminal", "--password-stdin")
@@ -85,47 +85,47 @@ def test_refusals_are_one_line(url: str, accounts: Accounts) -> None:
     one_line_error(users(url, "create", "bob smith", "--password-stdin", stdin=PASSWORD), "username")
     one_line_error(users(url, "passwd", "Alice", stdin=PASSWORD), "--password-stdin")
     one_line_error(users(url, "disable", "nobody"), "no user nobody")
-    assert [u.username for u in accounts.list_users()] == ["Alice"]
-    assert accounts.authenticate("alice", PASSWORD) is not None
+    assert [u.username for u in accounts.users.list_users()] == ["Alice"]
+    assert accounts.users.authenticate("alice", PASSWORD) is not None
 
 
-def test_disable_enable_passwd_and_delete(url: str, accounts: Accounts) -> None:
+def test_disable_enable_passwd_and_delete(url: str, accounts: AccountStore) -> None:
     ok(users(url, "create", "root", "--admin", "--password-stdin", stdin=PASSWORD))
-    alice = accounts.create_user("alice", PASSWORD)
-    token, _ = accounts.create_session(alice.id, ttl_s=3600)
-    _, key = accounts.create_key(alice.id, "script")
+    alice = accounts.users.create_user("alice", PASSWORD)
+    token, _ = accounts.users.create_session(alice.id, ttl_s=3600)
+    _, key = accounts.keys.create_key(alice.id, "script")
     conversation = ConversationStore(accounts.db).create_conversation(alice.id, title="hers")
 
     ok(users(url, "disable", "ALICE"))
     assert "disabled" in ok(users(url, "list"))
-    assert accounts.resolve_session(token) is None and accounts.resolve_key(key) is None
+    assert accounts.users.resolve_session(token) is None and accounts.keys.resolve_key(key) is None
     ok(users(url, "enable", "alice"))
-    assert accounts.resolve_key(key) is not None
+    assert accounts.keys.resolve_key(key) is not None
 
     ok(users(url, "passwd", "alice", "--password-stdin", stdin="a new password\n"))
-    assert accounts.authenticate("alice", PASSWORD) is None
-    assert accounts.authenticate("alice", "a new password") is not None
+    assert accounts.users.authenticate("alice", PASSWORD) is None
+    assert accounts.users.authenticate("alice", "a new password") is not None
 
     one_line_error(users(url, "delete", "alice"), "--yes")
-    assert accounts.find_user("alice") is not None
+    assert accounts.users.find_user("alice") is not None
     assert "deleted alice and 1 conversation(s)" in ok(users(url, "delete", "alice", "--yes"))
-    assert accounts.find_user("alice") is None and accounts.resolve_key(key) is None
+    assert accounts.users.find_user("alice") is None and accounts.keys.resolve_key(key) is None
     assert ConversationStore(accounts.db).list_conversations(alice.id) == []
     assert conversation.owner == alice.id
     one_line_error(users(url, "disable", "root"), "last enabled admin")
-    assert [e.event for e in accounts.audit_events()][:5] == [
+    assert [e.event for e in accounts.ledger.audit_events()][:5] == [
         "user_deleted", "password_changed", "user_enabled", "user_disabled", "user_created",
     ]
 
 
-def test_usage_and_quota(url: str, accounts: Accounts) -> None:
+def test_usage_and_quota(url: str, accounts: AccountStore) -> None:
     assert "no usage recorded" in ok(users(url, "usage"))
-    alice = accounts.create_user("alice", PASSWORD)
-    gone = accounts.create_user("bob", PASSWORD)
-    accounts.record_usage(alice.id, route="/v1/chat/completions", prompt_tokens=12, cached_tokens=4,
+    alice = accounts.users.create_user("alice", PASSWORD)
+    gone = accounts.users.create_user("bob", PASSWORD)
+    accounts.ledger.record_usage(alice.id, route="/v1/chat/completions", prompt_tokens=12, cached_tokens=4,
                           completion_tokens=30)
-    accounts.record_usage(gone.id, route="/v1/chat/completions", prompt_tokens=1, completion_tokens=1)
-    accounts.delete_user(gone.id)
+    accounts.ledger.record_usage(gone.id, route="/v1/chat/completions", prompt_tokens=1, completion_tokens=1)
+    accounts.users.delete_user(gone.id)
     table = [line.split() for line in ok(users(url, "usage")).splitlines()]
     assert table == [["USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION"],
                      ["alice", "1", "12", "4", "30"], ["bob", "(deleted)", "1", "1", "0", "1"]]
@@ -141,16 +141,16 @@ def test_usage_and_quota(url: str, accounts: Accounts) -> None:
     assert shown.splitlines()[1:] == ["tokens_per_day: 5000", "concurrent_streams: default"]
     one_line_error(users(url, "quota", "alice", "--tokens-per-day", "lots"), "--tokens-per-day")
     one_line_error(users(url, "quota", "alice", "--tokens-per-day", "-5"), "tokens_per_day")
-    [changed, *_] = accounts.audit_events(event="quota_changed")
+    [changed, *_] = accounts.ledger.audit_events(event="quota_changed")
     assert (changed.actor_name, changed.target) == ("cli", "alice")
     assert changed.details == {"concurrent_streams": None}
 
 
-def test_the_password_prompt_asks_twice_at_a_terminal(url: str, accounts: Accounts) -> None:
+def test_the_password_prompt_asks_twice_at_a_terminal(url: str, accounts: AccountStore) -> None:
     assert "created carol" in at_terminal(url, ["create", "carol"], [PASSWORD, PASSWORD])
-    assert accounts.authenticate("carol", PASSWORD) is not None
+    assert accounts.users.authenticate("carol", PASSWORD) is not None
     assert "do not match" in at_terminal(url, ["create", "dave"], [PASSWORD, PASSWORD + "x"])
-    assert accounts.find_user("dave") is None
+    assert accounts.users.find_user("dave") is None
 
 
 def at_terminal(url: str, args: list[str], answers: list[str]) -> str:

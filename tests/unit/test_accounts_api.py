@@ -1,4 +1,4 @@
-"""Accounts over real HTTP (uvicorn in a thread), a fake engine, real SQLite and PostgreSQL:
+"""AccountStore over real HTTP (uvicorn in a thread), a fake engine, real SQLite and PostgreSQL:
 sign-in, CSRF, API keys by both headers, per-object authorization, quotas, usage, cut-offs, audit."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
@@ -28,8 +28,8 @@ def engine() -> FakeEngine:
 
 
 @pytest.fixture
-def accounts(store: ConversationStore) -> Accounts:
-    return Accounts(store.db)
+def accounts(store: ConversationStore) -> AccountStore:
+    return AccountStore.open(store.db)
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def chat(client: httpx.Client, content: str = "hi", **body) -> httpx.Response:
 # ---- modes, setup, sign-in ---------------------------------------------------------------------
 
 
-def test_open_mode_until_the_first_account_then_credentials(url: str, accounts: Accounts) -> None:
+def test_open_mode_until_the_first_account_then_credentials(url: str, accounts: AccountStore) -> None:
     anonymous = httpx.Client(base_url=url, timeout=30)  # keeps no cookies: see below
     assert anonymous.get("/api/auth/status").json() == {"accounts": False, "setup_required": True}
     assert anonymous.post("/api/conversations", json={"title": "before accounts"}).status_code == 201
@@ -90,8 +90,8 @@ def test_open_mode_until_the_first_account_then_credentials(url: str, accounts: 
     assert anonymous.get("/health").status_code == 200  # public
 
 
-def test_login_logout_csrf_and_throttle(url: str, accounts: Accounts) -> None:
-    accounts.create_user("张三", PASSWORD)
+def test_login_logout_csrf_and_throttle(url: str, accounts: AccountStore) -> None:
+    accounts.users.create_user("张三", PASSWORD)
     anonymous = httpx.Client(base_url=url, timeout=30)
     r = anonymous.post("/api/auth/login", json={"username": "张三", "password": "wrong password"})
     assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
@@ -109,12 +109,12 @@ def test_login_logout_csrf_and_throttle(url: str, accounts: Accounts) -> None:
         anonymous.post("/api/auth/login", json={"username": "张三", "password": "nope nope"})
     r = anonymous.post("/api/auth/login", json={"username": "张三", "password": PASSWORD})
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
-    events = [e.event for e in accounts.audit_events(100)]
+    events = [e.event for e in accounts.ledger.audit_events(100)]
     assert events.count("login_failed") == 11 and "login" in events and "logout" in events
 
 
-def test_password_change_keeps_this_session_only(url: str, accounts: Accounts) -> None:
-    accounts.create_user("alice", PASSWORD)
+def test_password_change_keeps_this_session_only(url: str, accounts: AccountStore) -> None:
+    accounts.users.create_user("alice", PASSWORD)
     here, elsewhere = sign_in(url, "alice"), sign_in(url, "alice")
     r = here.post("/api/auth/password", json={"current_password": "wrong one", "new_password": "n" * 12})
     assert r.status_code == 403
@@ -129,8 +129,8 @@ def test_password_change_keeps_this_session_only(url: str, accounts: Accounts) -
 
 
 @pytest.mark.parametrize("header", ["bearer", "x-api-key"])
-def test_api_keys_by_either_header(url: str, accounts: Accounts, header: str) -> None:
-    accounts.create_user("alice", PASSWORD)
+def test_api_keys_by_either_header(url: str, accounts: AccountStore, header: str) -> None:
+    accounts.users.create_user("alice", PASSWORD)
     alice = sign_in(url, "alice")
     r = alice.post("/api/keys", json={"name": "laptop"})
     assert r.status_code == 201
@@ -150,10 +150,10 @@ def test_api_keys_by_either_header(url: str, accounts: Accounts, header: str) ->
 
 
 @pytest.mark.parametrize("header", ["bearer", "x-api-key"])
-def test_disabled_account_keys_stop_working_by_either_header(url: str, accounts: Accounts, header: str) -> None:
-    accounts.create_user("root", PASSWORD, role="admin")
-    bob = accounts.create_user("bob", PASSWORD)
-    _, plaintext = accounts.create_key(bob.id, "k")
+def test_disabled_account_keys_stop_working_by_either_header(url: str, accounts: AccountStore, header: str) -> None:
+    accounts.users.create_user("root", PASSWORD, role="admin")
+    bob = accounts.users.create_user("bob", PASSWORD)
+    _, plaintext = accounts.keys.create_key(bob.id, "k")
     client = with_key(url, plaintext, header)
     assert chat(client).status_code == 200
     admin = sign_in(url, "root")
@@ -165,11 +165,11 @@ def test_disabled_account_keys_stop_working_by_either_header(url: str, accounts:
 
 @pytest.mark.parametrize("header", ["bearer", "x-api-key"])
 def test_quota_refused_before_any_token_by_either_header(
-    url: str, accounts: Accounts, engine: FakeEngine, header: str
+    url: str, accounts: AccountStore, engine: FakeEngine, header: str
 ) -> None:
-    bob = accounts.create_user("bob", PASSWORD)
-    accounts.set_quota(bob.id, requests_per_minute=2)
-    _, plaintext = accounts.create_key(bob.id, "k")
+    bob = accounts.users.create_user("bob", PASSWORD)
+    accounts.ledger.set_quota(bob.id, requests_per_minute=2)
+    _, plaintext = accounts.keys.create_key(bob.id, "k")
     client = with_key(url, plaintext, header)
     assert chat(client).status_code == 200
     cid = client.post("/api/conversations", json={}).json()["id"]
@@ -185,8 +185,8 @@ def test_quota_refused_before_any_token_by_either_header(
     assert len(messages) == 2  # the refused message wrote nothing
 
 
-def test_key_limits_and_daily_tokens(url: str, accounts: Accounts) -> None:
-    bob = accounts.create_user("bob", PASSWORD)
+def test_key_limits_and_daily_tokens(url: str, accounts: AccountStore) -> None:
+    bob = accounts.users.create_user("bob", PASSWORD)
     bob_client = sign_in(url, "bob")
     key = bob_client.post("/api/keys", json={"name": "small", "limits": {"tokens_per_day": 5}}).json()
     client = with_key(url, key["key"], "bearer")
@@ -202,10 +202,10 @@ def test_key_limits_and_daily_tokens(url: str, accounts: Accounts) -> None:
     assert usage[0]["requests"] == 3 and usage[0]["completion_tokens"] == 3 * len("You said: hi")
 
 
-def test_concurrent_streams_quota(url: str, accounts: Accounts, engine: FakeEngine) -> None:
+def test_concurrent_streams_quota(url: str, accounts: AccountStore, engine: FakeEngine) -> None:
     engine.token_delay = 0.02
-    bob = accounts.create_user("bob", PASSWORD)
-    accounts.set_quota(bob.id, concurrent_streams=1)
+    bob = accounts.users.create_user("bob", PASSWORD)
+    accounts.ledger.set_quota(bob.id, concurrent_streams=1)
     client = sign_in(url, "bob")
     with client.stream("POST", "/v1/chat/completions", json={
         "messages": [{"role": "user", "content": "x" * 100}], "stream": True,
@@ -220,9 +220,9 @@ def test_concurrent_streams_quota(url: str, accounts: Accounts, engine: FakeEngi
         time.sleep(0.05)
 
 
-def test_usage_own_and_admin(url: str, accounts: Accounts) -> None:
-    accounts.create_user("root", PASSWORD, role="admin")
-    accounts.create_user("bob", PASSWORD)
+def test_usage_own_and_admin(url: str, accounts: AccountStore) -> None:
+    accounts.users.create_user("root", PASSWORD, role="admin")
+    accounts.users.create_user("bob", PASSWORD)
     bob, admin = sign_in(url, "bob"), sign_in(url, "root")
     chat(bob, "one")
     chat(admin, "two")
@@ -237,11 +237,11 @@ def test_usage_own_and_admin(url: str, accounts: Accounts) -> None:
 
 
 def test_disabling_a_user_cuts_their_live_streams_within_a_second(
-    url: str, accounts: Accounts, engine: FakeEngine
+    url: str, accounts: AccountStore, engine: FakeEngine
 ) -> None:
     engine.token_delay = 0.05
-    accounts.create_user("root", PASSWORD, role="admin")
-    bob = accounts.create_user("bob", PASSWORD)
+    accounts.users.create_user("root", PASSWORD, role="admin")
+    bob = accounts.users.create_user("bob", PASSWORD)
     bob_client, admin = sign_in(url, "bob"), sign_in(url, "root")
     cid = bob_client.post("/api/conversations", json={}).json()["id"]
     ended: dict[str, float] = {}
@@ -271,15 +271,15 @@ def test_disabling_a_user_cuts_their_live_streams_within_a_second(
     assert api_ended - cut_at < 1.0 and ended["v1"] - cut_at < 1.0 and "v1_error" in ended
     assert len(final["content"]) < len("You said: " + "z" * 400)
     assert engine.active == 0
-    audit = [e.event for e in accounts.audit_events(50)]
+    audit = [e.event for e in accounts.ledger.audit_events(50)]
     assert "user_disabled" in audit
 
 
 # ---- admin -------------------------------------------------------------------------------------
 
 
-def test_admin_manages_users_and_reads_the_audit_log(url: str, accounts: Accounts) -> None:
-    accounts.create_user("root", PASSWORD, role="admin")
+def test_admin_manages_users_and_reads_the_audit_log(url: str, accounts: AccountStore) -> None:
+    accounts.users.create_user("root", PASSWORD, role="admin")
     admin = sign_in(url, "root")
     r = admin.post("/api/admin/users", json={"username": "carol", "password": PASSWORD})
     assert r.status_code == 201

@@ -17,7 +17,7 @@ from starlette.routing import Mount
 from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
@@ -66,10 +66,10 @@ def sign_in(url: str, username: str) -> httpx.Client:
 
 @pytest.fixture
 def world(store: ConversationStore) -> Iterator[World]:
-    accounts = Accounts(store.db)
-    alice = accounts.create_user("alice", PASSWORD)
-    accounts.create_user("bob", PASSWORD)
-    accounts.create_user("root", PASSWORD, role="admin")
+    accounts = AccountStore.open(store.db)
+    alice = accounts.users.create_user("alice", PASSWORD)
+    accounts.users.create_user("bob", PASSWORD)
+    accounts.users.create_user("root", PASSWORD, role="admin")
     app = create_app(Settings(auto_titles=False), FakeEngine(n_ctx=1024), store=store)
     with serve_app(app) as url:
         a = sign_in(url, "alice")

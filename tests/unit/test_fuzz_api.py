@@ -17,10 +17,10 @@ from sqlalchemy.engine import make_url
 from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
-from mingyan.store.accounts import Accounts
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url
 from mingyan.store.migrate import upgrade
-from mingyan.store.conversations import ConversationStore
 from tests.app_server import serve_app
 
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -47,9 +47,9 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         url = server.set(database=name).render_as_string(hide_password=False)
     upgrade(url)
     store = ConversationStore(Database.open(url))
-    accounts = Accounts(store.db)
-    admin = accounts.create_user("fuzzer", "correct horse battery", role="admin")
-    _, key = accounts.create_key(admin.id, "fuzz")
+    accounts = AccountStore.open(store.db)
+    admin = accounts.users.create_user("fuzzer", "correct horse battery", role="admin")
+    _, key = accounts.keys.create_key(admin.id, "fuzz")
     settings_ = Settings(auto_titles=False, quota_requests_per_minute=0, quota_concurrent_streams=0)
     with serve_app(create_app(settings_, FakeEngine(n_ctx=512), store=store)) as base:
         yield Target(base, key)

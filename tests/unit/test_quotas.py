@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mingyan.chat.quotas import QuotaExceeded, QuotaGate, Subject
-from mingyan.store.account_types import Quota as Limits
+from mingyan.store.accounts.types import Quota as Limits
 
 
 class Clock:

@@ -6,9 +6,9 @@ import pytest
 from alembic import command
 from sqlalchemy import inspect
 
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, open_database
 from mingyan.store.migrate import alembic_config, upgrade
-from mingyan.store.conversations import ConversationStore
 from mingyan.store.search import MAX_QUERY_CHARS, SearchHit, make_snippet, search
 
 

@@ -12,10 +12,10 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import StatementError
 
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import NotFound
 from mingyan.store.migrate import upgrade
-from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Base, Conversation, Message
 
 

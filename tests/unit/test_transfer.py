@@ -20,12 +20,12 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from mingyan.store.transfer import write as transfer_write
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import ImportFormatError, NotFound
 from mingyan.store.migrate import upgrade
-from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
+from mingyan.store.transfer import write as transfer_write
 from mingyan.store.transfer.mingyan_json import (
     export_json,
     export_markdown,

@@ -17,14 +17,18 @@ from mingyan.api.schemas import (
     MessageCreate,
     check_stops,
 )
-from mingyan.store.credentials import check_password, check_username, username_key
+from mingyan.store.accounts.credentials import (
+    check_password,
+    check_username,
+    username_key,
+)
+from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url
 from mingyan.store.errors import ImportFormatError, InvalidValue
 from mingyan.store.migrate import upgrade
-from mingyan.store.conversations import ConversationStore
 from mingyan.store.search import make_snippet, parse_query
-from mingyan.store.transfer.mingyan_json import import_file
 from mingyan.store.transfer.checks import load_json
+from mingyan.store.transfer.mingyan_json import import_file
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

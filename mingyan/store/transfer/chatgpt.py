@@ -20,8 +20,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from mingyan.store.errors import ImportFormatError
 from mingyan.store.conversations import PROVENANCE_FIELDS, ConversationStore
+from mingyan.store.errors import ImportFormatError
 from mingyan.store.tables import Conversation, Message, utcnow
 from mingyan.store.transfer.checks import (
     MAX_CONVERSATIONS,
@@ -37,7 +37,11 @@ from mingyan.store.transfer.checks import (
     location,
 )
 from mingyan.store.transfer.read import parents_first
-from mingyan.store.transfer.write import ConversationRecord, ImportResult, write_conversations
+from mingyan.store.transfer.write import (
+    ConversationRecord,
+    ImportResult,
+    write_conversations,
+)
 
 MAX_NODES = 5 * MAX_MESSAGES  # per conversation, tool calls and skipped nodes included
 KEPT_ROLES = ("system", "user", "assistant")

@@ -18,13 +18,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
 
-from mingyan.store.transfer.chatgpt import import_chatgpt, import_chatgpt_value
-from mingyan.store.errors import ImportFormatError
-from mingyan.store.transfer.markdown import export_markdown
 from mingyan.store.conversations import ConversationStore
+from mingyan.store.errors import ImportFormatError
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message
+from mingyan.store.transfer.chatgpt import import_chatgpt, import_chatgpt_value
 from mingyan.store.transfer.checks import (
     INT32,
     MAX_CONVERSATIONS,
@@ -42,8 +48,17 @@ from mingyan.store.transfer.checks import (
     one_of,
     parse_timestamp,
 )
-from mingyan.store.transfer.read import messages_by_conversation, owned_conversations, parents_first
-from mingyan.store.transfer.write import ConversationRecord, ImportResult, write_conversations
+from mingyan.store.transfer.markdown import export_markdown
+from mingyan.store.transfer.read import (
+    messages_by_conversation,
+    owned_conversations,
+    parents_first,
+)
+from mingyan.store.transfer.write import (
+    ConversationRecord,
+    ImportResult,
+    write_conversations,
+)
 
 __all__ = [
     "FORMAT",

@@ -1,9 +1,8 @@
-"""Accounts: users, login sessions and API keys. Quotas, usage and the audit log are in `ledger.py`.
+"""Users and their login sessions.
 
 Each method uses short transactions (a write at most once); password hashing runs before the write, never
 while it holds the lock. Methods block (argon2 takes ~0.1 s by design): async callers run them in a thread.
-They return frozen snapshots (account_types.py) that carry no secret. Another user's API key id raises
-`NotFound`, as a missing one does.
+They return frozen snapshots (types.py) that carry no secret.
 """
 
 from __future__ import annotations
@@ -18,29 +17,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mingyan.store import tables as t
-from mingyan.store.account_types import ApiKey, LoginSession, User
-from mingyan.store.credentials import (
-    API_KEY_PREFIX,
+from mingyan.store.accounts.credentials import (
     Passwords,
     check_password,
     check_username,
     digest,
     matches,
-    new_api_key,
     new_token,
-    shown_prefix,
 )
-from mingyan.store.errors import AuthFailed, Conflict, InvalidValue, NotFound
-from mingyan.store.ledger import Ledger, check_limits, clip
+from mingyan.store.accounts.rows import TOUCH_INTERVAL, clip, touch, user_row
+from mingyan.store.accounts.types import LoginSession, User, aware
 from mingyan.store.db import Database
+from mingyan.store.errors import AuthFailed, Conflict, InvalidValue
 from mingyan.store.tables import Conversation, Message, utcnow
 
-TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at / last_used_at are written at most this often
-KEY_NAME_MAX = 100
 
-
-class Accounts(Ledger):
-    """Users, their login sessions, API keys, quotas, usage and the audit log, for one database.
+class UserStore:
+    """Users and their login sessions, for one database.
 
     `passwords` and `clock` are injectable (tests pass cheaper argon2id parameters and a fake clock).
     """
@@ -52,8 +45,13 @@ class Accounts(Ledger):
         passwords: Passwords | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        super().__init__(db, clock=clock)
+        self.db = db
         self.passwords = passwords or Passwords()
+        self._clock = clock
+
+    def now(self) -> datetime:
+        """The current time, UTC."""
+        return aware(self._clock())
 
     # ---- users ---------------------------------------------------------------------------------
 
@@ -95,7 +93,7 @@ class Accounts(Ledger):
 
     def get_user(self, user_id: str) -> User:
         with self.db.reads() as session:
-            return User.of(_user(session, user_id))
+            return User.of(user_row(session, user_id))
 
     def find_user(self, username: str) -> User | None:
         """By name, compared case-blind; None when there is no such user."""
@@ -138,7 +136,7 @@ class Accounts(Ledger):
         with self.db.sessions.begin() as session:
             if role != "admin":
                 _keep_an_admin(session, user_id)
-            row = _user(session, user_id)
+            row = user_row(session, user_id)
             row.role, row.updated_at = role, self.now()
         return User.of(row)
 
@@ -148,7 +146,7 @@ class Accounts(Ledger):
         with self.db.sessions.begin() as session:
             if disabled:
                 _keep_an_admin(session, user_id)
-            row = _user(session, user_id)
+            row = user_row(session, user_id)
             row.disabled, row.updated_at = bool(disabled), self.now()
             if disabled:
                 session.execute(delete(t.LoginSession).where(t.LoginSession.user_id == user_id))
@@ -162,14 +160,14 @@ class Accounts(Ledger):
         """
         with self.db.sessions.begin() as session:
             _keep_an_admin(session, user_id)
-            _user(session, user_id)
+            user_row(session, user_id)
             gone = _delete_conversations(session, user_id)
             session.execute(delete(t.User).where(t.User.id == user_id))
         return gone
 
     def _row(self, user_id: str) -> t.User:
         with self.db.reads() as session:
-            return _user(session, user_id)
+            return user_row(session, user_id)
 
     def _row_by_name(self, username: str) -> t.User | None:
         try:
@@ -191,7 +189,7 @@ class Accounts(Ledger):
         """Replace the hash (only if it is still `expected`, when given) and end login sessions."""
         now = self.now()
         with self.db.sessions.begin() as session:
-            row = _user(session, user_id)
+            row = user_row(session, user_id)
             if expected is not None and row.password_hash != expected:
                 if rehash:
                     return  # the password changed meanwhile: the new hash is newer than ours
@@ -216,7 +214,7 @@ class Accounts(Ledger):
         token, csrf = new_token(), new_token()
         now = self.now()
         with self.db.sessions.begin() as session:
-            if _user(session, user_id).disabled:
+            if user_row(session, user_id).disabled:
                 raise AuthFailed("This account is disabled.")
             session.add(t.LoginSession(
                 id=digest(token), user_id=user_id, csrf_hash=digest(csrf), created_at=now,
@@ -246,7 +244,7 @@ class Accounts(Ledger):
         if user.disabled:
             return None
         if now - login.last_seen_at >= TOUCH_INTERVAL:
-            self._touch(t.LoginSession, session_id, last_seen_at=now)
+            touch(self.db, t.LoginSession, session_id, last_seen_at=now)
             login = replace(login, last_seen_at=now)
         return user, login
 
@@ -272,77 +270,6 @@ class Accounts(Ledger):
         with self.db.sessions.begin() as session:
             return session.execute(delete(t.LoginSession).where(condition)).rowcount or 0
 
-    def _touch(self, table: type[t.LoginSession | t.ApiKey], row_id: str, **values: datetime) -> None:
-        with self.db.sessions.begin() as session:
-            session.execute(update(table).where(table.id == row_id).values(**values))
-
-    # ---- API keys ------------------------------------------------------------------------------
-
-    def create_key(self, user_id: str, name: str, **limits: int | None) -> tuple[ApiKey, str]:
-        """A new key: returns it and its plaintext (`my-...`), which is shown once and stored hashed.
-
-        `limits` (requests_per_minute, tokens_per_day, concurrent_streams) narrow the user's own.
-        """
-        name = _check_key_name(name)
-        values = check_limits(limits)
-        plaintext = new_api_key()
-        row = t.ApiKey(
-            user_id=user_id, name=name, prefix=shown_prefix(plaintext), key_hash=digest(plaintext),
-            created_at=self.now(), **values,
-        )
-        with self.db.sessions.begin() as session:
-            _user(session, user_id)
-            session.add(row)
-        return ApiKey.of(row), plaintext
-
-    def list_keys(self, user_id: str) -> list[ApiKey]:
-        """The user's keys, revoked ones included, newest first."""
-        with self.db.reads() as session:
-            rows = session.scalars(
-                select(t.ApiKey).where(t.ApiKey.user_id == user_id)
-                .order_by(t.ApiKey.created_at.desc(), t.ApiKey.id)
-            )
-            return [ApiKey.of(row) for row in rows]
-
-    def revoke_key(self, user_id: str, key_id: str) -> ApiKey:
-        """Revoke one of the user's keys (again: no change). Another user's key id raises NotFound."""
-        with self.db.sessions.begin() as session:
-            row = _key(session, user_id, key_id)
-            if row.revoked_at is None:
-                row.revoked_at = self.now()
-        return ApiKey.of(row)
-
-    def set_key_limits(self, user_id: str, key_id: str, **limits: int | None) -> ApiKey:
-        """Change a key's own limits (None: the user's limits apply)."""
-        values = check_limits(limits)
-        with self.db.sessions.begin() as session:
-            row = _key(session, user_id, key_id)
-            for name, value in values.items():
-                setattr(row, name, value)
-        return ApiKey.of(row)
-
-    def resolve_key(self, plaintext: str) -> tuple[User, ApiKey] | None:
-        """The key's user and the key; None for an unknown or revoked key or a disabled user."""
-        if not isinstance(plaintext, str) or not plaintext.startswith(API_KEY_PREFIX) or len(plaintext) > 200:
-            return None
-        key_hash = digest(plaintext)
-        with self.db.reads() as session:
-            found = session.execute(
-                select(t.ApiKey, t.User)
-                .join(t.User, t.User.id == t.ApiKey.user_id)
-                .where(t.ApiKey.key_hash == key_hash)
-            ).first()
-        if found is None:
-            return None
-        key, user = ApiKey.of(found[0]), User.of(found[1])
-        if not key.active or user.disabled:
-            return None
-        now = self.now()
-        if key.last_used_at is None or now - key.last_used_at >= TOUCH_INTERVAL:
-            self._touch(t.ApiKey, key.id, last_used_at=now)
-            key = replace(key, last_used_at=now)
-        return user, key
-
 
 _ENABLED_ADMIN = (t.User.role == "admin", t.User.disabled.is_(False))
 
@@ -350,29 +277,6 @@ _ENABLED_ADMIN = (t.User.role == "admin", t.User.disabled.is_(False))
 def _check_role(role: str) -> None:
     if role not in t.USER_ROLES:
         raise InvalidValue(f"role must be one of {', '.join(t.USER_ROLES)}, not {role!r}", param="role")
-
-
-def _check_key_name(name: str) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidValue("an API key needs a name", param="name")
-    name = name.strip()
-    if len(name) > KEY_NAME_MAX or not name.isprintable():
-        raise InvalidValue(f"a key name has at most {KEY_NAME_MAX} printable characters", param="name")
-    return name
-
-
-def _user(session: Session, user_id: str) -> t.User:
-    row = session.get(t.User, user_id) if isinstance(user_id, str) else None
-    if row is None:
-        raise NotFound(f"No user {user_id}.")
-    return row
-
-
-def _key(session: Session, user_id: str, key_id: str) -> t.ApiKey:
-    row = session.get(t.ApiKey, key_id) if isinstance(key_id, str) else None
-    if row is None or row.user_id != user_id:
-        raise NotFound(f"No API key {key_id}.")
-    return row
 
 
 def _delete_conversations(session: Session, owner: str) -> int:
@@ -403,4 +307,3 @@ def _keep_an_admin(session: Session, user_id: str) -> None:
         raise Conflict(
             "This is the last enabled admin; make another user admin first.", code="last_admin"
         )
-

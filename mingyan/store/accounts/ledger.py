@@ -1,4 +1,4 @@
-"""Quotas, usage records and the audit log: the bookkeeping half of `Accounts` (accounts.py).
+"""Quotas, usage records and the audit log.
 
 The audit log is append-only: there is no method to change or remove an entry, and database triggers
 (migration 0004) refuse UPDATE and DELETE of `audit_events` on SQLite and PostgreSQL alike.
@@ -13,9 +13,19 @@ from typing import Any
 from sqlalchemy import func, select
 
 from mingyan.store import tables as t
-from mingyan.store.account_types import LIMITS, ApiKey, AuditEntry, Quota, UsageTotal, User, aware
-from mingyan.store.errors import InvalidValue, NotFound
+from mingyan.store.accounts.rows import clip
+from mingyan.store.accounts.types import (
+    LIMITS,
+    ApiKey,
+    AuditEntry,
+    Quota,
+    UsageTotal,
+    User,
+    aware,
+)
 from mingyan.store.db import Database
+from mingyan.store.errors import InvalidValue, NotFound
+from mingyan.store.tables import utcnow
 
 NO_LIMITS = Quota()
 INT_MAX = 2**31 - 1  # the columns are 32-bit integers
@@ -27,9 +37,9 @@ AUDIT_EVENTS = (
 
 
 class Ledger:
-    """The bookkeeping methods of `Accounts`; not used on its own."""
+    """Quotas, usage and the audit log, for one database."""
 
-    def __init__(self, db: Database, *, clock: Callable[[], datetime]) -> None:
+    def __init__(self, db: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.db = db
         self._clock = clock
 
@@ -174,9 +184,3 @@ def _check_count(name: str, value: Any, *, maximum: int) -> None:
         raise InvalidValue(f"{name} must be a whole number, 0 or more", param=name)
     if value > maximum:
         raise InvalidValue(f"{name} must be at most {maximum}", param=name)
-
-
-def clip(text: str | None, length: int) -> str | None:
-    """Client-supplied text (an IP, a User-Agent, a typed name) cut to fit its column, without NUL
-    characters (PostgreSQL cannot store them)."""
-    return None if text is None else str(text).replace("\x00", "\ufffd")[:length]

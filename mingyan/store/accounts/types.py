@@ -1,4 +1,4 @@
-"""What `Accounts` returns: frozen snapshots that carry no password hash and no key digest.
+"""What the account stores return: frozen snapshots that carry no password hash and no key digest.
 
 Times are timezone-aware UTC on every database (SQLite hands back naive ones; they are UTC).
 """
