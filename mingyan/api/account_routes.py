@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import time
-from collections import deque
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.exceptions import HTTPException
 
-from mingyan.api.audit import audit
+from mingyan.accounts.principal import Principal
+from mingyan.accounts.service import AccountService, Actor
 from mingyan.api.auth import (
     CSRF_COOKIE,
     LOCAL_OWNER,
@@ -26,6 +25,7 @@ from mingyan.api.auth import (
     hash_key,
     require_principal,
 )
+from mingyan.api.context import context
 from mingyan.api.schemas import (
     AuthStatus,
     KeyCreate,
@@ -41,7 +41,6 @@ from mingyan.api.schemas import (
     UsageTotalOut,
     UserOut,
 )
-from mingyan.errors import EngineBusyError
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.accounts.types import User
 from mingyan.store.errors import AuthFailed
@@ -49,38 +48,18 @@ from mingyan.store.errors import AuthFailed
 public = APIRouter(prefix="/api/auth", tags=["accounts"])
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["accounts"])
 
-FAILED_LOGIN_LIMIT = 10  # per client address and username, per window
-FAILED_LOGIN_WINDOW_S = 15 * 60
-
-
-class LoginThrottle:
-    """Refuses sign-ins for an (address, username) pair after too many recent failures."""
-
-    def __init__(self, limit: int = FAILED_LOGIN_LIMIT, window_s: float = FAILED_LOGIN_WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-
-    def check(self, address: str, username: str) -> None:
-        recent = self._recent(address, username)
-        if len(recent) >= self.limit:
-            wait = self.window_s - (time.monotonic() - recent[0])
-            raise EngineBusyError("Too many failed sign-ins; try again later.", retry_after_s=wait)
-
-    def failed(self, address: str, username: str) -> None:
-        self._recent(address, username).append(time.monotonic())
-
-    def succeeded(self, address: str, username: str) -> None:
-        self._failures.pop((address, username.casefold()), None)
-
-    def _recent(self, address: str, username: str) -> deque[float]:
-        recent = self._failures.setdefault((address, username.casefold()), deque())
-        while recent and time.monotonic() - recent[0] >= self.window_s:
-            recent.popleft()
-        return recent
-
-
 def _accounts(request: Request) -> AccountStore:
-    return request.app.state.accounts
+    return context(request).accounts
+
+
+def _service(request: Request) -> AccountService:
+    service = context(request).account_service
+    assert service is not None  # these routes exist only with a database
+    return service
+
+
+def _actor(request: Request, principal: Principal) -> Actor:
+    return Actor(principal, _address(request))
 
 
 def _address(request: Request) -> str:
@@ -88,7 +67,7 @@ def _address(request: Request) -> str:
 
 
 async def _sign_in(request: Request, response: Response, user: User) -> SessionOut:
-    settings = request.app.state.settings
+    settings = context(request).settings
     ttl_s = settings.session_hours * 3600
     token, csrf = await asyncio.to_thread(
         _accounts(request).users.create_session, user.id, ttl_s=ttl_s, ip=_address(request),
@@ -106,29 +85,29 @@ async def _sign_in(request: Request, response: Response, user: User) -> SessionO
 @public.get("/status")
 def auth_status(request: Request) -> AuthStatus:
     has_accounts = _accounts(request).users.count_users() > 0
-    return AuthStatus(accounts=has_accounts, setup_required=not has_accounts and request.app.state.setup_hash is not None)
+    return AuthStatus(accounts=has_accounts, setup_required=not has_accounts and context(request).setup_hash is not None)
 
 
 @public.post("/setup")
 async def setup(body: SetupRequest, request: Request, response: Response) -> SessionOut:
     """First run: create the first administrator with the token `serve` printed. Their account takes
     over the conversations made before accounts existed (owner `local`)."""
-    accounts, expected = _accounts(request), request.app.state.setup_hash
+    accounts, expected = _accounts(request), context(request).setup_hash
     if expected is None or not hmac.compare_digest(hash_key(body.token), expected):
         raise HTTPException(403, "Invalid setup token: use the link `mingyan serve` printed at startup.")
     if await asyncio.to_thread(accounts.users.count_users) > 0:
         raise HTTPException(409, "Setup is done already: sign in instead.")
     user = await asyncio.to_thread(accounts.users.create_user, body.username, body.password, role="admin")
-    adopted = await asyncio.to_thread(request.app.state.store.transfer_owner, LOCAL_OWNER, user.id)
+    adopted = await asyncio.to_thread(context(request).store.transfer_owner, LOCAL_OWNER, user.id)
     await asyncio.to_thread(accounts.ledger.audit, "user_created", actor=user, target=user.username, ip=_address(request),
                      role="admin", setup=True, adopted_conversations=adopted)
-    request.app.state.setup_hash = None
+    context(request).setup_hash = None
     return await _sign_in(request, response, user)
 
 
 @public.post("/login")
 async def login(body: LoginRequest, request: Request, response: Response) -> SessionOut:
-    throttle: LoginThrottle = request.app.state.login_throttle
+    throttle = context(request).login_throttle
     address = _address(request)
     throttle.check(address, body.username)
     accounts = _accounts(request)
@@ -150,9 +129,7 @@ async def logout(request: Request, principal: CurrentPrincipal) -> Response:
     response = Response(status_code=204)
     token = request.cookies.get(SESSION_COOKIE)
     if principal.via == "session" and token:
-        accounts = _accounts(request)
-        await asyncio.to_thread(accounts.users.delete_session, token)
-        await audit(request, principal, "logout", principal.username)
+        await _service(request).sign_out(_actor(request, principal), principal, token)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
     return response
@@ -163,7 +140,7 @@ def me(request: Request, principal: CurrentPrincipal) -> SessionOut:
     if principal.has_account:
         user = _accounts(request).users.get_user(principal.user_id)
         return SessionOut(user=UserOut.model_validate(user), via=principal.via)
-    epoch = datetime.fromtimestamp(request.app.state.started).astimezone()
+    epoch = datetime.fromtimestamp(context(request).started).astimezone()
     local = UserOut(id=LOCAL_OWNER, username=LOCAL_OWNER, role="admin", disabled=False, created_at=epoch, updated_at=epoch)
     return SessionOut(user=local, via=principal.via)
 
@@ -172,14 +149,12 @@ def me(request: Request, principal: CurrentPrincipal) -> SessionOut:
 async def change_password(body: PasswordChange, request: Request, principal: CurrentPrincipal) -> Response:
     """Other sign-ins of this account end; this one stays."""
     _need_account(principal)
-    accounts = _accounts(request)
-    keep = principal.session.id if principal.session else None
     try:
-        await asyncio.to_thread(accounts.users.set_password, principal.user_id, body.current_password, body.new_password,
-                         keep_session=keep)
+        await _service(request).change_password(
+            _actor(request, principal), principal, body.current_password, body.new_password
+        )
     except AuthFailed as exc:
         raise HTTPException(403, "The current password is wrong.") from exc
-    await audit(request, principal, "password_changed", principal.username)
     return Response(status_code=204)
 
 
@@ -193,9 +168,9 @@ def list_keys(request: Request, principal: CurrentPrincipal) -> KeyList:
 async def create_key(body: KeyCreate, request: Request, principal: CurrentPrincipal) -> KeyCreated:
     """A new API key; its value is in this answer only."""
     _need_account(principal)
-    accounts = _accounts(request)
-    key, plaintext = await asyncio.to_thread(accounts.keys.create_key, principal.user_id, body.name, **body.limits.model_dump())
-    await audit(request, principal, "key_created", key.id, name=key.name)
+    key, plaintext = await _service(request).create_key(
+        _actor(request, principal), principal.user_id, body.name, **body.limits.model_dump()
+    )
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=plaintext)
 
 
@@ -203,10 +178,7 @@ async def create_key(body: KeyCreate, request: Request, principal: CurrentPrinci
 async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal) -> KeyOut:
     """Revoke a key: requests with it fail from now on, and its running /v1 streams stop."""
     _need_account(principal)
-    accounts = _accounts(request)
-    key = await asyncio.to_thread(accounts.keys.revoke_key, principal.user_id, key_id)
-    request.app.state.cutoffs.cut(key_id=key.id)
-    await audit(request, principal, "key_revoked", key.id)
+    key = await _service(request).revoke_key(_actor(request, principal), principal.user_id, key_id)
     return KeyOut.model_validate(key)
 
 
@@ -214,8 +186,9 @@ async def revoke_key(key_id: str, request: Request, principal: CurrentPrincipal)
 async def set_key_limits(key_id: str, body: Limits, request: Request, principal: CurrentPrincipal) -> KeyOut:
     """A key's own limits (null: the account's apply). They take effect with the next request."""
     _need_account(principal)
-    key = await asyncio.to_thread(_accounts(request).keys.set_key_limits, principal.user_id, key_id, **body.model_dump())
-    await audit(request, principal, "quota_changed", key.id, **body.model_dump())
+    key = await _service(request).set_key_limits(
+        _actor(request, principal), principal.user_id, key_id, **body.model_dump()
+    )
     return KeyOut.model_validate(key)
 
 

@@ -8,8 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from mingyan.api.audit import audit
+from mingyan.accounts.service import AccountService, Actor
 from mingyan.api.auth import Principal, require_admin, require_principal
+from mingyan.api.context import context
 from mingyan.api.schemas import (
     AuditEntryOut,
     AuditLog,
@@ -24,7 +25,6 @@ from mingyan.api.schemas import (
     UserUpdate,
 )
 from mingyan.errors import ConflictError
-from mingyan.store.accounts.account_store import AccountStore
 
 router = APIRouter(
     prefix="/api/admin", dependencies=[Depends(require_principal), Depends(require_admin)], tags=["admin"]
@@ -32,22 +32,19 @@ router = APIRouter(
 Admin = Annotated[Principal, Depends(require_admin)]
 
 
-def _accounts(request: Request) -> AccountStore:
-    return request.app.state.accounts
+def _service(request: Request) -> AccountService:
+    service = context(request).account_service
+    assert service is not None  # these routes exist only with a database
+    return service
 
 
-def cut_off_user(request: Request, user_id: str) -> None:
-    """End everything the user has running: /v1 streams and stored-conversation replies."""
-    request.app.state.cutoffs.cut(user_id=user_id)
-    conversations = request.app.state.conversations
-    if conversations is not None:
-        for reply in conversations.hub.for_owner(user_id):
-            reply.stop("stopped")
+def _actor(request: Request, admin: Principal) -> Actor:
+    return Actor(admin, request.client.host if request.client else None)
 
 
 @router.get("/users")
 def list_users(request: Request) -> UserList:
-    return UserList(data=[UserOut.model_validate(u) for u in _accounts(request).users.list_users()])
+    return UserList(data=[UserOut.model_validate(u) for u in _service(request).store.users.list_users()])
 
 
 @router.post("/users", status_code=201)
@@ -60,8 +57,7 @@ async def create_user(body: UserCreate, request: Request, admin: Admin) -> UserO
             "printed, or `mingyan users create NAME --admin`.",
             code="setup_required",
         )
-    user = await asyncio.to_thread(_accounts(request).users.create_user, body.username, body.password, role=body.role)
-    await audit(request, admin, "user_created", user.username, role=user.role)
+    user = await _service(request).create_user(_actor(request, admin), body.username, body.password, role=body.role)
     return UserOut.model_validate(user)
 
 
@@ -69,62 +65,43 @@ async def create_user(body: UserCreate, request: Request, admin: Admin) -> UserO
 async def update_user(user_id: str, body: UserUpdate, request: Request, admin: Admin) -> UserOut:
     """Change role, disable or enable (disabling ends their sessions, keys and running streams at
     once), or reset the password."""
-    accounts = _accounts(request)
-    user = await asyncio.to_thread(accounts.users.get_user, user_id)
+    service, actor = _service(request), _actor(request, admin)
+    user = await asyncio.to_thread(service.store.users.get_user, user_id)
     if body.role is not None and body.role != user.role:
-        user = await asyncio.to_thread(accounts.users.set_role, user_id, body.role)
-        await audit(request, admin, "role_changed", user.username, role=body.role)
+        user = await service.set_role(actor, user_id, body.role)
     if body.disabled is not None and body.disabled != user.disabled:
-        user = await asyncio.to_thread(accounts.users.set_disabled, user_id, body.disabled)
-        if body.disabled:
-            cut_off_user(request, user_id)
-        await audit(request, admin, "user_disabled" if body.disabled else "user_enabled", user.username)
+        user = await service.set_disabled(actor, user_id, body.disabled)
     if body.password is not None:
-        await asyncio.to_thread(accounts.users.reset_password, user_id, body.password)
-        await audit(request, admin, "password_changed", user.username, reset_by_admin=True)
+        await service.reset_password(actor, user_id, body.password)
     return UserOut.model_validate(user)
 
 
 @router.delete("/users/{user_id}", status_code=204)
 async def delete_user(user_id: str, request: Request, admin: Admin) -> Response:
     """Delete the user with their conversations, sessions and keys; their running streams end."""
-    accounts = _accounts(request)
-    user = await asyncio.to_thread(accounts.users.get_user, user_id)
-    cut_off_user(request, user_id)
-    conversations = request.app.state.conversations
-    if conversations is not None:
-        for reply in conversations.hub.for_owner(user_id):
-            await reply.wait()
-    gone = await asyncio.to_thread(accounts.users.delete_user, user_id)
-    await audit(request, admin, "user_deleted", user.username, conversations=gone)
+    await _service(request).delete_user(_actor(request, admin), user_id)
     return Response(status_code=204)
 
 
 @router.get("/users/{user_id}/quota")
-def get_quota(user_id: str, request: Request) -> QuotaOut:
-    accounts = _accounts(request)
-    accounts.users.get_user(user_id)
-    overrides = accounts.ledger.get_quota_overrides(user_id)
-    effective = accounts.ledger.get_quota(user_id, request.app.state.meter.defaults)
+async def get_quota(user_id: str, request: Request) -> QuotaOut:
+    view = await asyncio.to_thread(_service(request).quota, user_id)
     return QuotaOut(
-        overrides=Limits.model_validate(overrides, from_attributes=True),
-        effective=Limits.model_validate(effective, from_attributes=True),
+        overrides=Limits.model_validate(view.overrides, from_attributes=True),
+        effective=Limits.model_validate(view.effective, from_attributes=True),
     )
 
 
 @router.put("/users/{user_id}/quota")
 async def set_quota(user_id: str, body: Limits, request: Request, admin: Admin) -> QuotaOut:
     """The user's own limits; a null value means the server default."""
-    accounts = _accounts(request)
-    user = await asyncio.to_thread(accounts.users.get_user, user_id)
-    await asyncio.to_thread(accounts.ledger.set_quota, user_id, **body.model_dump())
-    await audit(request, admin, "quota_changed", user.username, **body.model_dump())
-    return get_quota(user_id, request)
+    await _service(request).set_quota(_actor(request, admin), user_id, **body.model_dump())
+    return await get_quota(user_id, request)
 
 
 @router.get("/usage")
 def all_usage(request: Request, since: Annotated[datetime | None, Query()] = None) -> UsageReport:
-    totals = _accounts(request).ledger.usage_totals(since=since)
+    totals = _service(request).store.ledger.usage_totals(since=since)
     return UsageReport(since=since, data=[UsageTotalOut.model_validate(t) for t in totals])
 
 
@@ -136,5 +113,5 @@ def audit_log(
     event: Annotated[str | None, Query(max_length=64)] = None,
 ) -> AuditLog:
     """Security events, newest first (append-only: nothing here can change or remove them)."""
-    entries = _accounts(request).ledger.audit_events(limit + 1, offset, event)
+    entries = _service(request).store.ledger.audit_events(limit + 1, offset, event)
     return AuditLog(data=[AuditEntryOut.model_validate(e) for e in entries[:limit]], has_more=len(entries) > limit)

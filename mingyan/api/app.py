@@ -10,6 +10,10 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
+from mingyan.accounts.metering import Cutoffs, Meter, default_quota
+from mingyan.accounts.service import AccountService
+from mingyan.accounts.streams import RunningGenerations
+from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import (
     account_routes,
     admin_routes,
@@ -18,10 +22,9 @@ from mingyan.api import (
     openai_routes,
     web,
 )
-from mingyan.api.account_routes import LoginThrottle
 from mingyan.api.auth import hash_key, require_admin, require_principal
+from mingyan.api.context import AppContext, context
 from mingyan.api.errors import install_error_handlers
-from mingyan.api.metering import Cutoffs, Meter, default_quota
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, RefuseNul
 from mingyan.api.schemas import Health
@@ -48,29 +51,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if app.state.conversations is not None:
-            await app.state.conversations.close()  # live replies saved as `interrupted`
+        if ctx.conversations is not None:
+            await ctx.conversations.close()  # live replies saved as `interrupted`
         if close_engine:
             await asyncio.to_thread(engine.close)
 
     app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
-    app.state.settings = settings
-    app.state.store = store
-    app.state.chat = ChatService(engine)
-    app.state.conversations = (
-        ConversationService(store, app.state.chat, ReplyHub(), auto_titles=settings.auto_titles)
-        if store is not None else None
-    )
-    app.state.metrics = metrics or Metrics()
-    app.state.metrics.attach(engine.info.name, engine.stats)
-    app.state.started = int(time.time())
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    app.state.api_key_hash = hash_key(key) if key else None
-    app.state.accounts = AccountStore.open(store.db) if store is not None else None
-    app.state.meter = Meter(app.state.accounts, default_quota(settings))
-    app.state.cutoffs = Cutoffs()
-    app.state.login_throttle = LoginThrottle()
-    app.state.setup_hash = hash_key(setup_token) if setup_token else None
+    app.state.context = ctx = build_context(settings, engine, metrics, store=store, setup_token=setup_token)
 
     install_error_handlers(app)
     app.include_router(openai_routes.router)
@@ -84,7 +71,7 @@ def create_app(
 
     @app.get("/health")
     async def health(request: Request) -> Health:
-        service = request.app.state.chat
+        service = context(request).chat
         stats = service.engine.stats()
         return Health(
             model=service.model_name,
@@ -95,7 +82,7 @@ def create_app(
 
     @app.get("/metrics", dependencies=[Depends(require_principal), Depends(require_admin)], include_in_schema=False)
     async def metrics_route(request: Request) -> Response:
-        body = request.app.state.metrics.render()
+        body = context(request).metrics.render()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(
@@ -103,3 +90,30 @@ def create_app(
     )
     app.add_middleware(RefuseNul)
     return app
+
+
+def build_context(
+    settings: Settings, engine: Engine, metrics: Metrics | None, *, store: ConversationStore | None,
+    setup_token: str | None,
+) -> AppContext:
+    """The running pieces around `engine` (and the history database, when there is one)."""
+    chat = ChatService(engine)
+    metrics = metrics or Metrics()
+    metrics.attach(engine.info.name, engine.stats)
+    conversations = (
+        ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles) if store is not None else None
+    )
+    accounts = AccountStore.open(store.db) if store is not None else None
+    defaults = default_quota(settings)
+    cutoffs = Cutoffs()
+    service = (
+        AccountService(accounts, defaults, RunningGenerations(cutoffs, conversations))
+        if accounts is not None else None
+    )
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return AppContext(
+        settings=settings, chat=chat, metrics=metrics, meter=Meter(accounts, defaults), cutoffs=cutoffs,
+        login_throttle=LoginThrottle(), started=int(time.time()), api_key_hash=hash_key(key) if key else None,
+        store=store, accounts=accounts, account_service=service, conversations=conversations,
+        setup_hash=hash_key(setup_token) if setup_token else None,
+    )

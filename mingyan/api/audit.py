@@ -1,25 +1,19 @@
-"""One way for routes to append to the audit log."""
+"""One way for routes to append to the audit log (through the account service)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import Request
 
-from mingyan.api.auth import Principal
+from mingyan.accounts.principal import Principal
+from mingyan.accounts.service import Actor
+from mingyan.api.context import context
 
 
 async def audit(request: Request, principal: Principal, event: str, target: str = "", **details: Any) -> None:
     """Append `event` done by `principal` (the local operator is named by how they came in)."""
-    accounts = request.app.state.accounts
-    if accounts is None:
+    service = context(request).account_service
+    if service is None:
         return
-    ip = request.client.host if request.client else None
-
-    def write() -> None:
-        # A user is recorded by id and name (the name stays readable after the user is deleted).
-        actor = accounts.users.get_user(principal.user_id) if principal.has_account else principal.via
-        accounts.ledger.audit(event, actor=actor, target=target, ip=ip, **details)
-
-    await asyncio.to_thread(write)
+    await service.audit(Actor(principal, request.client.host if request.client else None), event, target, **details)

@@ -15,41 +15,19 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.exceptions import HTTPException
 
+from mingyan.accounts.principal import LOCAL_OWNER, Principal
+from mingyan.api.context import context
 from mingyan.store.accounts.account_store import AccountStore
-from mingyan.store.accounts.types import ApiKey, LoginSession
 
-LOCAL_OWNER = "local"
 SESSION_COOKIE = "mingyan_session"
 CSRF_COOKIE = "mingyan_csrf"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The caller. `user_id` owns what they create; `via` says how they proved it."""
-
-    user_id: str
-    username: str
-    role: str
-    via: str  # "open" (no accounts yet), "server_key", "api_key" or "session"
-    key: ApiKey | None = None
-    session: LoginSession | None = None
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    @property
-    def has_account(self) -> bool:
-        """A real user (quotas and usage apply), not the operator's local identity."""
-        return self.via in ("api_key", "session")
 
 
 OPEN = Principal(LOCAL_OWNER, LOCAL_OWNER, "admin", "open")
@@ -111,7 +89,7 @@ async def require_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if cached is not None:
         return cached
-    state = request.app.state
+    state = context(request)
     principal = await asyncio.to_thread(identify, request, state.accounts, state.api_key_hash)
     request.state.principal = principal
     return principal

@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
+from mingyan.api.context import context
 from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
     BranchSwitch,
@@ -36,11 +37,11 @@ router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tag
 
 
 def _store(request: Request) -> ConversationStore:
-    return request.app.state.store
+    return context(request).store
 
 
 def _service(request: Request) -> ConversationService:
-    return request.app.state.conversations
+    return context(request).conversations
 
 
 @router.get("/conversations")
@@ -62,7 +63,7 @@ def list_conversations(
 @router.post("/conversations", status_code=201)
 def create_conversation(body: ConversationCreate, request: Request, owner: Owner) -> ConversationOut:
     conversation = _store(request).create_conversation(
-        owner, title=body.title, model=request.app.state.chat.model_name,
+        owner, title=body.title, model=context(request).chat.model_name,
         system_prompt=body.system_prompt, settings=body.settings.values(),
     )
     return ConversationOut.model_validate(conversation)

@@ -9,8 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from mingyan.accounts.quotas import QuotaExceeded
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
-from mingyan.chat.quotas import QuotaExceeded
 from mingyan.errors import (
     AccessRevoked,
     ConflictError,

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from mingyan.api.auth import CurrentPrincipal, client_identity, require_principal
+from mingyan.api.context import context
 from mingyan.api.metering import metered_stream
 from mingyan.api.schemas import (
     AssistantMessage,
@@ -37,7 +38,7 @@ router = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
 
 
 def _service(request: Request, model: str | None) -> ChatService:
-    service: ChatService = request.app.state.chat
+    service: ChatService = context(request).chat
     if model is not None and model != service.model_name:
         raise InvalidRequestError(
             f"The model '{model}' is not served here; this server runs '{service.model_name}'.",
@@ -49,8 +50,8 @@ def _service(request: Request, model: str | None) -> ChatService:
 
 @router.get("/models")
 async def list_models(request: Request) -> ModelList:
-    info = request.app.state.chat.engine.info
-    created = request.app.state.started
+    info = context(request).chat.engine.info
+    created = context(request).started
     return ModelList(data=[ModelCard(id=info.name, created=created, context_length=info.n_ctx)])
 
 

@@ -7,13 +7,17 @@ upgrade` does and records what it did in the audit log (actor "cli").
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+from mingyan.accounts.metering import default_quota
+from mingyan.accounts.service import AccountService, Actor
 from mingyan.cli.db import DB_FIELDS
 from mingyan.cli.flags import add_settings_flags
 from mingyan.config import Settings
@@ -22,7 +26,8 @@ from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.accounts.types import LIMITS, User
 from mingyan.store.errors import NotFound
 
-ACTOR = "cli"
+T = TypeVar("T")
+CLI = Actor("cli")  # how the audit log names actions of this command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -65,8 +70,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
     with _open_accounts(settings) as accounts:
+        service = AccountService(accounts, default_quota(settings))  # no live streams in this process
         try:
-            return _ACTIONS[args.users_command](args, accounts)
+            return _ACTIONS[args.users_command](args, service)
         except SQLAlchemyError as exc:
             raise MingyanError(f"database error: {_first_line(exc)}") from exc
 
@@ -87,17 +93,18 @@ def _open_accounts(settings: Settings) -> Iterator[AccountStore]:
 # ---- actions -----------------------------------------------------------------------------------
 
 
-def _create(args: argparse.Namespace, accounts: AccountStore) -> int:
+def _create(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
     if accounts.users.find_user(args.name) is not None:  # before asking for a password
         raise MingyanError(f"the username {args.name} is taken")
     role = "admin" if args.admin else "user"
-    user = accounts.users.create_user(args.name, _read_password(args, args.name), role=role)
-    accounts.ledger.audit("user_created", actor=ACTOR, target=user.username, role=role)
+    user = _run(service.create_user(CLI, args.name, _read_password(args, args.name), role=role))
     print(f"created {user.username} ({role})")
     return 0
 
 
-def _list(args: argparse.Namespace, accounts: AccountStore) -> int:
+def _list(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
     users = accounts.users.list_users()
     if not users:
         print("no users yet: create one with `mingyan users create NAME --admin`")
@@ -108,42 +115,43 @@ def _list(args: argparse.Namespace, accounts: AccountStore) -> int:
     return 0
 
 
-def _disable(args: argparse.Namespace, accounts: AccountStore) -> int:
-    user = accounts.users.set_disabled(_user(accounts, args.name).id, True)
-    accounts.ledger.audit("user_disabled", actor=ACTOR, target=user.username)
+def _disable(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
+    user = _run(service.set_disabled(CLI, _user(accounts, args.name).id, True))
     print(f"disabled {user.username}: signed out everywhere; their API keys stop working until enabled")
     return 0
 
 
-def _enable(args: argparse.Namespace, accounts: AccountStore) -> int:
-    user = accounts.users.set_disabled(_user(accounts, args.name).id, False)
-    accounts.ledger.audit("user_enabled", actor=ACTOR, target=user.username)
+def _enable(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
+    user = _run(service.set_disabled(CLI, _user(accounts, args.name).id, False))
     print(f"enabled {user.username}")
     return 0
 
 
-def _delete(args: argparse.Namespace, accounts: AccountStore) -> int:
+def _delete(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
     user = _user(accounts, args.name)
     if not args.yes:
         raise MingyanError(
             f"deleting {user.username} removes their conversations, API keys and sessions for good; "
             "add --yes to confirm"
         )
-    conversations = accounts.users.delete_user(user.id)
-    accounts.ledger.audit("user_deleted", actor=ACTOR, target=user.username, conversations=conversations)
+    conversations = _run(service.delete_user(CLI, user.id))
     print(f"deleted {user.username} and {conversations} conversation(s)")
     return 0
 
 
-def _passwd(args: argparse.Namespace, accounts: AccountStore) -> int:
+def _passwd(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
     user = _user(accounts, args.name)
-    accounts.users.reset_password(user.id, _read_password(args, user.username))
-    accounts.ledger.audit("password_changed", actor=ACTOR, target=user.username, reset=True)
+    _run(service.reset_password(CLI, user.id, _read_password(args, user.username)))
     print(f"password of {user.username} changed; their login sessions ended")
     return 0
 
 
-def _usage(args: argparse.Namespace, accounts: AccountStore) -> int:
+def _usage(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
     since = _day(args.since) if args.since else None
     totals = accounts.ledger.usage_totals(since=since)
     if not totals:
@@ -160,12 +168,12 @@ def _usage(args: argparse.Namespace, accounts: AccountStore) -> int:
     return 0
 
 
-def _quota(args: argparse.Namespace, accounts: AccountStore) -> int:
+def _quota(args: argparse.Namespace, service: AccountService) -> int:
+    accounts = service.store
     user = _user(accounts, args.name)
     changes = {name: _limit(name, getattr(args, name)) for name in LIMITS if getattr(args, name) is not None}
     if changes:
-        overrides = accounts.ledger.set_quota(user.id, **changes)
-        accounts.ledger.audit("quota_changed", actor=ACTOR, target=user.username, **changes)
+        overrides = _run(service.set_quota(CLI, user.id, **changes))
     else:
         overrides = accounts.ledger.get_quota_overrides(user.id)
     for name in LIMITS:
@@ -174,13 +182,18 @@ def _quota(args: argparse.Namespace, accounts: AccountStore) -> int:
     return 0
 
 
-_ACTIONS: dict[str, Callable[[argparse.Namespace, AccountStore], int]] = {
+_ACTIONS: dict[str, Callable[[argparse.Namespace, AccountService], int]] = {
     "create": _create, "list": _list, "disable": _disable, "enable": _enable, "delete": _delete,
     "passwd": _passwd, "usage": _usage, "quota": _quota,
 }
 
 
 # ---- helpers -----------------------------------------------------------------------------------
+
+
+def _run(step: Coroutine[Any, Any, T]) -> T:
+    """Run one account-service step to its end (this command has no event loop of its own)."""
+    return asyncio.run(step)
 
 
 def _user(accounts: AccountStore, name: str) -> User:

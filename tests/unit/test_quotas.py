@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mingyan.chat.quotas import QuotaExceeded, QuotaGate, Subject
+from mingyan.accounts.quotas import QuotaExceeded, QuotaGate, Subject
 from mingyan.store.accounts.types import Quota as Limits
 
 

@@ -17,6 +17,7 @@ from mingyan.store.tables import utcnow
 
 @dataclass(frozen=True)
 class AccountStore:
+    db: Database
     users: UserStore
     keys: KeyStore
     ledger: Ledger
@@ -27,6 +28,7 @@ class AccountStore:
     ) -> AccountStore:
         """`passwords` and `clock` are injectable (tests pass cheaper argon2id parameters and a fake clock)."""
         return cls(
+            db=db,
             users=UserStore(db, passwords=passwords, clock=clock),
             keys=KeyStore(db, clock=clock),
             ledger=Ledger(db, clock=clock),
