@@ -138,7 +138,9 @@ def test_cancelling_a_long_prefill_aborts_it(smollm):
 
     async def scenario():
         task = asyncio.create_task(run(engine, long_prompt))
-        await asyncio.sleep(0.3)
+        deadline = time.monotonic() + 30
+        while engine.stats().active == 0 and time.monotonic() < deadline:  # the prefill has started
+            await asyncio.sleep(0.01)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -215,7 +217,9 @@ def test_closing_a_stream_never_read_cancels_its_job(smollm):
         async def scenario():
             tokens = prompt(engine, "Tell me a very long story.")
             stream = engine.generate(GenerationRequest(tokens, SamplingParams(temperature=0, max_tokens=1500)))
-            await asyncio.sleep(0.5)  # the engine has started on it
+            deadline = time.monotonic() + 30
+            while engine.stats().active == 0 and time.monotonic() < deadline:  # the engine starts on it
+                await asyncio.sleep(0.01)
             assert engine.stats().active == 1
             await stream.aclose()
             deadline = time.monotonic() + 5

@@ -310,7 +310,13 @@ def test_title_after_first_exchange_unless_renamed(store: ConversationStore) -> 
         assert "How do I bake bread?" in titled_prompt and engine.requests[-1].sampling.max_tokens == 24
         named = new_conversation(api, title="Mine")["id"]
         send(api, named, "hello")
-        time.sleep(0.3)
+        # A third conversation's title is made after any (wrongly) scheduled one for `named`: once it
+        # is there, the engine has had every title request it will get.
+        third = new_conversation(api)["id"]
+        send(api, third, "What is rye?")
+        wait_until(lambda: api.get(f"/conversations/{third}").json()["title"])
+        title_requests = [r for r in engine.requests if r.sampling.max_tokens == 24]
+        assert len(title_requests) == 2
         assert api.get(f"/conversations/{named}").json()["title"] == "Mine"
 
 
