@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from mingyan.config import Settings
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine, Observer
 from mingyan.errors import MingyanError
@@ -66,6 +68,39 @@ def _migrate(url: str) -> str:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise MingyanError(f"cannot migrate the database {shown}: {reason}") from exc
     return shown
+
+
+@dataclass(frozen=True)
+class DatabaseStatus:
+    url: str  # password hidden
+    revision: str | None  # the database's schema; None when empty
+    head: str  # the newest schema this mingyan knows
+    counts: dict[str, int]  # rows of the main tables (empty before the first migration)
+
+
+STATUS_TABLES = ("users", "conversations", "messages", "api_keys", "audit_events")
+
+
+def database_status(settings: Settings) -> DatabaseStatus:
+    """What `mingyan db status` shows; changes nothing."""
+    from sqlalchemy import inspect
+    from sqlalchemy.engine import make_url
+
+    from mingyan.store.db import Database
+    from mingyan.store.migrate import current_revision, head_revision
+
+    url = database_url(settings)
+    db = Database.open(url)
+    try:
+        revision = current_revision(db.engine)
+        present = set(inspect(db.engine).get_table_names())
+        with db.engine.connect() as connection:
+            counts = {t: connection.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one()
+                      for t in STATUS_TABLES if t in present}
+    finally:
+        db.dispose()
+    shown = make_url(url).render_as_string(hide_password=True)
+    return DatabaseStatus(shown, revision, head_revision(), counts)
 
 
 def open_store(settings: Settings):
