@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
     )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: none; the headers are ignored)",
+    )
 
     @field_validator("data_dir", "cache_dir", "kv_dir")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from typing import Any
 
 import uvicorn
 
@@ -41,6 +42,22 @@ def setup_token(settings: Settings, accounts: int) -> str | None:
     return token
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the app. Forwarded headers (the client's address and scheme as a proxy saw
+    them) are believed only from the proxies the operator names: uvicorn's own default trusts any
+    local process, which could then forge the address sign-ins are throttled and audited by."""
+    trusted = settings.forwarded_allow_ips
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "proxy_headers": trusted is not None,
+        "forwarded_allow_ips": trusted if trusted is not None else [],
+    }
+
+
 def serve(settings: Settings) -> None:
     store = open_store(settings)
     try:
@@ -63,14 +80,7 @@ def serve(settings: Settings) -> None:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
+        uvicorn.run(app, **uvicorn_options(settings))
     finally:
         engine.close()
         store.engine.dispose()

@@ -2,21 +2,20 @@
 
 Login sessions are an HttpOnly, SameSite=Strict cookie; the CSRF token is a second cookie the page
 reads and sends back as `X-CSRF-Token` on every state-changing request. Failed sign-ins are
-audited and throttled per client address and username.
+audited and throttled per client address and username, and per address (accounts/throttle.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import time
-from collections import deque
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.exceptions import HTTPException
 
+from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api.audit import audit
 from mingyan.api.auth import (
     CSRF_COOKIE,
@@ -41,43 +40,12 @@ from mingyan.api.schemas import (
     UsageTotalOut,
     UserOut,
 )
-from mingyan.errors import EngineBusyError
 from mingyan.store.account_types import User
 from mingyan.store.accounts import Accounts
 from mingyan.store.errors import AuthFailed
 
 public = APIRouter(prefix="/api/auth", tags=["accounts"])
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["accounts"])
-
-FAILED_LOGIN_LIMIT = 10  # per client address and username, per window
-FAILED_LOGIN_WINDOW_S = 15 * 60
-
-
-class LoginThrottle:
-    """Refuses sign-ins for an (address, username) pair after too many recent failures."""
-
-    def __init__(self, limit: int = FAILED_LOGIN_LIMIT, window_s: float = FAILED_LOGIN_WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-
-    def check(self, address: str, username: str) -> None:
-        recent = self._recent(address, username)
-        if len(recent) >= self.limit:
-            wait = self.window_s - (time.monotonic() - recent[0])
-            raise EngineBusyError("Too many failed sign-ins; try again later.", retry_after_s=wait)
-
-    def failed(self, address: str, username: str) -> None:
-        self._recent(address, username).append(time.monotonic())
-
-    def succeeded(self, address: str, username: str) -> None:
-        self._failures.pop((address, username.casefold()), None)
-
-    def _recent(self, address: str, username: str) -> deque[float]:
-        recent = self._failures.setdefault((address, username.casefold()), deque())
-        while recent and time.monotonic() - recent[0] >= self.window_s:
-            recent.popleft()
-        return recent
-
 
 def _accounts(request: Request) -> Accounts:
     return request.app.state.accounts
@@ -130,14 +98,13 @@ async def setup(body: SetupRequest, request: Request, response: Response) -> Ses
 async def login(body: LoginRequest, request: Request, response: Response) -> SessionOut:
     throttle: LoginThrottle = request.app.state.login_throttle
     address = _address(request)
-    throttle.check(address, body.username)
+    attempt = throttle.reserve(address, body.username)  # counted now: a failure needs nothing more
     accounts = _accounts(request)
     user = await asyncio.to_thread(accounts.authenticate, body.username, body.password)
     if user is None:
-        throttle.failed(address, body.username)
         await asyncio.to_thread(accounts.audit, "login_failed", target=body.username[:64], ip=address)
         raise HTTPException(401, "Wrong username or password, or the account is disabled.")
-    throttle.succeeded(address, body.username)
+    throttle.succeeded(attempt)
     await asyncio.to_thread(accounts.audit, "login", actor=user, target=user.username, ip=address)
     return await _sign_in(request, response, user)
 

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
+from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import account_routes, admin_routes, conversation_routes, history_routes, openai_routes, web
-from mingyan.api.account_routes import LoginThrottle
 from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metering import Cutoffs, Meter, default_quota

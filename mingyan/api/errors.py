@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from mingyan.accounts.throttle import TooManyAttempts
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
 from mingyan.chat.quotas import QuotaExceeded
 from mingyan.errors import (
@@ -80,6 +81,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _busy(_: Request, exc: EngineBusyError) -> JSONResponse:
         retry = str(max(1, round(exc.retry_after_s)))
         return error_response(429, str(exc), code="server_busy", headers={"Retry-After": retry})
+
+    @app.exception_handler(TooManyAttempts)
+    async def _throttled(_: Request, exc: TooManyAttempts) -> JSONResponse:
+        retry = str(max(1, round(exc.retry_after_s)))
+        return error_response(429, str(exc), code="too_many_attempts", headers={"Retry-After": retry})
 
     @app.exception_handler(QuotaExceeded)
     async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
