@@ -42,7 +42,7 @@ from mingyan.api.schemas import (
 )
 from mingyan.store.account_types import User
 from mingyan.store.accounts import Accounts
-from mingyan.store.errors import AuthFailed
+from mingyan.store.errors import AuthFailed, Conflict
 
 public = APIRouter(prefix="/api/auth", tags=["accounts"])
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["accounts"])
@@ -84,13 +84,16 @@ async def setup(body: SetupRequest, request: Request, response: Response) -> Ses
     accounts, expected = _accounts(request), request.app.state.setup_hash
     if expected is None or not hmac.compare_digest(hash_key(body.token), expected):
         raise HTTPException(403, "Invalid setup token: use the link `mingyan serve` printed at startup.")
-    if await asyncio.to_thread(accounts.count_users) > 0:
-        raise HTTPException(409, "Setup is done already: sign in instead.")
-    user = await asyncio.to_thread(accounts.create_user, body.username, body.password, role="admin")
+    request.app.state.setup_hash = None  # consumed before anything awaits: a concurrent setup gets 403
+    try:  # and the database makes the first user only while there is none (another process may race)
+        user = await asyncio.to_thread(accounts.create_user, body.username, body.password, role="admin", first=True)
+    except Exception as exc:
+        if not isinstance(exc, Conflict):
+            request.app.state.setup_hash = expected  # nothing was made (a bad name): the token still works
+        raise
     adopted = await asyncio.to_thread(request.app.state.store.transfer_owner, LOCAL_OWNER, user.id)
     await asyncio.to_thread(accounts.audit, "user_created", actor=user, target=user.username, ip=_address(request),
                      role="admin", setup=True, adopted_conversations=adopted)
-    request.app.state.setup_hash = None
     return await _sign_in(request, response, user)
 
 

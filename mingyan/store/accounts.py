@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -57,8 +57,12 @@ class Accounts(Ledger):
 
     # ---- users ---------------------------------------------------------------------------------
 
-    def create_user(self, username: str, password: str, *, role: str = "user") -> User:
-        """A new, enabled user. Conflict when the username (compared case-blind) is taken."""
+    def create_user(self, username: str, password: str, *, role: str = "user", first: bool = False) -> User:
+        """A new, enabled user. Conflict when the username (compared case-blind) is taken.
+
+        With `first` (the first-run setup), only while no user exists at all: decided inside the write
+        transaction, so of several made at once (even by several processes) exactly one is made.
+        """
         key = check_username(username)
         _check_role(role)
         password_hash = self.passwords.hash(password)
@@ -70,6 +74,8 @@ class Accounts(Ledger):
         taken = Conflict(f"The username {username} is taken.", code="username_taken")
         try:
             with self.store.sessions.begin() as session:
+                if first:
+                    _check_no_users(session)
                 if session.scalar(select(t.User.id).where(t.User.username_key == key)) is not None:
                     raise taken
                 session.add(row)
@@ -390,6 +396,15 @@ def _delete_conversations(session: Session, owner: str) -> int:
     session.execute(delete(Message).where(in_owned), execution_options=unsynced)
     gone = session.execute(delete(Conversation).where(Conversation.owner == owner), execution_options=unsynced)
     return gone.rowcount or 0
+
+
+def _check_no_users(session: Session) -> None:
+    """Conflict unless the users table is empty, holding it until the transaction ends: PostgreSQL
+    locks the table against other writers (SQLite's writers are serialized already)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"LOCK TABLE {t.User.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+    if session.scalar(select(t.User.id).limit(1)) is not None:
+        raise Conflict("Setup is done already: sign in instead.", code="setup_done")
 
 
 def _keep_an_admin(session: Session, user_id: str) -> None:
