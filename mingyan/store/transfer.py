@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from mingyan.engine.sampling_limits import ConversationSettings
 from mingyan.store.chatgpt_import import import_chatgpt, import_chatgpt_value
 from mingyan.store.errors import ImportFormatError
 from mingyan.store.markdown_export import export_markdown
@@ -111,7 +112,7 @@ class ConversationEntry(_Strict):
     title: Title = ""
     model: ModelSlug = ""
     system_prompt: LongText | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: ConversationSettings = Field(default_factory=ConversationSettings)  # the API's rules
     pinned: bool = False
     archived: bool = False
     current_leaf_id: Id | None = None
@@ -254,7 +255,7 @@ def _check_tree(conversation: ConversationEntry, where: str) -> None:
 
 def _record(conversation: ConversationEntry) -> ConversationRecord:
     row = {name: getattr(conversation, name) for name in CONVERSATION_FIELDS}
-    row["settings"] = dict(conversation.settings)
+    row["settings"] = conversation.settings.values()
     messages = []
     for message in parents_first(conversation.messages):
         values = message.model_dump()
