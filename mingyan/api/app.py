@@ -16,7 +16,7 @@ from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metering import Cutoffs, Meter, default_quota
 from mingyan.api.metrics import Metrics
-from mingyan.api.middleware import BodySizeLimit, RefuseNul
+from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
 from mingyan.api.schemas import Health
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
@@ -46,7 +46,7 @@ def create_app(
         if close_engine:
             await asyncio.to_thread(engine.close)
 
-    app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.chat = ChatService(engine)
@@ -74,6 +74,8 @@ def create_app(
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
         web.install(app)  # the web chat at /
+    if settings.api_docs:
+        web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
 
     @app.get("/health")
     async def health(request: Request) -> Health:
@@ -95,4 +97,5 @@ def create_app(
         BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
     )
     app.add_middleware(RefuseNul)
+    app.add_middleware(NoSniff)
     return app

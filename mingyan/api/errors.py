@@ -120,4 +120,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, "The server had an internal error while processing the request.")
+        # (Starlette answers this handler outside the middleware stack: the nosniff header is set here.)
+        return error_response(500, "The server had an internal error while processing the request.",
+                              headers={"X-Content-Type-Options": "nosniff"})

@@ -64,8 +64,23 @@ def _index() -> Response:
     return _secured(FileResponse(static_dir() / "index.html"))
 
 
+def _api_docs() -> Response:
+    return _secured(FileResponse(static_dir() / "api-docs.html"))
+
+
+def install_static(app: FastAPI) -> None:
+    if not any(getattr(route, "path", None) == "/static" for route in app.routes):
+        app.mount("/static", WebStaticFiles(directory=static_dir()), name="static")
+
+
+def install_api_docs(app: FastAPI) -> None:
+    """The API reference at /docs: Swagger UI from the vendored files, under the same policy."""
+    install_static(app)
+    app.add_api_route("/docs", _api_docs, methods=["GET", "HEAD"], include_in_schema=False)
+
+
 def install(app: FastAPI) -> None:
     """Serve the web chat from `app` (it talks to /api and /v1 of the same app)."""
-    app.mount("/static", WebStaticFiles(directory=static_dir()), name="static")
+    install_static(app)
     for path in CLIENT_ROUTES:
         app.add_api_route(path, _index, methods=["GET", "HEAD"], include_in_schema=False)
