@@ -7,11 +7,13 @@ import sys
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from mingyan.api.app import create_app
 from mingyan.api.metrics import Metrics
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
+from mingyan.header_timeout import with_header_timeout
 from mingyan.runtime import open_engine, open_store
 from mingyan.store.accounts import Accounts
 
@@ -55,6 +57,7 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
         "proxy_headers": trusted is not None,
         "forwarded_allow_ips": trusted if trusted is not None else [],
+        "http": with_header_timeout(AutoHTTPProtocol, settings.header_timeout_s),
     }
 
 

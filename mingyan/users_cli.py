@@ -92,6 +92,8 @@ def _open_accounts(settings: Settings) -> Iterator[Accounts]:
 def _create(args: argparse.Namespace, accounts: Accounts) -> int:
     if accounts.find_user(args.name) is not None:  # before asking for a password
         raise MingyanError(f"the username {args.name} is taken")
+    if (existing := accounts.find_lookalike(args.name)) is not None:
+        raise MingyanError(f"the username {args.name} looks like the existing username {existing}; choose another")
     role = "admin" if args.admin else "user"
     user = accounts.create_user(args.name, _read_password(args, args.name), role=role)
     accounts.audit("user_created", actor=ACTOR, target=user.username, role=role)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from mingyan.accounts.throttle import TooManyAttempts
+from mingyan.api.auth import refusal_before_validation
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
 from mingyan.chat.quotas import QuotaExceeded
 from mingyan.errors import (
@@ -65,7 +66,10 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = await refusal_before_validation(request)
+        if refused is not None:
+            return error_response(refused.status_code, str(refused.detail), headers=refused.headers)
         message, param = _validation_message(exc)
         return error_response(400, message, param=param, code="invalid_value" if param else None)
 

@@ -32,11 +32,13 @@ from mingyan.store.credentials import (
 )
 from mingyan.store.errors import AuthFailed, Conflict, InvalidValue, NotFound
 from mingyan.store.ledger import Ledger, check_limits, clip
+from mingyan.store.lookalikes import Skeletons
 from mingyan.store.repository import Store
 from mingyan.store.tables import Conversation, Message, utcnow
 
 TOUCH_INTERVAL = timedelta(minutes=1)  # last_seen_at / last_used_at are written at most this often
 KEY_NAME_MAX = 100
+MAX_ACTIVE_KEYS = 100  # per user; revoked keys do not count
 
 
 class Accounts(Ledger):
@@ -51,9 +53,11 @@ class Accounts(Ledger):
         *,
         passwords: Passwords | None = None,
         clock: Callable[[], datetime] = utcnow,
+        skeletons: Skeletons | None = None,
     ) -> None:
         super().__init__(store, clock=clock)
         self.passwords = passwords or Passwords()
+        self.skeletons = skeletons or Skeletons()
 
     # ---- users ---------------------------------------------------------------------------------
 
@@ -74,14 +78,34 @@ class Accounts(Ledger):
         taken = Conflict(f"The username {username} is taken.", code="username_taken")
         try:
             with self.store.sessions.begin() as session:
+                _lock_users(session)
                 if first:
                     _check_no_users(session)
                 if session.scalar(select(t.User.id).where(t.User.username_key == key)) is not None:
                     raise taken
+                self._refuse_lookalike(session, username)
                 session.add(row)
         except IntegrityError as exc:  # a concurrent create won the race
             raise taken from exc
         return User.of(row)
+
+    def find_lookalike(self, username: str) -> str | None:
+        """An existing username that `username` looks like (same confusables skeleton), or None."""
+        with self.store.reads() as session:
+            return self._lookalike(session, username)
+
+    def _lookalike(self, session: Session, username: str) -> str | None:
+        skeleton = self.skeletons(username)
+        return next((n for n in session.scalars(select(t.User.username)) if self.skeletons(n) == skeleton), None)
+
+    def _refuse_lookalike(self, session: Session, username: str) -> None:
+        """Conflict when the name's confusables skeleton is an existing user's (`аdmin` beside `admin`)."""
+        existing = self._lookalike(session, username)
+        if existing is not None:
+            raise Conflict(
+                f"The username {username} looks like the existing username {existing}; choose another.",
+                code="username_lookalike",
+            )
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user, if the password matches and the account is enabled; otherwise None.
@@ -297,7 +321,18 @@ class Accounts(Ledger):
             created_at=self.now(), **values,
         )
         with self.store.sessions.begin() as session:
-            _user(session, user_id)
+            # The user's row is locked (PostgreSQL) so that keys made at once are counted one by one.
+            locked = select(t.User.id).where(t.User.id == user_id).with_for_update()
+            if not isinstance(user_id, str) or session.scalar(locked) is None:
+                raise NotFound(f"No user {user_id}.")
+            active = select(func.count()).select_from(t.ApiKey).where(
+                t.ApiKey.user_id == user_id, t.ApiKey.revoked_at.is_(None)
+            )
+            if (session.scalar(active) or 0) >= MAX_ACTIVE_KEYS:
+                raise Conflict(
+                    f"An account has at most {MAX_ACTIVE_KEYS} active API keys; revoke one first.",
+                    code="too_many_keys",
+                )
             session.add(row)
         return ApiKey.of(row), plaintext
 
@@ -398,11 +433,16 @@ def _delete_conversations(session: Session, owner: str) -> int:
     return gone.rowcount or 0
 
 
-def _check_no_users(session: Session) -> None:
-    """Conflict unless the users table is empty, holding it until the transaction ends: PostgreSQL
-    locks the table against other writers (SQLite's writers are serialized already)."""
+def _lock_users(session: Session) -> None:
+    """Hold the users table against other writers until the transaction ends, so what a new user is
+    checked against (no user yet; no look-alike name) cannot change meanwhile. PostgreSQL locks the
+    table; SQLite's writers are serialized already."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"LOCK TABLE {t.User.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _check_no_users(session: Session) -> None:
+    """Conflict unless the users table is empty (lock it first)."""
     if session.scalar(select(t.User.id).limit(1)) is not None:
         raise Conflict("Setup is done already: sign in instead.", code="setup_done")
 

@@ -11,7 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from mingyan.accounts.throttle import ADDRESS_LIMIT, FAILED_LOGIN_LIMIT, LoginThrottle, TooManyAttempts
+from mingyan.accounts.throttle import (
+    ADDRESS_LIMIT,
+    FAILED_LOGIN_LIMIT,
+    LoginThrottle,
+    TooManyAttempts,
+)
 from mingyan.api.app import create_app
 from mingyan.cli import build_parser, settings_from_args
 from mingyan.config import Settings
