@@ -71,6 +71,17 @@ class Settings(BaseSettings):
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
     )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
+    header_timeout_s: int = Field(
+        10, ge=1, le=3600, description="close a connection whose request line and headers take longer (seconds)"
+    )
+    api_docs: bool = Field(
+        False, description="serve the interactive API reference at /docs (Swagger UI, shipped with mingyan)"
+    )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: none; the headers are ignored)",
+    )
 
     @field_validator("data_dir", "cache_dir", "kv_dir")
     @classmethod

@@ -7,18 +7,22 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 
 
 @contextmanager
-def serve_app(app: FastAPI) -> Iterator[str]:
-    """Yield the base URL of `app` served by uvicorn; shut it down (lifespan included) on exit."""
+def serve_app(app: FastAPI, **options: Any) -> Iterator[str]:
+    """Yield the base URL of `app` served by uvicorn; shut it down (lifespan included) on exit.
+
+    `options` are more uvicorn.Config arguments (host, port and log level are the test's own)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    options = {**options, "host": "127.0.0.1", "port": port, "log_level": "warning", "lifespan": "on"}
+    config = uvicorn.Config(app, **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

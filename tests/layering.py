@@ -14,7 +14,7 @@ from pathlib import Path
 # Lowest first. A top-level module (`config`, `errors`, `bootstrap`) is its own "package".
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"errors", "web", "__init__"}),
-    frozenset({"config"}),
+    frozenset({"config", "sampling"}),
     frozenset({"formats"}),
     frozenset({"engine", "store"}),
     frozenset({"models"}),

@@ -13,7 +13,7 @@ npm ci --ignore-scripts --no-audit --no-fund
 OUT=../mingyan/web/static/vendor
 NM=node_modules
 rm -rf "$OUT"
-mkdir -p "$OUT"/{marked,dompurify,highlight,katex/fonts}
+mkdir -p "$OUT"/{marked,dompurify,highlight,katex/fonts,swagger-ui}
 
 # marked: markdown -> HTML (GFM), ES module build.
 cp "$NM/marked/lib/marked.esm.js" "$NM/marked/LICENSE" "$OUT/marked/"
@@ -26,6 +26,9 @@ cp "$NM/@highlightjs/cdn-assets/es/highlight.min.js" "$NM/@highlightjs/cdn-asset
 # chat supports picks woff2, the first source the CSS lists).
 cp "$NM/katex/dist/katex.mjs" "$NM/katex/dist/katex.min.css" "$NM/katex/LICENSE" "$OUT/katex/"
 cp "$NM"/katex/dist/fonts/*.woff2 "$OUT/katex/fonts/"
+# Swagger UI: the API reference at /docs (off unless `serve --api-docs`); its standalone bundle and
+# CSS. (Its dependency @scarf/scarf is an install-time telemetry script: --ignore-scripts skips it.)
+cp "$NM/swagger-ui-dist/swagger-ui-bundle.js" "$NM/swagger-ui-dist/swagger-ui.css" "$NM/swagger-ui-dist/LICENSE" "$OUT/swagger-ui/"
 
 version() { node -p "require('./$NM/$1/package.json').version"; }
 license() { node -p "require('./$NM/$1/package.json').license"; }
@@ -37,7 +40,7 @@ license() { node -p "require('./$NM/$1/package.json').license"; }
   echo
   echo "| package | version | license | folder |"
   echo "|---|---|---|---|"
-  for entry in marked:marked dompurify:dompurify @highlightjs/cdn-assets:highlight katex:katex; do
+  for entry in marked:marked dompurify:dompurify @highlightjs/cdn-assets:highlight katex:katex swagger-ui-dist:swagger-ui; do
     pkg=${entry%%:*}; dir=${entry##*:}
     echo "| $pkg | $(version "$pkg") | $(license "$pkg") | \`$dir/\` |"
   done

@@ -1,1 +1,1 @@
-"""Accounts: the service layer for users, sessions, keys, quotas, usage and audit."""
+"""AccountStore: the service layer for users, sessions, keys, quotas, usage and audit."""

@@ -13,9 +13,14 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from mingyan.accounts.principal import Principal
+from mingyan.accounts.principal import LOCAL_OWNER, Principal
+from mingyan.accounts.setup import SetupToken
+from mingyan.accounts.throttle import LoginThrottle
+from mingyan.errors import MingyanError
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.accounts.types import ApiKey, Quota, User
+from mingyan.store.conversations import ConversationStore
+from mingyan.store.errors import AuthFailed, Conflict
 
 
 class LiveStreams(Protocol):
@@ -35,7 +40,7 @@ class Actor:
     """Who does something, for the audit log: a principal (recorded by id and name), or a name such
     as "cli"; and from which address."""
 
-    who: Principal | str
+    who: Principal | User | str
     ip: str | None = None
 
 
@@ -45,11 +50,63 @@ class QuotaView:
     effective: Quota  # what applies
 
 
+class SetupRefused(MingyanError):
+    """The setup token is wrong, or was used already."""
+
+
 class AccountService:
-    def __init__(self, store: AccountStore, defaults: Quota, streams: LiveStreams | None = None) -> None:
+    def __init__(
+        self, store: AccountStore, defaults: Quota, streams: LiveStreams | None = None, *,
+        throttle: LoginThrottle | None = None, setup_token: SetupToken | None = None,
+        conversations: ConversationStore | None = None,
+    ) -> None:
         self.store = store
         self.defaults = defaults
         self.streams = streams
+        self.throttle = throttle or LoginThrottle()
+        self.setup_token = setup_token or SetupToken(None)
+        self.conversations = conversations  # the local conversations a first administrator adopts
+
+    # ---- signing in ------------------------------------------------------------------------------
+
+    async def setup(self, token: str, username: str, password: str, *, ip: str | None) -> User:
+        """First run: the first administrator, made with the token `serve` printed; they take over
+        the conversations made before accounts existed. The token is consumed before anything awaits,
+        and the database makes the first user only while there is none (another process may race)."""
+        if not self.setup_token.take(token):
+            raise SetupRefused("Invalid setup token: use the link `mingyan serve` printed at startup.")
+        try:
+            user = await asyncio.to_thread(
+                self.store.users.create_user, username, password, role="admin", first=True
+            )
+        except Exception as exc:
+            if not isinstance(exc, Conflict):
+                self.setup_token.give_back()  # nothing was made (a bad name): the token still works
+            raise
+        adopted = 0
+        if self.conversations is not None:
+            adopted = await asyncio.to_thread(self.conversations.transfer_owner, LOCAL_OWNER, user.id)
+        await self.audit(Actor(user, ip), "user_created", user.username, role="admin", setup=True,
+                         adopted_conversations=adopted)
+        return user
+
+    async def login(self, username: str, password: str, *, ip: str) -> User:
+        """The user, or AuthFailed. Every attempt counts against the throttle before the password is
+        checked (TooManyAttempts when used up); a success releases its own."""
+        attempt = self.throttle.reserve(ip, username)
+        user = await asyncio.to_thread(self.store.users.authenticate, username, password)
+        if user is None:
+            await self.audit(Actor("", ip), "login_failed", username[:64])
+            raise AuthFailed("Wrong username or password, or the account is disabled.")
+        self.throttle.succeeded(attempt)
+        await self.audit(Actor(user, ip), "login", user.username)
+        return user
+
+    async def start_session(self, user: User, ttl_s: float, *, ip: str, user_agent: str | None) -> tuple[str, str]:
+        """A login session: (session token, CSRF token)."""
+        return await asyncio.to_thread(
+            self.store.users.create_session, user.id, ttl_s=ttl_s, ip=ip, user_agent=user_agent
+        )
 
     # ---- users (administrators) ------------------------------------------------------------------
 
@@ -143,9 +200,9 @@ class AccountService:
         def write() -> None:
             who = actor.who
             if isinstance(who, Principal):
-                recorded: User | str = self.store.users.get_user(who.user_id) if who.has_account else who.via
+                recorded: User | str | None = self.store.users.get_user(who.user_id) if who.has_account else who.via
             else:
-                recorded = who
+                recorded = who or None
             self.store.ledger.audit(event, actor=recorded, target=target, ip=actor.ip, **details)
 
         await asyncio.to_thread(write)

@@ -1,37 +1,116 @@
-"""Sign-in throttling: too many recent failures for one (address, username) pair are refused."""
+"""Sign-in throttling: failed attempts per (client address, username) and per client address.
+
+An attempt is counted when it starts, before the password is checked (a reservation): so many
+requests sent at once are counted as they arrive, and at most the limit of them are ever checked.
+A successful sign-in releases its reservation. Usernames are counted in the form accounts compare
+them in (NFKC casefold), so `ＶＩＣＴＩＭ` and `victim` share one counter; an IPv6 client's
+address counts as its /64 network, which one host usually holds whole.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from mingyan.errors import EngineBusyError
+from mingyan.errors import MingyanError
+from mingyan.store.accounts.credentials import username_key
 
 FAILED_LOGIN_LIMIT = 10  # per client address and username, per window
-FAILED_LOGIN_WINDOW_S = 15 * 60
+ADDRESS_LIMIT = 30  # per client address, across usernames, per window
+WINDOW_S = 15 * 60
+NAME_KEY_MAX = 256
+PRUNE_AT = 10_000  # tracked counters before expired ones are dropped
+
+
+class TooManyAttempts(MingyanError):
+    """Too many recent sign-in attempts; the client may try again after `retry_after_s`."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One counted sign-in attempt (what `LoginThrottle.reserve` hands back)."""
+
+    address: str
+    name: str
+    at: float
+
+
+def address_key(host: str) -> str:
+    """The client an address stands for: an IPv4 address, or an IPv6 address's /64 network."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def name_key(username: str) -> str:
+    return username_key(username)[:NAME_KEY_MAX]
 
 
 class LoginThrottle:
-    """Refuses sign-ins for an (address, username) pair after too many recent failures."""
+    """Refuses sign-in attempts past `limit` per (address, username) or `address_limit` per address
+    within `window_s`. Thread-safe; `clock` is injectable."""
 
-    def __init__(self, limit: int = FAILED_LOGIN_LIMIT, window_s: float = FAILED_LOGIN_WINDOW_S) -> None:
-        self.limit, self.window_s = limit, window_s
-        self._failures: dict[tuple[str, str], deque[float]] = {}
+    def __init__(
+        self, limit: int = FAILED_LOGIN_LIMIT, address_limit: int = ADDRESS_LIMIT, window_s: float = WINDOW_S,
+        *, clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit, self.address_limit, self.window_s = limit, address_limit, window_s
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._pairs: dict[tuple[str, str], deque[float]] = {}
+        self._addresses: dict[str, deque[float]] = {}
+        self._prune_at = PRUNE_AT
 
-    def check(self, address: str, username: str) -> None:
-        recent = self._recent(address, username)
-        if len(recent) >= self.limit:
-            wait = self.window_s - (time.monotonic() - recent[0])
-            raise EngineBusyError("Too many failed sign-ins; try again later.", retry_after_s=wait)
+    def reserve(self, address: str, username: str) -> Attempt:
+        """Count an attempt before its password is checked; TooManyAttempts when a limit is reached."""
+        attempt_address, attempt_name = address_key(address), name_key(username)
+        with self._lock:
+            now = self.clock()
+            self._prune(now)
+            pair = self._recent(self._pairs, (attempt_address, attempt_name), now)
+            per_address = self._recent(self._addresses, attempt_address, now)
+            for recent, limit in ((pair, self.limit), (per_address, self.address_limit)):
+                if len(recent) >= limit:
+                    wait = self.window_s - (now - recent[0])
+                    raise TooManyAttempts("Too many sign-in attempts; try again later.", retry_after_s=wait)
+            pair.append(now)
+            per_address.append(now)
+        return Attempt(attempt_address, attempt_name, now)
 
-    def failed(self, address: str, username: str) -> None:
-        self._recent(address, username).append(time.monotonic())
+    def succeeded(self, attempt: Attempt) -> None:
+        """The password was right: this attempt and the name's earlier failures from this address
+        no longer count (the address's failures with other names still do)."""
+        with self._lock:
+            self._pairs.pop((attempt.address, attempt.name), None)
+            per_address = self._addresses.get(attempt.address)
+            if per_address is not None and attempt.at in per_address:
+                per_address.remove(attempt.at)
 
-    def succeeded(self, address: str, username: str) -> None:
-        self._failures.pop((address, username.casefold()), None)
-
-    def _recent(self, address: str, username: str) -> deque[float]:
-        recent = self._failures.setdefault((address, username.casefold()), deque())
-        while recent and time.monotonic() - recent[0] >= self.window_s:
+    def _recent(self, counters: dict, key: object, now: float) -> deque[float]:
+        recent = counters.setdefault(key, deque())
+        while recent and now - recent[0] >= self.window_s:
             recent.popleft()
         return recent
+
+    def _prune(self, now: float) -> None:
+        """Drop counters whose attempts have all expired, once there are many (memory stays bounded)."""
+        if len(self._pairs) + len(self._addresses) < self._prune_at:
+            return
+        for counters in (self._pairs, self._addresses):
+            for key in [k for k, v in counters.items() if not v or now - v[-1] >= self.window_s]:
+                del counters[key]
+        self._prune_at = max(PRUNE_AT, 2 * (len(self._pairs) + len(self._addresses)))

@@ -7,8 +7,6 @@ audited and throttled per client address and username.
 
 from __future__ import annotations
 
-import asyncio
-import hmac
 from datetime import datetime
 from typing import Annotated
 
@@ -16,13 +14,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.exceptions import HTTPException
 
 from mingyan.accounts.principal import Principal
-from mingyan.accounts.service import AccountService, Actor
+from mingyan.accounts.service import AccountService, Actor, SetupRefused
 from mingyan.api.auth import (
     CSRF_COOKIE,
     LOCAL_OWNER,
     SESSION_COOKIE,
     CurrentPrincipal,
-    hash_key,
     require_principal,
 )
 from mingyan.api.context import context
@@ -67,11 +64,9 @@ def _address(request: Request) -> str:
 
 
 async def _sign_in(request: Request, response: Response, user: User) -> SessionOut:
-    settings = context(request).settings
-    ttl_s = settings.session_hours * 3600
-    token, csrf = await asyncio.to_thread(
-        _accounts(request).users.create_session, user.id, ttl_s=ttl_s, ip=_address(request),
-        user_agent=request.headers.get("user-agent"),
+    ttl_s = context(request).settings.session_hours * 3600
+    token, csrf = await _service(request).start_session(
+        user, ttl_s, ip=_address(request), user_agent=request.headers.get("user-agent")
     )
     secure = request.url.scheme == "https"
     response.set_cookie(SESSION_COOKIE, token, max_age=ttl_s, httponly=True, samesite="strict", secure=secure, path="/")
@@ -84,40 +79,28 @@ async def _sign_in(request: Request, response: Response, user: User) -> SessionO
 
 @public.get("/status")
 def auth_status(request: Request) -> AuthStatus:
-    has_accounts = _accounts(request).users.count_users() > 0
-    return AuthStatus(accounts=has_accounts, setup_required=not has_accounts and context(request).setup_hash is not None)
+    service = _service(request)
+    has_accounts = service.store.users.count_users() > 0
+    return AuthStatus(accounts=has_accounts, setup_required=not has_accounts and service.setup_token.pending)
 
 
 @public.post("/setup")
 async def setup(body: SetupRequest, request: Request, response: Response) -> SessionOut:
     """First run: create the first administrator with the token `serve` printed. Their account takes
     over the conversations made before accounts existed (owner `local`)."""
-    accounts, expected = _accounts(request), context(request).setup_hash
-    if expected is None or not hmac.compare_digest(hash_key(body.token), expected):
-        raise HTTPException(403, "Invalid setup token: use the link `mingyan serve` printed at startup.")
-    if await asyncio.to_thread(accounts.users.count_users) > 0:
-        raise HTTPException(409, "Setup is done already: sign in instead.")
-    user = await asyncio.to_thread(accounts.users.create_user, body.username, body.password, role="admin")
-    adopted = await asyncio.to_thread(context(request).store.transfer_owner, LOCAL_OWNER, user.id)
-    await asyncio.to_thread(accounts.ledger.audit, "user_created", actor=user, target=user.username, ip=_address(request),
-                     role="admin", setup=True, adopted_conversations=adopted)
-    context(request).setup_hash = None
+    try:
+        user = await _service(request).setup(body.token, body.username, body.password, ip=_address(request))
+    except SetupRefused as exc:
+        raise HTTPException(403, str(exc)) from exc
     return await _sign_in(request, response, user)
 
 
 @public.post("/login")
 async def login(body: LoginRequest, request: Request, response: Response) -> SessionOut:
-    throttle = context(request).login_throttle
-    address = _address(request)
-    throttle.check(address, body.username)
-    accounts = _accounts(request)
-    user = await asyncio.to_thread(accounts.users.authenticate, body.username, body.password)
-    if user is None:
-        throttle.failed(address, body.username)
-        await asyncio.to_thread(accounts.ledger.audit, "login_failed", target=body.username[:64], ip=address)
-        raise HTTPException(401, "Wrong username or password, or the account is disabled.")
-    throttle.succeeded(address, body.username)
-    await asyncio.to_thread(accounts.ledger.audit, "login", actor=user, target=user.username, ip=address)
+    try:
+        user = await _service(request).login(body.username, body.password, ip=_address(request))
+    except AuthFailed as exc:
+        raise HTTPException(401, str(exc)) from exc
     return await _sign_in(request, response, user)
 
 

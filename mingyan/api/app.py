@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from mingyan import __version__
 from mingyan.accounts.metering import Cutoffs, Meter, default_quota
 from mingyan.accounts.service import AccountService
+from mingyan.accounts.setup import SetupToken
 from mingyan.accounts.streams import RunningGenerations
 from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import (
@@ -26,7 +27,7 @@ from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.context import AppContext, context
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
-from mingyan.api.middleware import BodySizeLimit, RefuseNul
+from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
 from mingyan.api.schemas import Health
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
@@ -56,7 +57,7 @@ def create_app(
         if close_engine:
             await asyncio.to_thread(engine.close)
 
-    app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
+    app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.context = ctx = build_context(settings, engine, metrics, store=store, setup_token=setup_token)
 
     install_error_handlers(app)
@@ -68,6 +69,8 @@ def create_app(
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
         web.install(app)  # the web chat at /
+    if settings.api_docs:
+        web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
 
     @app.get("/health")
     async def health(request: Request) -> Health:
@@ -89,6 +92,7 @@ def create_app(
         BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
     )
     app.add_middleware(RefuseNul)
+    app.add_middleware(NoSniff)
     return app
 
 
@@ -107,13 +111,15 @@ def build_context(
     defaults = default_quota(settings)
     cutoffs = Cutoffs()
     service = (
-        AccountService(accounts, defaults, RunningGenerations(cutoffs, conversations))
-        if accounts is not None else None
+        AccountService(
+            accounts, defaults, RunningGenerations(cutoffs, conversations), throttle=LoginThrottle(),
+            setup_token=SetupToken(setup_token), conversations=store,
+        )
+        if accounts is not None and store is not None else None
     )
     key = settings.api_key.get_secret_value() if settings.api_key else None
     return AppContext(
         settings=settings, chat=chat, metrics=metrics, meter=Meter(accounts, defaults), cutoffs=cutoffs,
-        login_throttle=LoginThrottle(), started=int(time.time()), api_key_hash=hash_key(key) if key else None,
+        started=int(time.time()), api_key_hash=hash_key(key) if key else None,
         store=store, accounts=accounts, account_service=service, conversations=conversations,
-        setup_hash=hash_key(setup_token) if setup_token else None,
     )

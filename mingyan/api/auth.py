@@ -98,6 +98,24 @@ async def require_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 
 
+async def refusal_before_validation(request: Request) -> HTTPException | None:
+    """For a request whose input was refused (a body that is not JSON is refused before any
+    dependency runs): the 401/403 its route's credentials check gives, if it needs one and fails.
+    Missing credentials are the first thing a caller is told, whatever else is wrong."""
+    route = request.scope.get("route")
+    stack = [route.dependant] if getattr(route, "dependant", None) is not None else []
+    while stack:
+        dependant = stack.pop()
+        if dependant.call is require_principal:
+            try:
+                await require_principal(request)
+            except HTTPException as refused:
+                return refused
+            return None
+        stack.extend(dependant.dependencies)
+    return None
+
+
 async def require_admin(principal: CurrentPrincipal) -> Principal:
     if not principal.is_admin:
         raise HTTPException(403, "This needs an administrator.")

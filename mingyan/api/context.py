@@ -13,7 +13,6 @@ from fastapi import Depends, Request
 
 from mingyan.accounts.metering import Cutoffs, Meter
 from mingyan.accounts.service import AccountService
-from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api.metrics import Metrics
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.service import ChatService
@@ -29,14 +28,12 @@ class AppContext:
     metrics: Metrics
     meter: Meter
     cutoffs: Cutoffs
-    login_throttle: LoginThrottle
     started: int  # when the app was built (Unix seconds)
     api_key_hash: bytes | None  # the server's own --api-key, hashed
     store: ConversationStore | None = None  # None: a bare /v1 server without history
     accounts: AccountStore | None = None
     account_service: AccountService | None = None
     conversations: ConversationService | None = None
-    setup_hash: bytes | None = None  # the first-run setup token, hashed, until setup is done
 
 
 def context(request: Request) -> AppContext:

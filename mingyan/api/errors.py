@@ -10,6 +10,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from mingyan.accounts.quotas import QuotaExceeded
+from mingyan.accounts.throttle import TooManyAttempts
+from mingyan.api.auth import refusal_before_validation
 from mingyan.api.schemas import ErrorDetail, ErrorResponse
 from mingyan.errors import (
     AccessRevoked,
@@ -64,7 +66,10 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        refused = await refusal_before_validation(request)
+        if refused is not None:
+            return error_response(refused.status_code, str(refused.detail), headers=refused.headers)
         message, param = _validation_message(exc)
         return error_response(400, message, param=param, code="invalid_value" if param else None)
 
@@ -80,6 +85,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _busy(_: Request, exc: EngineBusyError) -> JSONResponse:
         retry = str(max(1, round(exc.retry_after_s)))
         return error_response(429, str(exc), code="server_busy", headers={"Retry-After": retry})
+
+    @app.exception_handler(TooManyAttempts)
+    async def _throttled(_: Request, exc: TooManyAttempts) -> JSONResponse:
+        retry = str(max(1, round(exc.retry_after_s)))
+        return error_response(429, str(exc), code="too_many_attempts", headers={"Retry-After": retry})
 
     @app.exception_handler(QuotaExceeded)
     async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
@@ -114,4 +124,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return error_response(500, "The server had an internal error while processing the request.")
+        # (Starlette answers this handler outside the middleware stack: the nosniff header is set here.)
+        return error_response(500, "The server had an internal error while processing the request.",
+                              headers={"X-Content-Type-Options": "nosniff"})

@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request body size limit; no NUL in URLs."""
+"""Pure ASGI middleware: request body size limit; no NUL in URLs; nosniff on every answer."""
 
 from __future__ import annotations
 
@@ -95,3 +95,24 @@ class RefuseNul:
 def _has_nul(scope: Scope) -> bool:
     raw = (scope.get("raw_path") or b"") + b"?" + (scope.get("query_string") or b"")
     return "\x00" in scope.get("path", "") or b"\x00" in raw or b"%00" in raw.lower()
+
+
+class NoSniff:
+    """`X-Content-Type-Options: nosniff` on every HTTP answer (errors and 413s included): a browser
+    never runs a JSON answer as a script or a page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_nosniff(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-content-type-options"]
+                message = {**message, "headers": [*headers, (b"x-content-type-options", b"nosniff")]}
+            await send(message)
+
+        await self.app(scope, receive, send_nosniff)

@@ -64,8 +64,28 @@ def _index() -> Response:
     return _secured(FileResponse(static_dir() / "index.html"))
 
 
+def _api_docs() -> Response:
+    return _secured(FileResponse(static_dir() / "api-docs.html"))
+
+
+def install_static(app: FastAPI) -> None:
+    if not any(getattr(route, "path", None) == "/static" for route in app.routes):
+        app.mount("/static", WebStaticFiles(directory=static_dir()), name="static")
+
+
+def install_api_docs(app: FastAPI) -> None:
+    """The API reference at /docs: Swagger UI from the vendored files, under the same policy."""
+    install_static(app)
+    _add_page(app, "/docs", _api_docs)
+
+
 def install(app: FastAPI) -> None:
     """Serve the web chat from `app` (it talks to /api and /v1 of the same app)."""
-    app.mount("/static", WebStaticFiles(directory=static_dir()), name="static")
+    install_static(app)
     for path in CLIENT_ROUTES:
-        app.add_api_route(path, _index, methods=["GET", "HEAD"], include_in_schema=False)
+        _add_page(app, path, _index)
+
+
+def _add_page(app: FastAPI, path: str, page) -> None:
+    """A page (not part of the API schema)."""
+    app.add_api_route(path, page, methods=["GET", "HEAD"], include_in_schema=False)

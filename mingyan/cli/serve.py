@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import secrets
 import sys
+from typing import Any
 
 from mingyan.cli.flags import add_settings_flags
 from mingyan.config import Settings
@@ -15,7 +16,8 @@ SERVE_FIELDS = (
     "host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
     "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
     "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
-    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint",
+    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint", "forwarded_allow_ips",
+    "api_docs", "header_timeout_s",
 )
 
 
@@ -55,6 +57,27 @@ def setup_token(settings: Settings, accounts: int) -> str | None:
     return token
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn runs the app. Forwarded headers (the client's address and scheme as a proxy saw
+    them) are believed only from the proxies the operator names: uvicorn's own default trusts any
+    local process, which could then forge the address sign-ins are throttled and audited by."""
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
+
+    from mingyan.api.header_timeout import with_header_timeout
+
+    trusted = settings.forwarded_allow_ips
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "proxy_headers": trusted is not None,
+        "forwarded_allow_ips": trusted if trusted is not None else [],
+        "http": with_header_timeout(AutoHTTPProtocol, settings.header_timeout_s),
+    }
+
+
 def serve(settings: Settings) -> None:
     import uvicorn
 
@@ -84,14 +107,7 @@ def serve(settings: Settings) -> None:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        )
+        uvicorn.run(app, **uvicorn_options(settings))
     finally:
         engine.close()
         store.engine.dispose()

@@ -202,3 +202,12 @@ def test_every_action_has_help(url: str, action: str) -> None:
     result = users(url, action, "--help")
     assert result.returncode == 0 and "usage: mingyan users " + action in result.stdout
     assert "--database-url" in result.stdout and "--data-dir" in result.stdout
+
+
+def test_create_refuses_a_lookalike_of_an_existing_name(url: str, accounts: AccountStore) -> None:
+    ok(users(url, "create", "admin", "--admin", "--password-stdin", stdin=PASSWORD + "\n"))
+    for lookalike in ("аdmin", "admın", "ΑDMIN", "adrnin"):  # Cyrillic а, dotless ı, Greek Α, r+n
+        one_line_error(users(url, "create", lookalike, "--password-stdin", stdin=PASSWORD + "\n"),
+                       "looks like the existing username admin")
+    ok(users(url, "create", "admiral", "--password-stdin", stdin=PASSWORD + "\n"))
+    assert [u.username for u in accounts.users.list_users()] == ["admin", "admiral"]

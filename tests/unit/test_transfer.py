@@ -25,7 +25,6 @@ from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import ImportFormatError, NotFound
 from mingyan.store.migrate import upgrade
 from mingyan.store.tables import Conversation, Message
-from mingyan.store.transfer import write as transfer_write
 from mingyan.store.transfer.mingyan_json import (
     export_json,
     export_markdown,
@@ -33,6 +32,7 @@ from mingyan.store.transfer.mingyan_json import (
     import_file,
     import_json,
 )
+from mingyan.store.transfer.mingyan_json import write as transfer_write
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 POEM = "床前明月光，\n疑是地上霜。\n\n```python\nprint('月')\n```"
@@ -60,7 +60,7 @@ def populate(store: ConversationStore) -> dict[str, str]:
     poem = store.create_conversation(
         "alice", title="月亮的诗 🌙 Moon", model="qwen2.5-coder-0.5b-instruct",
         system_prompt="你是诗人。\nBe brief.",
-        settings={"temperature": 0.7, "top_p": 0.9, "stop": ["\n\n"], "nested": {"a": [1, None, True]}},
+        settings={"temperature": 0.7, "top_p": 0.9, "stop": ["\n\n"], "seed": 7, "max_tokens": 300},
     )
     q1 = store.add_message("alice", poem.id, "user", "写一首关于月亮的诗 🌕")
     a1 = store.start_assistant_message(
@@ -162,7 +162,7 @@ def test_export_holds_every_column_of_every_message_parents_first(store: Convers
     poem = doc["conversations"][0]
     assert len(poem["messages"]) == 6  # every branch, not just the current path
     assert poem["current_leaf_id"] == ids["a2"]
-    assert poem["settings"]["nested"] == {"a": [1, None, True]}
+    assert poem["settings"] == {"max_tokens": 300, "seed": 7, "stop": ["\n\n"], "temperature": 0.7, "top_p": 0.9}
     first_answer = poem["messages"][1]
     assert (first_answer["seed"], first_answer["omitted_turns"], first_answer["cached_tokens"]) == (42, 2, 4)
     assert first_answer["sampling"] == {"seed": 42, "temperature": 0.7}

@@ -12,16 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from mingyan.api.schemas.openai import (
-    MaxTokens,
-    MinP,
-    Penalty,
-    RepeatPenalty,
-    Temperature,
-    TopK,
-    TopP,
-    check_stops,
-)
+from mingyan.sampling import ConversationSettings
 
 MAX_OFFSET = 1_000_000  # far past any real list; keeps numbers a database can take
 
@@ -55,28 +46,9 @@ class ApiModel(BaseModel):
     _no_nul = field_validator("*", mode="before")(_without_nul)
 
 
-class GenerationSettings(ApiModel):
-    """A conversation's sampling settings; a message can override any of them."""
-
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    top_k: TopK | None = None
-    min_p: MinP | None = None
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None  # stored with each reply (INTEGER)
-    repeat_penalty: RepeatPenalty | None = None
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
-    max_tokens: MaxTokens | None = None
-    stop: list[str] | None = None
-
-    @field_validator("stop")
-    @classmethod
-    def _check_stop(cls, value: list[str] | None) -> list[str] | None:
-        check_stops(value)
-        return [s for s in value if s] if value is not None else None
-
-    def values(self) -> dict[str, Any]:
-        return self.model_dump(exclude_none=True)
+class GenerationSettings(ApiModel, ConversationSettings):
+    """A conversation's sampling settings; a message can override any of them. The fields and their
+    ranges are sampling.py's (the importers check with the same declaration)."""
 
 
 Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS)]

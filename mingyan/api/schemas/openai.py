@@ -20,30 +20,20 @@ from pydantic import (
 )
 
 from mingyan.engine.base import SamplingParams
-
-MAX_STOPS = 16
-MAX_STOP_CHARS = 256
-MAX_TOKENS_LIMIT = 1 << 20
-
-
-# Ranges native code can take, shared by the OpenAI requests and conversation settings.
-MaxTokens = Annotated[int, Field(ge=1, le=MAX_TOKENS_LIMIT)]
-Temperature = Annotated[float, Field(ge=0.0, le=2.0)]
-TopP = Annotated[float, Field(gt=0.0, le=1.0)]
-TopK = Annotated[int, Field(ge=0, le=1000)]
-MinP = Annotated[float, Field(ge=0.0, le=1.0)]
-Seed = Annotated[int, Field(ge=-(2**63), le=2**64 - 1)]
-RepeatPenalty = Annotated[float, Field(gt=0.0, le=10.0)]
-Penalty = Annotated[float, Field(ge=-2.0, le=2.0)]
-
-
-def check_stops(value: str | list[str] | None) -> str | list[str] | None:
-    stops = [value] if isinstance(value, str) else value or []
-    if len(stops) > MAX_STOPS:
-        raise ValueError(f"at most {MAX_STOPS} stop sequences are allowed")
-    if any(len(s) > MAX_STOP_CHARS for s in stops):
-        raise ValueError(f"each stop sequence must be at most {MAX_STOP_CHARS} characters")
-    return value
+from mingyan.sampling import (  # noqa: F401 - the ranges are part of these schemas
+    MAX_STOP_CHARS,
+    MAX_STOPS,
+    MAX_TOKENS_LIMIT,
+    MaxTokens,
+    MinP,
+    Penalty,
+    RepeatPenalty,
+    Seed,
+    Temperature,
+    TopK,
+    TopP,
+    check_stops,
+)
 
 
 class OpenAIBaseModel(BaseModel):

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mingyan.store import tables as t
@@ -20,13 +20,14 @@ from mingyan.store.accounts.credentials import (
     shown_prefix,
 )
 from mingyan.store.accounts.ledger import check_limits
-from mingyan.store.accounts.rows import TOUCH_INTERVAL, touch, user_row
+from mingyan.store.accounts.rows import TOUCH_INTERVAL, touch
 from mingyan.store.accounts.types import ApiKey, User, aware
 from mingyan.store.db import Database
-from mingyan.store.errors import InvalidValue, NotFound
+from mingyan.store.errors import Conflict, InvalidValue, NotFound
 from mingyan.store.tables import utcnow
 
 KEY_NAME_MAX = 100
+MAX_ACTIVE_KEYS = 100  # per user; revoked keys do not count
 
 
 class KeyStore:
@@ -52,7 +53,18 @@ class KeyStore:
             created_at=self.now(), **values,
         )
         with self.db.sessions.begin() as session:
-            user_row(session, user_id)
+            # The user's row is locked (PostgreSQL) so that keys made at once are counted one by one.
+            locked = select(t.User.id).where(t.User.id == user_id).with_for_update()
+            if not isinstance(user_id, str) or session.scalar(locked) is None:
+                raise NotFound(f"No user {user_id}.")
+            active = select(func.count()).select_from(t.ApiKey).where(
+                t.ApiKey.user_id == user_id, t.ApiKey.revoked_at.is_(None)
+            )
+            if (session.scalar(active) or 0) >= MAX_ACTIVE_KEYS:
+                raise Conflict(
+                    f"An account has at most {MAX_ACTIVE_KEYS} active API keys; revoke one first.",
+                    code="too_many_keys",
+                )
             session.add(row)
         return ApiKey.of(row), plaintext
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,7 @@ from mingyan.store.accounts.credentials import (
     matches,
     new_token,
 )
+from mingyan.store.accounts.lookalikes import Skeletons
 from mingyan.store.accounts.rows import TOUCH_INTERVAL, clip, touch, user_row
 from mingyan.store.accounts.types import LoginSession, User, aware
 from mingyan.store.db import Database
@@ -44,9 +45,11 @@ class UserStore:
         *,
         passwords: Passwords | None = None,
         clock: Callable[[], datetime] = utcnow,
+        skeletons: Skeletons | None = None,
     ) -> None:
         self.db = db
         self.passwords = passwords or Passwords()
+        self.skeletons = skeletons or Skeletons()
         self._clock = clock
 
     def now(self) -> datetime:
@@ -55,8 +58,12 @@ class UserStore:
 
     # ---- users ---------------------------------------------------------------------------------
 
-    def create_user(self, username: str, password: str, *, role: str = "user") -> User:
-        """A new, enabled user. Conflict when the username (compared case-blind) is taken."""
+    def create_user(self, username: str, password: str, *, role: str = "user", first: bool = False) -> User:
+        """A new, enabled user. Conflict when the username (compared case-blind) is taken.
+
+        With `first` (the first-run setup), only while no user exists at all: decided inside the write
+        transaction, so of several made at once (even by several processes) exactly one is made.
+        """
         key = check_username(username)
         _check_role(role)
         password_hash = self.passwords.hash(password)
@@ -68,12 +75,27 @@ class UserStore:
         taken = Conflict(f"The username {username} is taken.", code="username_taken")
         try:
             with self.db.sessions.begin() as session:
+                _lock_users(session)
+                if first:
+                    _check_no_users(session)
                 if session.scalar(select(t.User.id).where(t.User.username_key == key)) is not None:
                     raise taken
+                self._refuse_lookalike(session, username)
                 session.add(row)
         except IntegrityError as exc:  # a concurrent create won the race
             raise taken from exc
         return User.of(row)
+    def _lookalike(self, session: Session, username: str) -> str | None:
+        skeleton = self.skeletons(username)
+        return next((n for n in session.scalars(select(t.User.username)) if self.skeletons(n) == skeleton), None)
+    def _refuse_lookalike(self, session: Session, username: str) -> None:
+        """Conflict when the name's confusables skeleton is an existing user's (`аdmin` beside `admin`)."""
+        existing = self._lookalike(session, username)
+        if existing is not None:
+            raise Conflict(
+                f"The username {username} looks like the existing username {existing}; choose another.",
+                code="username_lookalike",
+            )
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user, if the password matches and the account is enabled; otherwise None.
@@ -294,6 +316,20 @@ def _delete_conversations(session: Session, owner: str) -> int:
     session.execute(delete(Message).where(in_owned), execution_options=unsynced)
     gone = session.execute(delete(Conversation).where(Conversation.owner == owner), execution_options=unsynced)
     return gone.rowcount or 0
+
+
+def _lock_users(session: Session) -> None:
+    """Hold the users table against other writers until the transaction ends, so what a new user is
+    checked against (no user yet; no look-alike name) cannot change meanwhile. PostgreSQL locks the
+    table; SQLite's writers are serialized already."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"LOCK TABLE {t.User.__tablename__} IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _check_no_users(session: Session) -> None:
+    """Conflict unless the users table is empty (lock it first)."""
+    if session.scalar(select(t.User.id).limit(1)) is not None:
+        raise Conflict("Setup is done already: sign in instead.", code="setup_done")
 
 
 def _keep_an_admin(session: Session, user_id: str) -> None:

@@ -242,13 +242,25 @@ def _problem(item: dict[str, Any], prefix: str) -> str:
         text = str(item.get("ctx", {}).get("error", item["msg"]))
     elif kind == "too_long":
         text = f"has too many items (at most {item['ctx']['max_length']:,})"
-    elif kind in {"greater_than_equal", "less_than_equal"}:
-        text = f"must be between {INT32[0]:,} and {INT32[1]:,}"
+    elif kind in _BOUNDS:
+        text = _bound(kind, item.get("ctx", {}), settings="settings" in item["loc"])
     else:
         text = _PLAIN.get(kind, item["msg"])
     where = location(prefix, item["loc"])
     shown = "" if kind in {"missing", "too_long"} else _shown(item.get("input"))
     return f"{where or 'the file'}: {text}{shown}"
+
+
+_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
+           "greater_than": ("gt", "greater than"), "less_than": ("lt", "less than")}
+
+
+def _bound(kind: str, ctx: dict[str, Any], *, settings: bool) -> str:
+    key, words = _BOUNDS[kind]
+    bound = ctx.get(key)
+    if bound in INT32 and not settings:  # a stored count or time: the column's whole range
+        return f"must be between {INT32[0]:,} and {INT32[1]:,}"
+    return f"must be {words} {bound:,}" if isinstance(bound, int) else f"must be {words} {bound}"
 
 
 def _shown(value: Any) -> str:

@@ -27,6 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
+from mingyan.sampling import ConversationSettings
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.errors import ImportFormatError
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message
@@ -126,7 +127,7 @@ class ConversationEntry(_Strict):
     title: Title = ""
     model: ModelSlug = ""
     system_prompt: LongText | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: ConversationSettings = Field(default_factory=ConversationSettings)  # the API's rules
     pinned: bool = False
     archived: bool = False
     current_leaf_id: Id | None = None
@@ -269,7 +270,7 @@ def _check_tree(conversation: ConversationEntry, where: str) -> None:
 
 def _record(conversation: ConversationEntry) -> ConversationRecord:
     row = {name: getattr(conversation, name) for name in CONVERSATION_FIELDS}
-    row["settings"] = dict(conversation.settings)
+    row["settings"] = conversation.settings.values()
     messages = []
     for message in parents_first(conversation.messages):
         values = message.model_dump()
