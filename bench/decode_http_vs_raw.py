@@ -296,8 +296,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mingyan.config import Settings
     from mingyan.bootstrap import open_registry
+    from mingyan.config import Settings
 
     command = shlex.join(["python", "bench/decode_http_vs_raw.py", *(sys.argv[1:] if argv is None else argv)])
     registry = open_registry(Settings())

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from mingyan.api.audit import audit
 from mingyan.api.auth import Principal, require_admin, require_principal
 from mingyan.api.schemas import (
-    PageOffset,
     AuditEntryOut,
     AuditLog,
     Limits,
+    PageOffset,
     QuotaOut,
     UsageReport,
     UsageTotalOut,

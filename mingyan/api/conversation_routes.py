@@ -12,7 +12,6 @@ from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
-    PageOffset,
     BranchSwitch,
     ConversationCreate,
     ConversationDetail,
@@ -23,6 +22,7 @@ from mingyan.api.schemas import (
     MessageCreate,
     MessageEdit,
     MessageOut,
+    PageOffset,
     ReplyOptions,
 )
 from mingyan.api.streaming import sse, sse_response

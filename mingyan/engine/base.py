@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
-from mingyan.formats.template import ChatTemplate
 from mingyan.errors import ContextLengthError, InvalidRequestError
+from mingyan.formats.template import ChatTemplate
 
 
 class FinishReason(str, Enum):

@@ -21,9 +21,9 @@ from mingyan.engine.base import (
     Usage,
     check_fits,
 )
-from mingyan.formats.template import ChatTemplate
 from mingyan.engine.text import StopMatcher
 from mingyan.errors import EngineBusyError
+from mingyan.formats.template import ChatTemplate
 
 SPECIALS = ("<|im_start|>", "<|im_end|>")
 SPECIAL_BASE = 0x110000

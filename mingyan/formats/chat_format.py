@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from mingyan.formats.families import Family, detect_family
 from mingyan.errors import ModelError
+from mingyan.formats.families import Family, detect_family
 
 log = logging.getLogger(__name__)
 

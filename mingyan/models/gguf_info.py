@@ -16,8 +16,8 @@ from typing import BinaryIO
 
 from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType, GGUFValueType
 
-from mingyan.formats.chat_format import describe
 from mingyan.errors import ModelError
+from mingyan.formats.chat_format import describe
 
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)

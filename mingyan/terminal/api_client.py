@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from mingyan.errors import MingyanError
 from mingyan.terminal.backends import (
     CONNECT_TIMEOUT_S,
     auth_headers,
@@ -17,7 +18,6 @@ from mingyan.terminal.backends import (
     error_message,
     server_root,
 )
-from mingyan.errors import MingyanError
 
 Json = dict[str, Any]
 LIST_LIMIT = 20

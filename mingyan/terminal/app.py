@@ -12,12 +12,12 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from mingyan.config import Settings
+from mingyan.errors import MingyanError
 from mingyan.terminal.api_client import HistoryApi
 from mingyan.terminal.backends import CompletionsBackend, LocalBackend
 from mingyan.terminal.history import StoredSession
 from mingyan.terminal.session import MemorySession, Session, help_line
-from mingyan.config import Settings
-from mingyan.errors import MingyanError
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,8 @@ def _greet_and_loop(session: Session, runner: asyncio.Runner) -> int:
 
 
 def _in_process(settings: Settings, options: ChatOptions) -> int:
-    from mingyan.chat.service import ChatService
     from mingyan.bootstrap import open_engine
+    from mingyan.chat.service import ChatService
 
     engine = open_engine(settings)
     try:

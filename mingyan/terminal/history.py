@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, TextIO
 
+from mingyan.errors import MingyanError
 from mingyan.terminal.api_client import HistoryApi
 from mingyan.terminal.format import (
     UNTITLED,
@@ -21,7 +22,6 @@ from mingyan.terminal.format import (
     search_row,
 )
 from mingyan.terminal.session import Command, ReplyPrinter
-from mingyan.errors import MingyanError
 
 RESUME_TURNS = 3
 

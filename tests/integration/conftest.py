@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from mingyan.bootstrap import open_registry
 from mingyan.config import Settings
 from mingyan.formats.families import family_by_name
-from mingyan.bootstrap import open_registry
 from tests.conftest import QWEN
 from tests.tiny_models import FAMILIES, Vocab, make_tiny_model, read_vocab
 

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
+from mingyan.bootstrap import open_registry
 from mingyan.config import Settings
 from mingyan.engine.base import GenerationRequest, SamplingParams
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
 from mingyan.engine.llamacpp.prefix_cache import common_prefix
 from mingyan.errors import EngineBusyError
-from mingyan.bootstrap import open_registry
 from tests.conftest import SMOLLM
 
 GREEDY = SamplingParams(temperature=0, max_tokens=24)

@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from mingyan.api.app import create_app
 from mingyan.config import Settings
-from mingyan.formats.families import family_by_name
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
 from mingyan.errors import ModelError
+from mingyan.formats.families import family_by_name
 from tests.tiny_models import FAMILIES, make_tiny_model
 
 CONFIG = EngineConfig(n_ctx=256, n_threads=2, n_slots=1)

@@ -17,9 +17,9 @@ import httpx
 import numpy as np
 import pytest
 
+from mingyan.cli import models as cli
 from mingyan.config import Settings
 from mingyan.errors import ModelError
-from mingyan.cli import models as cli
 from mingyan.models.download import Downloader
 from mingyan.models.registry import ModelRegistry
 

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from mingyan.bootstrap import open_registry
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import SamplingParams
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
-from mingyan.bootstrap import open_registry
 from tests.conftest import SMOLLM
 
 

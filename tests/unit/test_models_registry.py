@@ -12,9 +12,9 @@ import gguf
 import numpy as np
 import pytest
 
+from mingyan.cli import models as cli
 from mingyan.config import DEFAULT_MODEL, Settings
 from mingyan.errors import ModelError
-from mingyan.cli import models as cli
 from mingyan.models import files
 from mingyan.models.gguf_info import read_header, summarize
 from mingyan.models.registry import ModelRegistry

@@ -3,8 +3,8 @@
 import pytest
 
 from mingyan.engine.fake import CHATML
-from mingyan.formats.template import ChatTemplate
 from mingyan.errors import TemplateError
+from mingyan.formats.template import ChatTemplate
 
 MESSAGES = [
     {"role": "system", "content": "你是一个乐于助人的助手。"},

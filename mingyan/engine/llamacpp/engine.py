@@ -32,13 +32,13 @@ from mingyan.engine.base import (
     TokenEvent,
     check_fits,
 )
-from mingyan.formats.chat_format import resolve_chat_format
 from mingyan.engine.llamacpp.jobs import FairQueue, Job
 from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
-from mingyan.formats.template import ChatTemplate
 from mingyan.errors import EngineError, MingyanError, ModelError
+from mingyan.formats.chat_format import resolve_chat_format
+from mingyan.formats.template import ChatTemplate
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5
