@@ -106,7 +106,8 @@ async def _sign_in(request: Request, response: Response, user: User) -> SessionO
 @public.get("/status")
 def auth_status(request: Request) -> AuthStatus:
     has_accounts = _accounts(request).count_users() > 0
-    return AuthStatus(accounts=has_accounts, setup_required=not has_accounts and request.app.state.setup_hash is not None)
+    setup_required = not has_accounts and request.app.state.setup_hash is not None
+    return AuthStatus(accounts=has_accounts, setup_required=setup_required)
 
 
 @public.post("/setup")
@@ -164,7 +165,8 @@ def me(request: Request, principal: CurrentPrincipal) -> SessionOut:
         user = _accounts(request).get_user(principal.user_id)
         return SessionOut(user=UserOut.model_validate(user), via=principal.via)
     epoch = datetime.fromtimestamp(request.app.state.started).astimezone()
-    local = UserOut(id=LOCAL_OWNER, username=LOCAL_OWNER, role="admin", disabled=False, created_at=epoch, updated_at=epoch)
+    local = UserOut(id=LOCAL_OWNER, username=LOCAL_OWNER, role="admin", disabled=False,
+                    created_at=epoch, updated_at=epoch)
     return SessionOut(user=local, via=principal.via)
 
 
@@ -194,7 +196,8 @@ async def create_key(body: KeyCreate, request: Request, principal: CurrentPrinci
     """A new API key; its value is in this answer only."""
     _need_account(principal)
     accounts = _accounts(request)
-    key, plaintext = await asyncio.to_thread(accounts.create_key, principal.user_id, body.name, **body.limits.model_dump())
+    limits = body.limits.model_dump()
+    key, plaintext = await asyncio.to_thread(accounts.create_key, principal.user_id, body.name, **limits)
     await audit(request, principal, "key_created", key.id, name=key.name)
     return KeyCreated(**KeyOut.model_validate(key).model_dump(), key=plaintext)
 

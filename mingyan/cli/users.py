@@ -238,7 +238,7 @@ def _width(text: str) -> int:
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        cells = [cell + " " * (width - _width(cell)) for cell, width in zip(row, widths)]
+        cells = [cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)]
         print("  ".join(cells).rstrip())
 
 

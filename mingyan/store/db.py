@@ -1,4 +1,5 @@
-"""Engines and sessions. SQLite gets WAL, full fsync, enforced foreign keys, BEGIN IMMEDIATE writes and deferred reads."""
+"""Engines and sessions. SQLite gets WAL, full fsync, enforced foreign keys, BEGIN IMMEDIATE writes and
+deferred reads."""
 
 from __future__ import annotations
 
