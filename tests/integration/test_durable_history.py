@@ -15,7 +15,6 @@ from collections.abc import Iterator
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from tests.conftest import SMOLLM, start_server, stop_server
 
