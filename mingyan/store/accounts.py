@@ -30,6 +30,7 @@ from mingyan.store.credentials import (
     new_token,
     shown_prefix,
 )
+from mingyan.store.db import rowcount
 from mingyan.store.errors import AuthFailed, Conflict, InvalidValue, NotFound
 from mingyan.store.ledger import Ledger, check_limits, clip
 from mingyan.store.repository import Store
@@ -270,7 +271,7 @@ class Accounts(Ledger):
 
     def _delete_sessions(self, condition: Any) -> int:
         with self.store.sessions.begin() as session:
-            return session.execute(delete(t.LoginSession).where(condition)).rowcount or 0
+            return rowcount(session.execute(delete(t.LoginSession).where(condition)))
 
     def _touch(self, table: type[t.LoginSession | t.ApiKey], row_id: str, **values: datetime) -> None:
         with self.store.sessions.begin() as session:
@@ -389,7 +390,7 @@ def _delete_conversations(session: Session, owner: str) -> int:
     session.execute(update(Message).where(in_owned).values(parent_id=None), execution_options=unsynced)
     session.execute(delete(Message).where(in_owned), execution_options=unsynced)
     gone = session.execute(delete(Conversation).where(Conversation.owner == owner), execution_options=unsynced)
-    return gone.rowcount or 0
+    return rowcount(gone)
 
 
 def _keep_an_admin(session: Session, user_id: str) -> None:
