@@ -11,7 +11,7 @@ from mingyan.config import Settings
 from mingyan.models.registry import ModelEntry, ModelRegistry
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `models` subcommand (and its own subcommands) to a CLI's subparsers."""
     parser = subparsers.add_parser(
         "models",

@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 from mingyan.cli.db import DB_FIELDS
 from mingyan.cli.flags import add_settings_flags
@@ -25,7 +26,7 @@ from mingyan.store.errors import NotFound
 ACTOR = "cli"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `users` subcommand (and its actions) to a CLI's subparsers."""
     parser = subparsers.add_parser(
         "users", help="manage accounts: create, list, disable, delete, passwords, usage, quotas",
@@ -150,7 +151,7 @@ def _usage(args: argparse.Namespace, accounts: Accounts) -> int:
     if not totals:
         print("no usage recorded" + (f" since {args.since}" if since else ""))
         return 0
-    rows = [("USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION")]
+    rows: list[tuple[str, ...]] = [("USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION")]
     for t in totals:
         name = t.username or "(no user)"
         if t.user_id is None and t.username:
@@ -163,7 +164,10 @@ def _usage(args: argparse.Namespace, accounts: Accounts) -> int:
 
 def _quota(args: argparse.Namespace, accounts: Accounts) -> int:
     user = _user(accounts, args.name)
-    changes = {name: _limit(name, getattr(args, name)) for name in LIMITS if getattr(args, name) is not None}
+    # Any: mypy checks a ** mapping against every keyword of audit(), `ip` included.
+    changes: dict[str, Any] = {
+        name: _limit(name, getattr(args, name)) for name in LIMITS if getattr(args, name) is not None
+    }
     if changes:
         overrides = accounts.set_quota(user.id, **changes)
         accounts.audit("quota_changed", actor=ACTOR, target=user.username, **changes)
