@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test bench
+.PHONY: install serve test bench lint
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit("mingyan needs Python >= 3.11" if sys.version_info < (3, 11) else 0)'
@@ -22,6 +22,12 @@ serve: install
 
 test: install
 	$(BIN)/python -m pytest $(ARGS)
+
+# Lint, import order, formatting and types (configured in pyproject.toml).
+lint: install
+	$(BIN)/ruff check mingyan tests bench
+	$(BIN)/ruff format --check mingyan tests bench
+	$(BIN)/mypy
 
 # Benchmarks (docs/benchmarks.md has the commands and the latest results).
 bench: install

@@ -253,7 +253,7 @@ def model_table(res: ModelResult) -> list[str]:
     tps_raw, tps_http = (median([s.decode_tps for s in xs]) for xs in (res.raw, res.http))
     warm = median([s.ttft_s * 1000 for s in res.warm])
     per_rep = lambda xs: ", ".join(f"{s.decode_tps:.1f}" for s in xs)  # noqa: E731
-    same = sum(r.text == h.text for r, h in zip(res.raw, res.http))
+    same = sum(r.text == h.text for r, h in zip(res.raw, res.http, strict=True))
     size_mb = res.path.stat().st_size / 1e6
     return [
         f"### {res.name}", "",
@@ -296,8 +296,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from mingyan.config import Settings
     from mingyan.bootstrap import open_registry
+    from mingyan.config import Settings
 
     command = shlex.join(["python", "bench/decode_http_vs_raw.py", *(sys.argv[1:] if argv is None else argv)])
     registry = open_registry(Settings())

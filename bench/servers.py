@@ -42,8 +42,8 @@ def default_llama_server() -> Path:
 
 def resolve_gguf(model: str) -> Path:
     """The GGUF file mingyan's registry holds for `model` (assembled and verified if needed)."""
-    from mingyan.config import Settings
     from mingyan.bootstrap import open_registry
+    from mingyan.config import Settings
 
     return Path(open_registry(Settings(), progress=False).resolve(model).path)
 

@@ -53,7 +53,10 @@ def cluster(bindir: Path) -> Iterator[str]:
         for path in (workdir, sockets):
             os.chown(path, account.pw_uid, account.pw_gid)
     port = _free_port()
-    run = lambda argv: subprocess.run(_as_user(argv), check=True, capture_output=True, text=True)
+
+    def run(argv: list[str]) -> None:
+        subprocess.run(_as_user(argv), check=True, capture_output=True, text=True)
+
     run([str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
     run([
         str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",

@@ -2,8 +2,8 @@
 
 Each model is a real network that llama.cpp loads and runs (1 block, hidden 32, 4 heads;
 Q8_0 embedding and output, f16 block weights, f32 norms), carrying the real 151k-token
-byte-level BPE tokenizer of the shipped Qwen2.5 model plus the family's special tokens. Its weights are built, not trained, so that greedy decoding
-computes a known successor function:
+byte-level BPE tokenizer of the shipped Qwen2.5 model plus the family's special tokens. Its weights
+are built, not trained, so that greedy decoding computes a known successor function:
 
     after -> answer[0] -> answer[1] -> ... -> answer[-1] -> stop
 
@@ -129,7 +129,7 @@ def _embeddings(n_vocab: int, chain: list[int], wrong: int, rng) -> tuple[np.nda
     embd[:, noise_dims] = rng.normal(0.0, 0.05, (n_vocab, HIDDEN // 2))
     output = np.zeros((n_vocab, HIDDEN), dtype=np.float32)
     output[wrong, 0] = LOGIT_SCALE
-    for dim, (token, successor) in enumerate(zip(chain, chain[1:]), start=1):
+    for dim, (token, successor) in enumerate(zip(chain, chain[1:], strict=False), start=1):
         embd[token] = 0.0
         embd[token, dim] = 1.0
         output[successor, dim] = LOGIT_SCALE

@@ -185,7 +185,8 @@ async def _respond(exchange: Exchange, stream: bool) -> StreamingResponse | Exch
 
 def _exchange_out(exchange: Exchange, message: Message) -> ExchangeOut:
     user = MessageOut.model_validate(exchange.user_message) if exchange.user_message else None
-    return ExchangeOut(user_message=user, message=MessageOut.model_validate(message), omitted_turns=exchange.omitted_turns)
+    message_out = MessageOut.model_validate(message)
+    return ExchangeOut(user_message=user, message=message_out, omitted_turns=exchange.omitted_turns)
 
 
 async def _events(reply: LiveReply, exchange: Exchange | None = None) -> AsyncIterator[str]:

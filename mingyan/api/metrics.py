@@ -37,9 +37,9 @@ class _EngineCollector:
             "mingyan_cancelled_requests": ("requests cancelled by their client", s.cancelled_total),
         }
         for name, (doc, value) in counters.items():
-            family = CounterMetricFamily(name, doc, labels=["model"])
-            family.add_metric([self.model], value)
-            yield family
+            counter = CounterMetricFamily(name, doc, labels=["model"])
+            counter.add_metric([self.model], value)
+            yield counter
 
 
 class Metrics:

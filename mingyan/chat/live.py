@@ -71,7 +71,7 @@ class LiveReply:
         return "".join(self._parts)
 
     def start(
-        self, stream: EventStream, on_done: Callable[[LiveReply], None]
+        self, stream: EventStream, on_done: Callable[[LiveReply], object]
     ) -> None:
         self._task = asyncio.create_task(self._run(stream), name=f"reply-{self.id}")
         self._task.add_done_callback(lambda _: on_done(self))

@@ -17,7 +17,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat = subparsers.add_parser(
         "chat", help="chat in the terminal",
         description="Chat in the terminal. In-process (no --url) or with --no-history, the history stays in "

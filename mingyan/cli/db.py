@@ -11,7 +11,7 @@ from mingyan.config import Settings
 DB_FIELDS = ("database_url", "data_dir")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = subparsers.add_parser("db", help="manage the history database: status, upgrade, backup, restore",
                                description="Manage the conversation history database.")
     actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")

@@ -11,7 +11,7 @@ from mingyan.config import Settings
 from mingyan.models.registry import ModelEntry, ModelRegistry
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `models` subcommand (and its own subcommands) to a CLI's subparsers."""
     parser = subparsers.add_parser(
         "models",
@@ -67,7 +67,7 @@ def _list(args: argparse.Namespace, registry: ModelRegistry, settings: Settings)
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     print(f"* default model ({settings.model}); set MINGYAN_MODEL to change it")
     return 0
 

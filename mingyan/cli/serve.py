@@ -21,7 +21,7 @@ SERVE_FIELDS = (
 )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("serve", help="run the OpenAI-compatible HTTP server",
                                    description="Run the OpenAI-compatible HTTP server.")
     add_settings_flags(parser, SERVE_FIELDS)

@@ -30,7 +30,7 @@ T = TypeVar("T")
 CLI = Actor("cli")  # how the audit log names actions of this command
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `users` subcommand (and its actions) to a CLI's subparsers."""
     parser = subparsers.add_parser(
         "users", help="manage accounts: create, list, disable, delete, passwords, usage, quotas",
@@ -159,7 +159,7 @@ def _usage(args: argparse.Namespace, service: AccountService) -> int:
     if not totals:
         print("no usage recorded" + (f" since {args.since}" if since else ""))
         return 0
-    rows = [("USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION")]
+    rows: list[tuple[str, ...]] = [("USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION")]
     for t in totals:
         name = t.username or "(no user)"
         if t.user_id is None and t.username:
@@ -173,7 +173,10 @@ def _usage(args: argparse.Namespace, service: AccountService) -> int:
 def _quota(args: argparse.Namespace, service: AccountService) -> int:
     accounts = service.store
     user = _user(accounts, args.name)
-    changes = {name: _limit(name, getattr(args, name)) for name in LIMITS if getattr(args, name) is not None}
+    # Any: mypy checks a ** mapping against every keyword of audit(), `ip` included.
+    changes: dict[str, Any] = {
+        name: _limit(name, getattr(args, name)) for name in LIMITS if getattr(args, name) is not None
+    }
     if changes:
         overrides = _run(service.set_quota(CLI, user.id, **changes))
     else:
@@ -252,7 +255,7 @@ def _width(text: str) -> int:
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
     widths = [max(_width(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        cells = [cell + " " * (width - _width(cell)) for cell, width in zip(row, widths)]
+        cells = [cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)]
         print("  ".join(cells).rstrip())
 
 

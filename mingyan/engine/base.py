@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from mingyan.errors import ContextLengthError, InvalidRequestError
 from mingyan.formats.template import ChatTemplate
 
 
-class FinishReason(str, Enum):
+class FinishReason(StrEnum):
     STOP = "stop"  # end-of-generation token or a stop string
     LENGTH = "length"  # max_tokens or the context limit reached
     CANCELLED = "cancelled"  # the consumer went away

@@ -30,7 +30,7 @@ def progress_bar(total: int | None, desc: str, enabled: bool, initial: int = 0) 
     )
 
 
-def hash_into(hasher: "hashlib._Hash", path: Path, bar: tqdm | None = None) -> None:
+def hash_into(hasher: hashlib._Hash, path: Path, bar: tqdm | None = None) -> None:
     """Feed the bytes of `path` into `hasher`."""
     with path.open("rb") as source:
         while chunk := source.read(CHUNK):

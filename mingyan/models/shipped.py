@@ -87,7 +87,7 @@ def locate_part(model: ShippedModel, part: PackagePart) -> Path:
             f"is installed; {fix}"
         )
     recorded = [f for f in dist.files or () if f.as_posix() == part.file]
-    path = Path(dist.locate_file(recorded[0] if recorded else part.file))
+    path = Path(str(dist.locate_file(recorded[0] if recorded else part.file)))  # typed as a SimplePath
     if not path.is_file():
         raise ModelError(
             f"model {model.name!r}: data file {part.file} is missing from {part.requirement}; "

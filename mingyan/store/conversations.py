@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from mingyan.store.db import Database
+from mingyan.store.db import Database, rowcount
 from mingyan.store.errors import NotFound
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message, utcnow
 
@@ -100,7 +100,7 @@ class ConversationStore:
                 .where(Conversation.id == conversation_id, Conversation.owner == owner, Conversation.title == "")
                 .values(title=title[:200])
             )
-            return bool(result.rowcount)
+            return bool(rowcount(result))
 
     def set_pinned(self, owner: str, conversation_id: str, pinned: bool) -> Conversation:
         return self._update_conversation(owner, conversation_id, pinned=pinned)
@@ -129,7 +129,7 @@ class ConversationStore:
             result = session.execute(
                 update(Conversation).where(Conversation.owner == old_owner).values(owner=new_owner)
             )
-            return result.rowcount or 0
+            return rowcount(result)
 
     def _update_conversation(self, owner: str, conversation_id: str, **values: Any) -> Conversation:
         with self.sessions.begin() as session:
@@ -284,7 +284,7 @@ class ConversationStore:
                 .where(Message.status == "streaming")
                 .values(status="interrupted", updated_at=utcnow())
             )
-            return result.rowcount or 0
+            return rowcount(result)
 
 
 def path_in(messages: Sequence[Message], leaf_id: str | None) -> list[Message]:

@@ -1,11 +1,12 @@
-"""The one database module: `Database` (engine, write and read sessions). SQLite gets WAL, full fsync, enforced foreign keys, BEGIN IMMEDIATE writes and deferred reads."""
+"""The one database module: `Database` (engine, write and read sessions). SQLite gets WAL, full fsync,
+enforced foreign keys, BEGIN IMMEDIATE writes and deferred reads."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_PRAGMAS = (
@@ -27,6 +28,12 @@ def open_database(url: str, **engine_kwargs: Any) -> Engine:
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)
     return engine
+
+
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched (`Session.execute` returns a CursorResult for those)."""
+    assert isinstance(result, CursorResult)
+    return result.rowcount or 0
 
 
 READ_ONLY = "mingyan_read_only"

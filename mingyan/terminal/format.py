@@ -101,7 +101,7 @@ def reply_ending(message: Json | None) -> str | None:
         return None
     if status == "error":
         return f"(reply failed: {message.get('error') or 'unknown error'})"
-    return f"({STATUS_NOTES.get(status, f'reply ended: {status}')})"
+    return f"({STATUS_NOTES.get(str(status), f'reply ended: {status}')})"
 
 
 def omitted_note(omitted_turns: int | None) -> str | None:

@@ -6,9 +6,9 @@ replies from a `ChatBackend` (the in-process engine, or any OpenAI-compatible se
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 from mingyan.terminal.backends import ChatBackend
 
@@ -16,11 +16,12 @@ from mingyan.terminal.backends import ChatBackend
 @dataclass(frozen=True)
 class Command:
     usage: str  # as /help shows it: `/search TEXT`
-    run: Callable[[str, TextIO], Awaitable[None]]  # (the text after the command, output)
+    run: Callable[[str, TextIO], Coroutine[Any, Any, None]]  # (the text after the command, output)
 
 
 class Session(Protocol):
-    commands: Mapping[str, Command]
+    @property
+    def commands(self) -> Mapping[str, Command]: ...  # read-only: a session's own dict fits
 
     async def send(self, text: str, out: TextIO) -> None: ...
 

@@ -36,7 +36,8 @@ def browser():
     an event loop running in this thread while it is open, which `asyncio.run()` in other tests
     cannot share."""
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (no /usr/bin/chromium): `apt-get install chromium` to run the browser tests")
+        pytest.skip("Chromium is not installed (no /usr/bin/chromium): "
+                    "`apt-get install chromium` to run the browser tests")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

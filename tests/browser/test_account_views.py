@@ -31,7 +31,8 @@ def test_password_keys_usage_and_sign_out(browser, accounts_web) -> None:
 
         # Password: checked here first, then by the server.
         form = page.locator("#password-form")
-        for name, autocomplete in (("current", "current-password"), ("new", "new-password"), ("repeat", "new-password")):
+        fields = (("current", "current-password"), ("new", "new-password"), ("repeat", "new-password"))
+        for name, autocomplete in fields:
             expect(form.locator(f"input[name={name}]")).to_have_attribute("autocomplete", autocomplete)
         form.locator("input[name=current]").fill("wrong password")
         form.locator("input[name=new]").fill(NEW_PASSWORD)

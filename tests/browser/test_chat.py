@@ -167,11 +167,13 @@ def test_enter_during_ime_composition_never_sends(page, web) -> None:
         """() => {
         const box = document.querySelector('#composer-input');
         box.dispatchEvent(new CompositionEvent('compositionstart', {bubbles: true, data: ''}));
-        box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', isComposing: true, bubbles: true, cancelable: true}));
+        box.dispatchEvent(new KeyboardEvent('keydown',
+            {key: 'Enter', code: 'Enter', isComposing: true, bubbles: true, cancelable: true}));
         box.value = '北京';
         box.dispatchEvent(new CompositionEvent('compositionend', {bubbles: true, data: '北京'}));
         // Safari order: compositionend first, then a keydown with keyCode 229.
-        box.dispatchEvent(new KeyboardEvent('keydown', {key: 'Enter', code: 'Enter', keyCode: 229, bubbles: true, cancelable: true}));
+        box.dispatchEvent(new KeyboardEvent('keydown',
+            {key: 'Enter', code: 'Enter', keyCode: 229, bubbles: true, cancelable: true}));
     }"""
     )
     # An open composition (compositionstart seen, no compositionend yet) also blocks Enter.
@@ -205,7 +207,8 @@ def test_both_languages_have_every_string(page) -> None:
     )
     assert keys["en"] == keys["zh-CN"]
     used = page.evaluate(
-        """() => [...document.querySelectorAll('[data-i18n], [data-i18n-placeholder], [data-i18n-title], [data-i18n-aria]')]
+        """() => [...document.querySelectorAll(
+                '[data-i18n], [data-i18n-placeholder], [data-i18n-title], [data-i18n-aria]')]
             .flatMap((el) => [el.dataset.i18n, el.dataset.i18nPlaceholder, el.dataset.i18nTitle, el.dataset.i18nAria])
             .filter(Boolean)"""
     )

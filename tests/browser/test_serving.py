@@ -62,7 +62,8 @@ def test_the_page_has_no_inline_script_and_nothing_from_elsewhere() -> None:
         assert 'src="/static/' in tag and 'type="module"' in tag
     assert not re.search(r"<script\b[^>]*>\s*[^<\s]", html)  # no inline script body
     assert " on" not in " ".join(re.findall(r"<[^>]+>", html)).replace(" only-narrow", "")
-    for path in list(STATIC.rglob("*.js")) + list(STATIC.rglob("*.mjs")) + list(STATIC.rglob("*.css")) + [STATIC / "index.html"]:
+    sources = [*STATIC.rglob("*.js"), *STATIC.rglob("*.mjs"), *STATIC.rglob("*.css"), STATIC / "index.html"]
+    for path in sources:
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"""(?:\bfrom|\bimport)\s*\(?\s*["'](?:https?:)?//""", text), path
         if "vendor" not in path.parts:

@@ -60,7 +60,8 @@ def test_first_run_setup_from_the_printed_link(browser, accounts_web) -> None:
         expect(page.locator(".toast")).to_contain_text("The conversations made so far are now yours.")
         expect(page.locator("#conversation-list .conv-item")).to_have_text(["before accounts"])
         expect(page.locator("#setup-link")).to_be_hidden()
-        assert page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})").find(PASSWORD) < 0
+        stored = page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+        assert stored.find(PASSWORD) < 0
     with api(url) as client:
         assert client.get("/auth/status").json() == {"accounts": True, "setup_required": False}
         assert client.get("/conversations").status_code == 401
@@ -73,7 +74,8 @@ def test_login_and_a_lost_session_keep_the_composer_text(browser, accounts_web) 
         assert page.url == accounts_web.url + "/login"
         expect(page.locator("#login-password")).to_have_attribute("autocomplete", "current-password")
         sign_in(page, "alice", "not the password")
-        expect(page.locator("#login-form .form-error")).to_have_text("Wrong username or password, or the account is disabled.")
+        expect(page.locator("#login-form .form-error")).to_have_text(
+            "Wrong username or password, or the account is disabled.")
         expect(page.locator("#login-password")).to_have_value("")
         sign_in(page, "alice")
         signed_in_as(page, "alice")
@@ -107,5 +109,6 @@ def test_too_many_failed_sign_ins_say_how_long_to_wait(browser, accounts_web) ->
         assert r.status_code == 401
     with browser_page(browser, accounts_web, "/login") as page:
         sign_in(page, "bob")
-        expect(page.locator("#login-form .form-error")).to_have_text(re.compile(r"^Too many failed sign-ins\. Try again in 1[45] min\.$"))
+        expect(page.locator("#login-form .form-error")).to_have_text(
+            re.compile(r"^Too many failed sign-ins\. Try again in 1[45] min\.$"))
         expect(page.locator("#login-submit")).to_be_enabled()

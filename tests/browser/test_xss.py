@@ -54,7 +54,8 @@ INERT_CHECK = """() => {
         }
     }
     for (const a of thread.querySelectorAll('a[href]')) {
-        if (a.target !== '_blank' || a.rel !== 'noopener noreferrer') problems.push('link without rel/target ' + a.href);
+        if (a.target !== '_blank' || a.rel !== 'noopener noreferrer')
+            problems.push('link without rel/target ' + a.href);
     }
     return problems;
 }"""

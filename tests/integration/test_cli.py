@@ -51,7 +51,8 @@ def test_in_process_terminal_chat(tmp_path):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "(system prompt set" in out and "(conversation cleared)" in out and "/reset" in out
-    replies = [line for line in out.splitlines() if line.strip() and not line.startswith(("(", "mingyan chat", "commands"))]
+    banners = ("(", "mingyan chat", "commands")
+    replies = [line for line in out.splitlines() if line.strip() and not line.startswith(banners)]
     assert len(replies) >= 2, out
 
 

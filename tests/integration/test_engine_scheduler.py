@@ -185,6 +185,7 @@ def test_eight_conversations_on_two_slots_keep_their_caches(smollm):
     engine = make_engine(smollm, n_slots=2)
     params = SamplingParams(temperature=0, max_tokens=8)
     histories: list[list[str]] = [[f"Conversation {i}: let us talk about the number {i}."] for i in range(8)]
+    previous: list[int] = []  # each conversation's prompt length at the previous turn
     try:
         for turn in range(3):
             for i, history in enumerate(histories):

@@ -14,7 +14,6 @@ import pytest
 
 from mingyan.accounts.throttle import FAILED_LOGIN_LIMIT
 from mingyan.store.accounts.account_store import AccountStore
-from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url, open_database
 from tests.conftest import SMOLLM, Server, start_server, stop_server
 

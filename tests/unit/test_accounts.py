@@ -244,7 +244,10 @@ def test_sessions_resolve_touch_and_expire(store: ConversationStore, accounts: A
     assert not accounts.users.check_csrf(login, token) and not accounts.users.check_csrf(login, "")
     for unknown in ("", "nope", csrf):
         assert accounts.users.resolve_session(unknown) is None
-    last_seen = lambda: rows(store.engine, "SELECT last_seen_at FROM login_sessions")[0][0]
+
+    def last_seen():
+        return rows(store.engine, "SELECT last_seen_at FROM login_sessions")[0][0]
+
     written = last_seen()
     clock.advance(seconds=30)
     assert accounts.users.resolve_session(token)[1].last_seen_at == START

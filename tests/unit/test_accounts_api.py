@@ -83,7 +83,8 @@ def test_open_mode_until_the_first_account_then_credentials(url: str, accounts: 
     admin.headers["X-CSRF-Token"] = r.json()["csrf_token"]
     # the conversations made before accounts now belong to the first administrator
     assert [c["title"] for c in admin.get("/api/conversations").json()["data"]] == ["before accounts"]
-    assert anonymous.post("/api/auth/setup", json={"token": SETUP_TOKEN, "username": "x", "password": PASSWORD}).status_code == 403
+    again = {"token": SETUP_TOKEN, "username": "x", "password": PASSWORD}
+    assert anonymous.post("/api/auth/setup", json=again).status_code == 403
     assert anonymous.get("/api/conversations").status_code == 401
     assert chat(with_key(url, "unused", "bearer")).status_code == 401
     assert anonymous.get("/api/auth/status").json() == {"accounts": True, "setup_required": False}
@@ -186,7 +187,7 @@ def test_quota_refused_before_any_token_by_either_header(
 
 
 def test_key_limits_and_daily_tokens(url: str, accounts: AccountStore) -> None:
-    bob = accounts.users.create_user("bob", PASSWORD)
+    accounts.users.create_user("bob", PASSWORD)
     bob_client = sign_in(url, "bob")
     key = bob_client.post("/api/keys", json={"name": "small", "limits": {"tokens_per_day": 5}}).json()
     client = with_key(url, key["key"], "bearer")

@@ -68,9 +68,17 @@ LLAMA_CPP_CONVERSATION = [
 # ... and the expected_output of its ChatGLM3, ChatGLM4 and Llama-3 cases, verbatim
 # (bos_token and eos_token are "" there).
 LLAMA_CPP_EXPECTED = {
-    "chatglm3": "[gMASK]sop<|system|>\n You are a helpful assistant<|user|>\n Hello<|assistant|>\n Hi there<|user|>\n Who are you<|assistant|>\n    I am an assistant   <|user|>\n Another question<|assistant|>",
-    "glm4": "[gMASK]<sop><|system|>\nYou are a helpful assistant<|user|>\nHello<|assistant|>\nHi there<|user|>\nWho are you<|assistant|>\n   I am an assistant   <|user|>\nAnother question<|assistant|>\n",
-    "llama3": "<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nWho are you<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\nI am an assistant<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nAnother question<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    "chatglm3": "[gMASK]sop<|system|>\n You are a helpful assistant<|user|>\n Hello<|assistant|>\n Hi there"
+    "<|user|>\n Who are you<|assistant|>\n    I am an assistant   <|user|>\n Another question<|assistant|>",
+    "glm4": "[gMASK]<sop><|system|>\nYou are a helpful assistant<|user|>\nHello<|assistant|>\nHi there"
+    "<|user|>\nWho are you<|assistant|>\n   I am an assistant   <|user|>\nAnother question<|assistant|>\n",
+    "llama3": "<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful assistant<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\nHi there<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\nWho are you<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\nI am an assistant<|eot_id|>"
+    "<|start_header_id|>user<|end_header_id|>\n\nAnother question<|eot_id|>"
+    "<|start_header_id|>assistant<|end_header_id|>\n\n",
 }
 
 

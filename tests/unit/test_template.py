@@ -32,7 +32,9 @@ def test_template_helpers_are_available():
 
 
 def test_raise_exception_becomes_template_error():
-    source = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must alternate') }}{% endif %}"
+    source = (
+        "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must alternate') }}{% endif %}"
+    )
     with pytest.raises(TemplateError, match="roles must alternate"):
         ChatTemplate(source).render(MESSAGES)
 

@@ -123,7 +123,10 @@ def _create_postgres_database(server_url: str) -> tuple[str, Callable[[], None]]
 @pytest.fixture
 def other_store(db_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[ConversationStore]:
     """A second, empty store on the *other* kind of database (SQLite ↔ PostgreSQL)."""
-    drop: Callable[[], None] = lambda: None
+
+    def drop() -> None:
+        pass
+
     if db_url.startswith("sqlite"):
         url, drop = _create_postgres_database(request.getfixturevalue("postgres_server"))
     else:

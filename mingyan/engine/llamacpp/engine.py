@@ -273,6 +273,7 @@ class LlamaCppEngine:
         for slot in self._slots:  # closing: end what still runs with an error, not a silent cut
             if slot.busy:
                 job = slot.job
+                assert job is not None  # a busy slot holds its job
                 slot.release()
                 job.emit(EngineError("the server is shutting down; the answer was cut short"))
 
@@ -314,7 +315,7 @@ class LlamaCppEngine:
 
     def _reap_cancelled(self) -> None:
         for slot in self._slots:
-            if slot.busy and slot.job.cancelled.is_set():
+            if slot.job is not None and slot.job.cancelled.is_set():  # busy and cancelled
                 self._finish(slot, FinishReason.CANCELLED)
 
     def _step(self) -> None:
@@ -324,9 +325,11 @@ class LlamaCppEngine:
         added: list[tuple[Slot, list[int], bool]] = []  # (slot, tokens, from the prompt)
         decoding = [s for s in self._slots if s.busy and s.next_token is not None]
         for slot in decoding:
-            index = ctx.batch_add(slot.next_token, len(slot.tokens), slot.seq_id, True)
+            token = slot.next_token
+            assert token is not None  # `decoding` holds the slots with a sampled token only
+            index = ctx.batch_add(token, len(slot.tokens), slot.seq_id, True)
             sample_at.append((slot, index))
-            added.append((slot, [slot.next_token], False))
+            added.append((slot, [token], False))
         chunk_cap = self.config.prefill_chunk if decoding else ctx.n_batch
         for slot in self._slots:
             if not slot.busy or not slot.pending or ctx.batch_room() == 0:
@@ -338,7 +341,7 @@ class LlamaCppEngine:
             if completes:
                 sample_at.append((slot, index))
             added.append((slot, chunk, True))
-        self._batch_jobs = [slot.job for slot, _, _ in added]
+        self._batch_jobs = [slot.job for slot, _, _ in added if slot.job is not None]  # all busy
         ctx.set_abortable(ctx.n_in_batch >= ABORTABLE_BATCH)
         code = ctx.decode_batch()
         self._batch_jobs = []
@@ -366,6 +369,7 @@ class LlamaCppEngine:
         raise EngineError(f"llama_decode failed with code {code}")
 
     def _sample(self, slot: Slot, index: int) -> None:
+        assert slot.sampler is not None  # a busy slot has its sampler
         token = slot.sampler.sample(self._ctx, index)
         before = slot.generated
         reason = slot.accept(token, self._model, self._stop_ids)
@@ -375,6 +379,7 @@ class LlamaCppEngine:
 
     def _finish(self, slot: Slot, reason: FinishReason) -> None:
         job = slot.job
+        assert job is not None  # only a busy slot finishes
         cancelled = reason is FinishReason.CANCELLED
         self._counts.cancelled += int(cancelled)
         timing = slot.finish(reason, self._info.name)
@@ -387,7 +392,7 @@ class LlamaCppEngine:
 
     def _fail_all(self, exc: Exception) -> None:
         for slot in self._slots:
-            if slot.busy:
+            if slot.job is not None:  # busy
                 slot.job.emit(exc)
                 slot.release()
             self._ctx.seq_rm(slot.seq_id, -1, -1)

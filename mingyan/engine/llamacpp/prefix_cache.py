@@ -247,6 +247,7 @@ class StateCache:
                 if total <= self.disk_bytes:
                     break
                 total -= entry.size
+                assert entry.path is not None  # on_disk: the entries with a file
                 entry.path.unlink(missing_ok=True)
                 entry.path = None
                 if entry.state is None:

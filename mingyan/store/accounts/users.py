@@ -28,7 +28,7 @@ from mingyan.store.accounts.credentials import (
 from mingyan.store.accounts.lookalikes import Skeletons
 from mingyan.store.accounts.rows import TOUCH_INTERVAL, clip, touch, user_row
 from mingyan.store.accounts.types import LoginSession, User, aware
-from mingyan.store.db import Database
+from mingyan.store.db import Database, rowcount
 from mingyan.store.errors import AuthFailed, Conflict, InvalidValue
 from mingyan.store.tables import Conversation, Message, utcnow
 
@@ -290,7 +290,7 @@ class UserStore:
 
     def _delete_sessions(self, condition: Any) -> int:
         with self.db.sessions.begin() as session:
-            return session.execute(delete(t.LoginSession).where(condition)).rowcount or 0
+            return rowcount(session.execute(delete(t.LoginSession).where(condition)))
 
 
 _ENABLED_ADMIN = (t.User.role == "admin", t.User.disabled.is_(False))
@@ -315,7 +315,7 @@ def _delete_conversations(session: Session, owner: str) -> int:
     session.execute(update(Message).where(in_owned).values(parent_id=None), execution_options=unsynced)
     session.execute(delete(Message).where(in_owned), execution_options=unsynced)
     gone = session.execute(delete(Conversation).where(Conversation.owner == owner), execution_options=unsynced)
-    return gone.rowcount or 0
+    return rowcount(gone)
 
 
 def _lock_users(session: Session) -> None:

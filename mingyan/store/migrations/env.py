@@ -10,6 +10,7 @@ from mingyan.store.tables import Base
 
 def run_migrations_online() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "mingyan.store.migrate sets sqlalchemy.url"
     engine = open_database(url)
     try:
         with engine.connect() as connection:

@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+from sqlalchemy import String
 
 from mingyan.store.errors import ImportFormatError
 from mingyan.store.tables import Conversation, Message
@@ -34,7 +36,9 @@ EXCERPT = 40
 
 def column_length(table: type[Conversation | Message], column: str) -> int:
     """The declared length of a String column, so the limits follow tables.py."""
-    return table.__table__.c[column].type.length
+    column_type = table.__table__.c[column].type
+    assert isinstance(column_type, String) and column_type.length is not None, column
+    return column_type.length
 
 
 def load_json(data: bytes) -> Any:
@@ -236,7 +240,7 @@ def describe(error: ValidationError, prefix: str = "") -> ImportFormatError:
     return ImportFormatError(message)
 
 
-def _problem(item: dict[str, Any], prefix: str) -> str:
+def _problem(item: ErrorDetails, prefix: str) -> str:
     kind = item["type"]
     if kind == "value_error":
         text = str(item.get("ctx", {}).get("error", item["msg"]))

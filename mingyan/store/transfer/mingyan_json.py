@@ -84,16 +84,17 @@ Int32 = Annotated[int, Field(ge=INT32[0], le=INT32[1])]
 LongText = Annotated[str, AfterValidator(max_chars(MAX_TEXT))]
 
 
-def _sized(table: type[Conversation | Message], column: str) -> Any:
-    """A string no longer than the column holds (tables.py is the one declaration of the lengths)."""
-    return Annotated[str, AfterValidator(max_chars(column_length(table, column)))]
+def _sized(table: type[Conversation | Message], column: str) -> AfterValidator:
+    """No longer than the column holds (tables.py is the one declaration of the lengths)."""
+    return AfterValidator(max_chars(column_length(table, column)))
 
 
-Title = _sized(Conversation, "title")
-ModelSlug = _sized(Conversation, "model")
-ModelName = _sized(Message, "model_name")
-Sha256 = _sized(Message, "model_sha256")
-FinishReason = _sized(Message, "finish_reason")
+# Spelled out as Annotated[str, ...] so that type checkers see type aliases of str.
+Title = Annotated[str, _sized(Conversation, "title")]
+ModelSlug = Annotated[str, _sized(Conversation, "model")]
+ModelName = Annotated[str, _sized(Message, "model_name")]
+Sha256 = Annotated[str, _sized(Message, "model_sha256")]
+FinishReason = Annotated[str, _sized(Message, "finish_reason")]
 
 
 class _Strict(BaseModel):

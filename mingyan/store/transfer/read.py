@@ -44,10 +44,13 @@ def messages_by_conversation(session: Session, conversation_ids: Sequence[str]) 
     return grouped
 
 
-class _Node(Protocol):
-    id: str
-    parent_id: str | None
-    created_at: datetime
+class _Node(Protocol):  # read-only members, so that frozen dataclasses fit too
+    @property
+    def id(self) -> str: ...
+    @property
+    def parent_id(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
 
 
 T = TypeVar("T", bound=_Node)

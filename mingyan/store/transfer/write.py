@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mingyan.store.conversations import ConversationStore
@@ -76,7 +76,7 @@ def write_conversations(
             if record.row["current_leaf_id"] is not None:
                 leaves.append({"b_id": record.row["id"], "b_leaf": record.row["current_leaf_id"]})
         if leaves:
-            table = Conversation.__table__
+            table = _table(Conversation)
             session.execute(
                 update(table).where(table.c.id == bindparam("b_id")).values(current_leaf_id=bindparam("b_leaf")),
                 leaves,
@@ -105,11 +105,17 @@ def with_fresh_ids(record: ConversationRecord) -> ConversationRecord:
 
 def _insert(session: Session, owner: str, record: ConversationRecord) -> None:
     # The current leaf is set once every message exists (the foreign key points into messages).
-    session.execute(insert(Conversation.__table__), [{**record.row, "owner": owner, "current_leaf_id": None}])
+    session.execute(insert(_table(Conversation)), [{**record.row, "owner": owner, "current_leaf_id": None}])
     if record.messages:
         conversation_id = record.row["id"]
         rows = [{**m, "conversation_id": conversation_id} for m in record.messages]
-        session.execute(insert(Message.__table__), rows)  # parents first: each parent exists in time
+        session.execute(insert(_table(Message)), rows)  # parents first: each parent exists in time
+
+
+def _table(mapped: type[Conversation | Message]) -> Table:
+    """The Core table of a mapped class (its `__table__` is declared as a mere FromClause)."""
+    assert isinstance(mapped.__table__, Table)
+    return mapped.__table__
 
 
 def _existing(session: Session, column: Any, ids: Sequence[str]) -> set[str]:
