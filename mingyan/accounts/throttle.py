@@ -13,6 +13,7 @@ import ipaddress
 import threading
 import time
 from collections import deque
+from typing import TypeVar
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ ADDRESS_LIMIT = 30  # per client address, across usernames, per window
 WINDOW_S = 15 * 60
 NAME_KEY_MAX = 256
 PRUNE_AT = 10_000  # tracked counters before expired ones are dropped
+
+K = TypeVar("K")
 
 
 class TooManyAttempts(MingyanError):
@@ -110,7 +113,12 @@ class LoginThrottle:
         """Drop counters whose attempts have all expired, once there are many (memory stays bounded)."""
         if len(self._pairs) + len(self._addresses) < self._prune_at:
             return
-        for counters in (self._pairs, self._addresses):
-            for key in [k for k, v in counters.items() if not v or now - v[-1] >= self.window_s]:
-                del counters[key]
+        _drop_expired(self._pairs, now - self.window_s)
+        _drop_expired(self._addresses, now - self.window_s)
         self._prune_at = max(PRUNE_AT, 2 * (len(self._pairs) + len(self._addresses)))
+
+
+def _drop_expired(counters: dict[K, deque[float]], before: float) -> None:
+    """Remove the counters whose newest attempt is older than `before`."""
+    for key in [k for k, attempts in counters.items() if not attempts or attempts[-1] <= before]:
+        del counters[key]

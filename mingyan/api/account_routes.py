@@ -46,13 +46,11 @@ public = APIRouter(prefix="/api/auth", tags=["accounts"])
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["accounts"])
 
 def _accounts(request: Request) -> AccountStore:
-    return context(request).accounts
+    return context(request).account_store()
 
 
 def _service(request: Request) -> AccountService:
-    service = context(request).account_service
-    assert service is not None  # these routes exist only with a database
-    return service
+    return context(request).accounts_service()
 
 
 def _actor(request: Request, principal: Principal) -> Actor:

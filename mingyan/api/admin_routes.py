@@ -33,9 +33,7 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def _service(request: Request) -> AccountService:
-    service = context(request).account_service
-    assert service is not None  # these routes exist only with a database
-    return service
+    return context(request).accounts_service()
 
 
 def _actor(request: Request, admin: Principal) -> Actor:

@@ -102,8 +102,8 @@ async def refusal_before_validation(request: Request) -> HTTPException | None:
     """For a request whose input was refused (a body that is not JSON is refused before any
     dependency runs): the 401/403 its route's credentials check gives, if it needs one and fails.
     Missing credentials are the first thing a caller is told, whatever else is wrong."""
-    route = request.scope.get("route")
-    stack = [route.dependant] if getattr(route, "dependant", None) is not None else []
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    stack = [dependant] if dependant is not None else []
     while stack:
         dependant = stack.pop()
         if dependant.call is require_principal:

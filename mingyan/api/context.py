@@ -35,6 +35,23 @@ class AppContext:
     account_service: AccountService | None = None
     conversations: ConversationService | None = None
 
+    # The routes of stored conversations and accounts are mounted only with a database.
+    def history(self) -> ConversationStore:
+        assert self.store is not None, "a route of the history API ran without a database"
+        return self.store
+
+    def conversation_service(self) -> ConversationService:
+        assert self.conversations is not None, "a route of the history API ran without a database"
+        return self.conversations
+
+    def account_store(self) -> AccountStore:
+        assert self.accounts is not None, "an accounts route ran without a database"
+        return self.accounts
+
+    def accounts_service(self) -> AccountService:
+        assert self.account_service is not None, "an accounts route ran without a database"
+        return self.account_service
+
 
 def context(request: Request) -> AppContext:
     return request.app.state.context

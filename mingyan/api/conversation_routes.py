@@ -37,11 +37,11 @@ router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tag
 
 
 def _store(request: Request) -> ConversationStore:
-    return context(request).store
+    return context(request).history()
 
 
 def _service(request: Request) -> ConversationService:
-    return context(request).conversations
+    return context(request).conversation_service()
 
 
 @router.get("/conversations")

@@ -69,7 +69,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         refused = await refusal_before_validation(request)
         if refused is not None:
-            return error_response(refused.status_code, str(refused.detail), headers=refused.headers)
+            return error_response(refused.status_code, str(refused.detail), headers=dict(refused.headers or {}))
         message, param = _validation_message(exc)
         return error_response(400, message, param=param, code="invalid_value" if param else None)
 

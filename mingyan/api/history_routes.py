@@ -28,7 +28,7 @@ def search(
 ) -> SearchResults:
     """Messages and titles holding every word of `q` (Chinese or English), newest first."""
     try:
-        hits = store_search.search(context(request).store, owner, q, limit=limit + 1, offset=offset)
+        hits = store_search.search(context(request).history(), owner, q, limit=limit + 1, offset=offset)
     except ValueError as exc:
         raise InvalidRequestError(str(exc), param="q") from exc
     return SearchResults(data=[SearchHitOut.model_validate(h) for h in hits[:limit]], has_more=len(hits) > limit)
@@ -40,7 +40,7 @@ async def export_all(
     conversation_id: Annotated[list[str] | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Lossless JSON of the user's conversations (all, or those named), every branch included."""
-    store = context(request).store
+    store = context(request).history()
     body = await asyncio.to_thread(transfer.export_json, store, principal.user_id, conversation_id)
     await audit(request, principal, "export", "all" if conversation_id is None else ",".join(conversation_id)[:200])
     return _download(body, "application/json", f"mingyan-{datetime.now(UTC):%Y%m%d-%H%M%S}.json")
@@ -51,7 +51,7 @@ async def export_one(
     conversation_id: str, request: Request, principal: CurrentPrincipal,
     format: Literal["json", "markdown"] = "json",
 ) -> Response:
-    store, owner = context(request).store, principal.user_id
+    store, owner = context(request).history(), principal.user_id
     if format == "markdown":
         text = await asyncio.to_thread(transfer.export_markdown, store, owner, conversation_id)
         body, media_type, name = text.encode("utf-8"), "text/markdown; charset=utf-8", f"{conversation_id}.md"
@@ -67,7 +67,7 @@ async def import_history(request: Request, owner: Owner) -> ImportResultOut:
     """A mingyan export or ChatGPT's conversations.json, as the raw request body. All or nothing:
     a file with any problem is refused with 400 saying where, and nothing is written."""
     data = await request.body()
-    result = await asyncio.to_thread(transfer.import_file, context(request).store, owner, data)
+    result = await asyncio.to_thread(transfer.import_file, context(request).history(), owner, data)
     return ImportResultOut.model_validate(result, from_attributes=True)
 
 

@@ -97,7 +97,7 @@ def _create(args: argparse.Namespace, service: AccountService) -> int:
     accounts = service.store
     if accounts.users.find_user(args.name) is not None:  # before asking for a password
         raise MingyanError(f"the username {args.name} is taken")
-    if (existing := accounts.find_lookalike(args.name)) is not None:
+    if (existing := accounts.users.find_lookalike(args.name)) is not None:
         raise MingyanError(f"the username {args.name} looks like the existing username {existing}; choose another")
     role = "admin" if args.admin else "user"
     user = _run(service.create_user(CLI, args.name, _read_password(args, args.name), role=role))

@@ -85,6 +85,11 @@ class UserStore:
         except IntegrityError as exc:  # a concurrent create won the race
             raise taken from exc
         return User.of(row)
+    def find_lookalike(self, username: str) -> str | None:
+        """An existing username that `username` looks like (same confusables skeleton), or None."""
+        with self.db.reads() as session:
+            return self._lookalike(session, username)
+
     def _lookalike(self, session: Session, username: str) -> str | None:
         skeleton = self.skeletons(username)
         return next((n for n in session.scalars(select(t.User.username)) if self.skeletons(n) == skeleton), None)
