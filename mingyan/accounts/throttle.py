@@ -13,9 +13,9 @@ import ipaddress
 import threading
 import time
 from collections import deque
-from typing import TypeVar
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mingyan.errors import MingyanError
 from mingyan.store.accounts.credentials import username_key
