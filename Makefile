@@ -21,6 +21,7 @@ serve: install
 	$(BIN)/mingyan serve $(ARGS)
 
 test: install
+	@bash tests/system_parts.sh
 	$(BIN)/python -m pytest $(ARGS)
 
 # Lint, import order, formatting and types (configured in pyproject.toml).

@@ -64,6 +64,26 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"Invalid value for '{param}': {reason}.", param
 
 
+# Errors answered with a fixed status and code (None: the exception's own `code`); those that carry
+# `retry_after_s` get a Retry-After header.
+MAPPED: dict[type[Exception], tuple[int, str | None]] = {
+    EngineBusyError: (429, "server_busy"),
+    TooManyAttempts: (429, "too_many_attempts"),
+    QuotaExceeded: (429, "quota_exceeded"),
+    AccessRevoked: (403, "access_revoked"),
+    NotFound: (404, "not_found"),
+    ImportFormatError: (400, "invalid_import_file"),
+    ConflictError: (409, None),
+}
+
+
+async def _mapped(_: Request, exc: Exception) -> JSONResponse:
+    status, code = next(MAPPED[cls] for cls in type(exc).__mro__ if cls in MAPPED)
+    retry_after = getattr(exc, "retry_after_s", None)
+    headers = {"Retry-After": str(max(1, round(retry_after)))} if retry_after is not None else None
+    return error_response(status, str(exc), code=code or getattr(exc, "code", None), headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -81,36 +101,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _template(_: Request, exc: TemplateError) -> JSONResponse:
         return error_response(400, str(exc), param="messages", code="chat_template_error")
 
-    @app.exception_handler(EngineBusyError)
-    async def _busy(_: Request, exc: EngineBusyError) -> JSONResponse:
-        retry = str(max(1, round(exc.retry_after_s)))
-        return error_response(429, str(exc), code="server_busy", headers={"Retry-After": retry})
-
-    @app.exception_handler(TooManyAttempts)
-    async def _throttled(_: Request, exc: TooManyAttempts) -> JSONResponse:
-        retry = str(max(1, round(exc.retry_after_s)))
-        return error_response(429, str(exc), code="too_many_attempts", headers={"Retry-After": retry})
-
-    @app.exception_handler(QuotaExceeded)
-    async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
-        retry = str(max(1, round(exc.retry_after_s)))
-        return error_response(429, str(exc), code="quota_exceeded", headers={"Retry-After": retry})
-
-    @app.exception_handler(AccessRevoked)
-    async def _revoked(_: Request, exc: AccessRevoked) -> JSONResponse:
-        return error_response(403, str(exc), code="access_revoked")
-
-    @app.exception_handler(NotFound)
-    async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
-        return error_response(404, str(exc), code="not_found")
-
-    @app.exception_handler(ImportFormatError)
-    async def _bad_import(_: Request, exc: ImportFormatError) -> JSONResponse:
-        return error_response(400, str(exc), code="invalid_import_file")
-
-    @app.exception_handler(ConflictError)
-    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return error_response(409, str(exc), code=exc.code)
+    for exception in MAPPED:
+        app.add_exception_handler(exception, _mapped)
 
     @app.exception_handler(MingyanError)
     async def _engine(_: Request, exc: MingyanError) -> JSONResponse:
