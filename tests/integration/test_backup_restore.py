@@ -64,7 +64,7 @@ def test_backup_while_replies_stream_then_restore_finds_every_completed_message(
         for i in range(3):  # finished conversations
             cid = new_conversation(api)
             r = api.post(f"/conversations/{cid}/messages",
-                         json={"content": f"Say the number {i}.", "stream": False, "max_tokens": 16})
+                         json={"content": f"Say the number {i}.", "stream": False, "settings": {"max_tokens": 16}})
             assert r.status_code == 200, r.text
         before = complete_messages(db_url)
         assert len(before) == 6
