@@ -1,15 +1,17 @@
-"""The ranges of sampling settings that native code can take, declared once.
+"""The sampling fields, declared once: their names, ranges (what native code can take) and defaults.
 
-The OpenAI-compatible requests (api/schemas/openai.py), a conversation's settings in the API
-(api/schemas/history.py) and the importers (store/transfer.py) all validate with these, so a value
-that one door refuses cannot come in by another.
+`SamplingSettings` is the declaration. The others derive from it: the engine's `SamplingParams`
+takes its defaults from it, the OpenAI-compatible requests (api/schemas/openai.py) inherit its
+fields, and a conversation's settings (`ConversationSettings`: the API's and the importers') are its
+fields made optional. So a value one door refuses cannot come in by another, and a default is
+written in one place.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 MAX_STOPS = 16
 MAX_STOP_CHARS = 256
@@ -36,20 +38,40 @@ def check_stops(value: str | list[str] | None) -> str | list[str] | None:
     return value
 
 
-class ConversationSettings(BaseModel):
-    """A stored conversation's sampling settings (a reply can override any of them); unknown keys
-    are refused."""
+class SamplingSettings(BaseModel):
+    """The sampling fields every door shares, with their ranges and defaults. (The seed, the length
+    limit and stop strings take a different shape at each door and are declared there, with the
+    range types above.)"""
+
+    model_config = ConfigDict(frozen=True)
+
+    temperature: Temperature = 0.7
+    top_p: TopP = 0.95
+    top_k: TopK = 40
+    min_p: MinP = 0.05
+    repeat_penalty: RepeatPenalty = 1.0
+    presence_penalty: Penalty = 0.0
+    frequency_penalty: Penalty = 0.0
+
+
+def _optional_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """`model`'s fields with the same ranges, each optional and None by default."""
+    return {
+        name: (Annotated[field.annotation, *field.metadata] | None, None)
+        for name, field in model.model_fields.items()
+    }
+
+
+_SamplingOverrides = cast(type[BaseModel], create_model("_SamplingOverrides", **_optional_fields(SamplingSettings)))
+
+
+class ConversationSettings(_SamplingOverrides):  # type: ignore[valid-type, misc]
+    """A stored conversation's sampling settings (a reply can override any of them): the shared fields
+    made optional, plus the stored seed, length and stops; unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid")
 
-    temperature: Temperature | None = None
-    top_p: TopP | None = None
-    top_k: TopK | None = None
-    min_p: MinP | None = None
     seed: StoredSeed | None = None
-    repeat_penalty: RepeatPenalty | None = None
-    presence_penalty: Penalty | None = None
-    frequency_penalty: Penalty | None = None
     max_tokens: MaxTokens | None = None
     stop: list[str] | None = None
 

@@ -13,6 +13,9 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from mingyan.errors import ContextLengthError, InvalidRequestError
+from mingyan.sampling import SamplingSettings
+
+DEFAULTS = SamplingSettings()
 from mingyan.formats.template import ChatTemplate
 
 
@@ -24,16 +27,17 @@ class FinishReason(StrEnum):
 
 @dataclass(frozen=True)
 class SamplingParams:
-    """Validated sampling settings (the API layer checks ranges before building one)."""
+    """Validated sampling settings (the API layer checks ranges before building one). The fields and
+    defaults are mingyan.sampling's declaration."""
 
-    temperature: float = 0.7
-    top_p: float = 0.95
-    top_k: int = 40
-    min_p: float = 0.05
+    temperature: float = DEFAULTS.temperature
+    top_p: float = DEFAULTS.top_p
+    top_k: int = DEFAULTS.top_k
+    min_p: float = DEFAULTS.min_p
     seed: int | None = None
-    repeat_penalty: float = 1.0
-    presence_penalty: float = 0.0
-    frequency_penalty: float = 0.0
+    repeat_penalty: float = DEFAULTS.repeat_penalty
+    presence_penalty: float = DEFAULTS.presence_penalty
+    frequency_penalty: float = DEFAULTS.frequency_penalty
     penalty_last_n: int = 64
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()

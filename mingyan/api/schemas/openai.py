@@ -20,20 +20,7 @@ from pydantic import (
 )
 
 from mingyan.engine.base import SamplingParams
-from mingyan.sampling import (  # noqa: F401 - the ranges are part of these schemas
-    MAX_STOP_CHARS,
-    MAX_STOPS,
-    MAX_TOKENS_LIMIT,
-    MaxTokens,
-    MinP,
-    Penalty,
-    RepeatPenalty,
-    Seed,
-    Temperature,
-    TopK,
-    TopP,
-    check_stops,
-)
+from mingyan.sampling import MaxTokens, SamplingSettings, Seed, check_stops
 
 
 class OpenAIBaseModel(BaseModel):
@@ -63,20 +50,16 @@ class StreamOptions(OpenAIBaseModel):
     include_usage: bool = False
 
 
-class SamplingFields(OpenAIBaseModel):
-    """Fields shared by chat and text completions, with the ranges native code can take."""
+class SamplingFields(OpenAIBaseModel, SamplingSettings):
+    """Fields shared by chat and text completions: the sampling fields of mingyan.sampling (ranges
+    and defaults declared there), and OpenAI's own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=False)
 
     model: str | None = None
     max_tokens: MaxTokens | None = None
     max_completion_tokens: MaxTokens | None = None
-    temperature: Temperature = 0.7
-    top_p: TopP = 0.95
-    top_k: TopK = 40
-    min_p: MinP = 0.05
     seed: Seed | None = None
-    repeat_penalty: RepeatPenalty = 1.0
-    presence_penalty: Penalty = 0.0
-    frequency_penalty: Penalty = 0.0
     stop: str | list[str] | None = None
     n: Annotated[int, Field(ge=1, le=1)] = 1
     stream: bool = False
