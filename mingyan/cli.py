@@ -15,7 +15,7 @@ from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
 SERVE_FIELDS = (
-    "host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
+    "host", "port", "model", "embedding_model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
     "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
     "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
     "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint",

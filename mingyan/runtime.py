@@ -39,6 +39,20 @@ def open_engine(
     )
 
 
+def open_embedder(settings: Settings, *, progress: bool = True):
+    """The embedding model served beside the chat model, or None when it is set to `none`."""
+    name = settings.embedding_model.strip().lower()
+    if name in ("", "none"):
+        return None
+    from mingyan.engine.embedding import LlamaCppEmbedder
+
+    entry = open_registry(settings, progress=progress).resolve(name)
+    return LlamaCppEmbedder(
+        entry.path, name=entry.name, sha256=entry.sha256, n_threads=settings.n_threads,
+        max_queue=settings.max_queue,
+    )
+
+
 def database_url(settings: Settings) -> str:
     if settings.database_url is not None:
         return settings.database_url.get_secret_value()

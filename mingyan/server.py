@@ -11,7 +11,7 @@ from mingyan.api.app import create_app
 from mingyan.api.metrics import Metrics
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
-from mingyan.runtime import open_engine, open_store
+from mingyan.runtime import open_embedder, open_engine, open_store
 from mingyan.store.accounts import Accounts
 
 GRACEFUL_SHUTDOWN_S = 5
@@ -51,14 +51,20 @@ def serve(settings: Settings) -> None:
         raise
     metrics = Metrics()
     engine = open_engine(settings, observer=metrics.observe)
+    embedder = None
     try:
+        embedder = open_embedder(settings)
         # The app closes the engine on shutdown: uvicorn re-raises SIGTERM after its graceful
         # shutdown, so code after uvicorn.run() may never run.
         token = setup_token(settings, accounts)
-        app = create_app(settings, engine, metrics, close_engine=True, store=store, setup_token=token)
+        app = create_app(
+            settings, engine, metrics, close_engine=True, store=store, setup_token=token, embedder=embedder
+        )
         print(
             f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
-            f"{engine.info.n_ctx} tokens) "
+            f"{engine.info.n_ctx} tokens)"
+            + (f" and embeddings with {embedder.info.name}" if embedder else "")
+            + " "
             f"at http://{settings.host}:{settings.port}/ (web chat; API at /v1 and /api)",
             file=sys.stderr,
             flush=True,
@@ -73,4 +79,6 @@ def serve(settings: Settings) -> None:
         )
     finally:
         engine.close()
+        if embedder is not None:
+            embedder.close()
         store.engine.dispose()

@@ -11,6 +11,7 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from mingyan import __version__
 from mingyan.api import account_routes, admin_routes, conversation_routes, history_routes, openai_routes, web
+from mingyan.api import embedding_routes
 from mingyan.api.account_routes import LoginThrottle
 from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.errors import install_error_handlers
@@ -22,7 +23,7 @@ from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
-from mingyan.engine.base import Engine
+from mingyan.engine.base import Embedder, Engine
 from mingyan.store.accounts import Accounts
 from mingyan.store.repository import Store
 
@@ -30,12 +31,14 @@ from mingyan.store.repository import Store
 def create_app(
     settings: Settings, engine: Engine, metrics: Metrics | None = None, *,
     close_engine: bool = False, store: Store | None = None, setup_token: str | None = None,
+    embedder: Embedder | None = None,
 ) -> FastAPI:
     """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
 
     With `close_engine`, the app closes the engine when it shuts down (the server's own engine:
     its KV states get saved before the process exits). `setup_token` enables the first-run setup
-    (creating the first administrator) while the server has no accounts.
+    (creating the first administrator) while the server has no accounts. `embedder` serves
+    /v1/embeddings (closed with the engine under `close_engine`).
     """
 
     @asynccontextmanager
@@ -45,11 +48,14 @@ def create_app(
             await app.state.conversations.close()  # live replies saved as `interrupted`
         if close_engine:
             await asyncio.to_thread(engine.close)
+            if embedder is not None:
+                await asyncio.to_thread(embedder.close)
 
     app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = store
     app.state.chat = ChatService(engine)
+    app.state.embedder = embedder
     app.state.conversations = (
         ConversationService(store, app.state.chat, ReplyHub(), auto_titles=settings.auto_titles)
         if store is not None else None
@@ -67,6 +73,7 @@ def create_app(
 
     install_error_handlers(app)
     app.include_router(openai_routes.router)
+    app.include_router(embedding_routes.router)
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)

@@ -51,7 +51,10 @@ def _service(request: Request, model: str | None) -> ChatService:
 async def list_models(request: Request) -> ModelList:
     info = request.app.state.chat.engine.info
     created = request.app.state.started
-    return ModelList(data=[ModelCard(id=info.name, created=created, context_length=info.n_ctx)])
+    cards = [ModelCard(id=info.name, created=created, context_length=info.n_ctx)]
+    if (embedder := request.app.state.embedder) is not None:
+        cards.append(ModelCard(id=embedder.info.name, created=created, context_length=embedder.info.max_input_tokens))
+    return ModelList(data=cards)
 
 
 @router.post("/chat/completions", response_model=None)
