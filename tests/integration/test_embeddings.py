@@ -144,6 +144,12 @@ def test_bad_requests_are_400_naming_the_field(server, body, param, words) -> No
         assert error["code"] == "model_not_found"
 
 
+def test_a_lone_surrogate_is_a_400_not_a_crash(server) -> None:
+    raw = b'{"input": ["ok", "a\\ud800b"]}'  # valid JSON, but not encodable text
+    r = httpx.post(server.base_url + "/embeddings", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "lone surrogate" in r.json()["error"]["message"], r.text
+
+
 def test_dimensions_equal_to_the_model_size_and_user_are_accepted(server) -> None:
     r = post(server, input="你好", dimensions=384, user="end-user-7")
     assert r.status_code == 200 and len(r.json()["data"][0]["embedding"]) == 384

@@ -52,6 +52,8 @@ class EmbeddingRequest(BaseModel):
         for index, item in enumerate(items):
             if isinstance(item, str) and len(item) > MAX_INPUT_CHARS:
                 raise ValueError(f"input[{index}] is longer than {MAX_INPUT_CHARS} characters")
+            if isinstance(item, str) and not _encodable(item):
+                raise ValueError(f"input[{index}] is not valid Unicode (it holds a lone surrogate)")
             if isinstance(item, list) and len(item) > MAX_INPUT_TOKEN_IDS:
                 raise ValueError(f"input[{index}] holds more than {MAX_INPUT_TOKEN_IDS} token ids")
         return value
@@ -64,6 +66,14 @@ class EmbeddingRequest(BaseModel):
         if value and isinstance(value[0], int):
             return [list(value)]  # type: ignore[arg-type]
         return list(value)  # type: ignore[arg-type]
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _is_id(item: object) -> bool:
