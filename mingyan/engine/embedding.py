@@ -142,9 +142,11 @@ class _NativeEmbedder:
 
     def __init__(self, model: NativeModel, n_threads: int, n_batch: int, n_seq_max: int) -> None:
         lib = self.lib = model.lib
-        self.max_input_tokens = min(model.n_ctx_train or n_batch, n_batch)
         params = lib.llama_context_default_params()
-        params.n_ctx = params.n_batch = params.n_ubatch = n_batch
+        # n_ctx bounds one input (and a causal model's cache, shared by the batch's sequences);
+        # llama.cpp lets a non-causal model's batch exceed it, and clamps a causal model's to it.
+        params.n_ctx = min(model.n_ctx_train or n_batch, n_batch)
+        params.n_batch = params.n_ubatch = n_batch
         params.n_seq_max = n_seq_max
         params.kv_unified = True  # a causal model's sequences share the cache: any input may be long
         params.embeddings = True
@@ -162,9 +164,10 @@ class _NativeEmbedder:
                 "(<arch>.pooling_type mean, cls or last)"
             )
         self.n_embd = int(lib.llama_model_n_embd_out(model.ptr))
-        self.n_batch, self.n_seq_max = n_batch, n_seq_max
+        self.n_batch, self.n_seq_max = int(lib.llama_n_batch(self.ptr)), n_seq_max
+        self.max_input_tokens = min(int(lib.llama_n_ctx(self.ptr)), self.n_batch)
         self.memory = lib.llama_get_memory(self.ptr)  # NULL for encoder-only models
-        self.batch = lib.llama_batch_init(n_batch, 0, 1)
+        self.batch = lib.llama_batch_init(self.n_batch, 0, 1)
 
     def groups(self, lengths: list[int]) -> list[list[int]]:
         """Input indices in decode-sized groups: at most n_batch tokens and n_seq_max inputs each."""

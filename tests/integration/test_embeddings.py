@@ -144,6 +144,15 @@ def test_bad_requests_are_400_naming_the_field(server, body, param, words) -> No
         assert error["code"] == "model_not_found"
 
 
+def test_an_input_of_exactly_the_model_context_fits_and_one_more_token_does_not(server, reference) -> None:
+    longest = " ".join(["word"] * 510)
+    assert len(reference.tokenize(longest.encode())) == 512  # <s>, 510 words, </s>
+    r = post(server, input=[longest, "short"])
+    assert r.status_code == 200 and r.json()["usage"]["prompt_tokens"] == 512 + len(reference.tokenize(b"short"))
+    r = post(server, input=["short", longest + " word"])
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith("input[1] has 513 tokens")
+
+
 def test_a_lone_surrogate_is_a_400_not_a_crash(server) -> None:
     raw = b'{"input": ["ok", "a\\ud800b"]}'  # valid JSON, but not encodable text
     r = httpx.post(server.base_url + "/embeddings", content=raw, headers={"content-type": "application/json"})
