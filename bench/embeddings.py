@@ -5,7 +5,8 @@ Three paths over the same GGUF (the shipped multilingual-e5-small unless --model
   engine       mingyan's LlamaCppEmbedder in process (one worker thread, batched llama_decode)
   http         POST /v1/embeddings on a `mingyan serve` started here (float encoding)
 Inputs are mixed Chinese and English sentences (~15-40 tokens each), different in every batch.
-For each path and batch size, `--reps` timed repetitions after one warm-up; medians are reported.
+For each batch size, one warm-up per path, then `--reps` repetitions in which the paths take turns
+(on the same texts); medians are reported.
 
     python bench/embeddings.py [--model NAME] [--reps 5] [--threads N] [--no-http] [--markdown PATH]
 """
@@ -41,17 +42,23 @@ def texts(n: int, offset: int) -> list[str]:
     return [f"{offset + i}: {SENTENCES[(offset + i) % len(SENTENCES)]}" for i in range(n)]
 
 
-def measure(run: Callable[[list[str]], int], batch: int, reps: int) -> tuple[float, float]:
-    """Median inputs/s and tokens/s of `run` (returns the tokens it embedded) over `reps` batches."""
-    run(texts(batch, 10_000))  # warm-up
-    rates, token_rates = [], []
+def measure(paths: dict[str, Callable[[list[str]], int]], batch: int, reps: int) -> dict[str, tuple[float, float]]:
+    """Median inputs/s and tokens/s of each path (a run returns the tokens it embedded).
+
+    The paths take turns within each repetition, so a burst of load from elsewhere on the machine
+    hits all of them alike instead of one path's whole series."""
+    for run in paths.values():
+        run(texts(batch, 10_000))  # warm-up
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in paths}
     for rep in range(reps):
-        start = time.perf_counter()
-        tokens = run(texts(batch, rep * batch))
-        elapsed = time.perf_counter() - start
-        rates.append(batch / elapsed)
-        token_rates.append(tokens / elapsed)
-    return statistics.median(rates), statistics.median(token_rates)
+        batch_texts = texts(batch, rep * batch)
+        for name, run in paths.items():
+            start = time.perf_counter()
+            tokens = run(batch_texts)
+            elapsed = time.perf_counter() - start
+            rates[name].append((batch / elapsed, tokens / elapsed))
+    return {name: (statistics.median(r for r, _ in got), statistics.median(t for _, t in got))
+            for name, got in rates.items()}
 
 
 def llama_cpp_path(path: Path, threads: int) -> Callable[[list[str]], int]:
@@ -132,8 +139,7 @@ def main() -> None:
     try:
         rows = ["| path | batch | inputs/s | tokens/s |", "|---|---|---|---|"]
         for batch in BATCHES:
-            for name, run in paths.items():
-                rate, token_rate = measure(run, batch, args.reps)
+            for name, (rate, token_rate) in measure(paths, batch, args.reps).items():
                 rows.append(f"| {name} | {batch} | {rate:.1f} | {token_rate:.0f} |")
                 print(rows[-1], flush=True)
     finally:
