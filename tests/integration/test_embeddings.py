@@ -184,3 +184,32 @@ def test_the_gguf_normalizes_text_as_the_model_was_trained(reference) -> None:
     assert tokens("ｈｅｌｌｏ　ｗｏｒｌｄ") == tokens("hello world")  # full-width letters and space
     assert tokens("a\u0001b") == tokens("ab")  # control characters dropped
     assert tokens("hello   world ") == tokens("hello world")  # extra whitespace removed
+
+
+def test_an_added_embedding_gguf_is_served_by_name(tmp_path, reference) -> None:
+    """`mingyan models add` a GGUF embedding model, then `--embedding-model` its name."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.conftest import mingyan_env
+
+    copy = tmp_path / "My-E5.gguf"
+    shutil.copyfile(reference.model_path, copy)
+    added = subprocess.run([sys.executable, "-m", "mingyan", "models", "add", str(copy), "--name", "my-e5"],
+                           env=mingyan_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert added.returncode == 0, added.stderr
+    server = start_server(tmp_path, SMOLLM, "--n-ctx", "512", "--embedding-model", "my-e5")
+    try:
+        assert [m["id"] for m in httpx.get(server.base_url + "/models").json()["data"]] == [SMOLLM, "my-e5"]
+        r = post(server, model="my-e5", input="你好")
+        assert r.status_code == 200 and r.json()["model"] == "my-e5"
+        assert float(np.dot(r.json()["data"][0]["embedding"], unit(reference.embed("你好")))) >= 0.999
+    finally:
+        stop_server(server)
+
+
+def test_a_chat_model_is_refused_as_the_embedding_model(tmp_path) -> None:
+    with pytest.raises(RuntimeError) as failed:
+        start_server(tmp_path, SMOLLM, "--n-ctx", "512", "--embedding-model", SMOLLM)
+    assert "not an embedding model" in str(failed.value)

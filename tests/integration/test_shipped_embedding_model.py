@@ -32,6 +32,7 @@ def test_conversion_gives_the_pinned_gguf(tmp_path) -> None:
     assert meta["general.architecture"] == "bert" and meta["bert.pooling_type"] == 1
     assert meta["tokenizer.ggml.model"] == "t5" and meta["bert.context_length"] == 512
     assert [p.name for p in entry.path.parent.iterdir() if p.name.endswith(".tmp")] == []
+    assert registry(tmp_path, model).info(model.name)["pooling_type"] == 1  # what `models info` shows
 
 
 @pytest.mark.parametrize(("change", "words"), [
