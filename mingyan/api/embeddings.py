@@ -12,6 +12,7 @@ from fastapi import Request
 
 from mingyan.api.auth import Principal
 from mingyan.api.schemas.embeddings import EmbeddingData
+from mingyan.api.streaming import unless_disconnected
 from mingyan.engine.base import Embedder, EmbeddingInput, Embeddings, Usage
 from mingyan.errors import InvalidRequestError
 
@@ -56,11 +57,12 @@ async def metered_embed(
     request: Request, principal: Principal, embedder: Embedder, inputs: Sequence[EmbeddingInput],
     user: str,
 ) -> Embeddings:
-    """Admit the request (quotas), embed, and record its usage."""
+    """Admit the request (quotas), embed, and record its usage. A client that disconnects stops
+    the work before the embedder's next batch."""
     state = request.app.state
     admission = await asyncio.to_thread(state.meter.admit, principal)
     try:
-        result = await embedder.embed(inputs, user=user)
+        result = await unless_disconnected(request, lambda: embedder.embed(inputs, user=user))
     finally:
         admission.release()
     usage = Usage(prompt_tokens=result.prompt_tokens, completion_tokens=0)

@@ -213,3 +213,15 @@ def test_a_chat_model_is_refused_as_the_embedding_model(tmp_path) -> None:
     with pytest.raises(RuntimeError) as failed:
         start_server(tmp_path, SMOLLM, "--n-ctx", "512", "--embedding-model", SMOLLM)
     assert "not an embedding model" in str(failed.value)
+
+
+def test_a_client_that_disconnects_stops_its_work(server) -> None:
+    """A huge request (minutes of work on a small CPU) is abandoned; the next one is served soon."""
+    import time
+
+    huge = [f"{i} " + "word " * 195 for i in range(1400)]  # ~280,000 tokens
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(server.base_url + "/embeddings", json={"input": huge}, timeout=2)
+    start = time.monotonic()
+    r = post(server, input="你好")
+    assert r.status_code == 200 and time.monotonic() - start < 60
