@@ -9,16 +9,19 @@ read with `llama_get_embeddings_seq` and scaled to unit length, as OpenAI's are.
 than the model takes is refused, never truncated.
 
 A llama.cpp context is not thread-safe: every native call on it runs on the embedder's single
-worker thread, and `embed()` awaits that thread, so the event loop never blocks.
+worker thread, and `embed()` awaits that thread, so the event loop never blocks. Requests take
+turns on it (`engine/turns.py`): one decode of one request per turn.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import queue
 import threading
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import numpy as np
 
 from mingyan.engine.base import EmbedderInfo, EmbeddingInput, Embeddings
 from mingyan.engine.native import NativeModel
+from mingyan.engine.turns import TurnQueue
 from mingyan.errors import EngineBusyError, EngineError, InvalidRequestError, ModelError
 
 POOLING_NAMES = {1: "mean", 2: "cls", 3: "last"}  # llama_pooling_type values that give one vector
@@ -37,8 +41,41 @@ MATRYOSHKA_NAMES = (
 )
 
 
+@dataclass(eq=False)
+class _Job:
+    """One request on its way through the worker: tokenized on its first turn, then one group of
+    inputs (one llama_decode) per turn."""
+
+    inputs: list[EmbeddingInput]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    tokens: list[list[int]] | None = None
+    groups: deque[list[int]] = field(default_factory=deque)
+    vectors: list[list[float]] = field(default_factory=list)
+
+    def settle(self, result: Embeddings | None = None, error: BaseException | None = None) -> None:
+        """Hand the outcome to the waiting coroutine (from the worker thread)."""
+        def apply() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        try:
+            self.loop.call_soon_threadsafe(apply)
+        except RuntimeError:  # the caller's loop is gone: nobody waits any more
+            pass
+
+
 class LlamaCppEmbedder:
-    """The `Embedder` protocol over a GGUF embedding model."""
+    """The `Embedder` protocol over a GGUF embedding model.
+
+    Requests take turns on the worker thread, one llama_decode each, so a short request waits for
+    at most one batch of a long one; one user may hold at most a quarter of the queue.
+    """
 
     def __init__(
         self, path: Path, *, name: str, sha256: str, n_threads: int, n_batch: int = 2048,
@@ -48,17 +85,19 @@ class LlamaCppEmbedder:
         self.max_queue = max_queue
         self.max_request_tokens = max_request_tokens
         self._waiting: dict[str, int] = {}  # requests waiting or running, by user
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"embed-{name}")
+        self._turns: TurnQueue[_Job] = TurnQueue()
         self._model = NativeModel(path, verbose=verbose)
-        try:
-            self._native = self._worker.submit(
-                _NativeEmbedder, self._model, n_threads, n_batch, n_seq_max
-            ).result()
-        except BaseException:
+        started: queue.Queue[_NativeEmbedder | BaseException] = queue.Queue(1)
+        self._thread = threading.Thread(
+            target=self._work, args=(started, n_threads, n_batch, n_seq_max), name=f"embed-{name}", daemon=True
+        )
+        self._thread.start()
+        native = started.get()
+        if isinstance(native, BaseException):
+            self._thread.join()
             self._model.free()
-            self._worker.shutdown()
-            raise
-        native = self._native
+            raise native
+        self.max_input_tokens = native.max_input_tokens
         self._info = EmbedderInfo(
             name=name, path=str(path), sha256=sha256, dimensions=native.n_embd,
             max_input_tokens=native.max_input_tokens, n_vocab=self._model.n_vocab,
@@ -71,18 +110,19 @@ class LlamaCppEmbedder:
         return self._info
 
     async def embed(self, inputs: Sequence[EmbeddingInput], user: str = "") -> Embeddings:
-        """Requests run one after another; one user may hold at most a quarter of the queue."""
         if sum(self._waiting.values()) >= self.max_queue:
             raise EngineBusyError("Too many embedding requests are waiting; retry shortly.")
         if self._waiting.get(user, 0) >= max(1, self.max_queue // 4):
             raise EngineBusyError("You have too many embedding requests waiting; retry shortly.")
+        loop = asyncio.get_running_loop()
+        job = _Job(list(inputs), loop, loop.create_future())
+        if not self._turns.put(job):
+            raise EngineError("the embedding model is shutting down")
         self._waiting[user] = self._waiting.get(user, 0) + 1
-        cancelled = threading.Event()
         try:
-            future = self._worker.submit(self._embed, list(inputs), cancelled)
-            return await asyncio.wrap_future(future)
+            return await job.future
         except asyncio.CancelledError:
-            cancelled.set()  # the worker stops before its next decode
+            job.cancelled.set()  # dropped at its next turn
             raise
         finally:
             self._waiting[user] -= 1
@@ -90,27 +130,53 @@ class LlamaCppEmbedder:
                 del self._waiting[user]
 
     def close(self) -> None:
-        if self._native is not None:
-            self._worker.submit(self._native.free).result()
-            self._native = None
-            self._model.free()
-        self._worker.shutdown()
+        for job in self._turns.close():
+            job.settle(error=EngineError("the embedding model is shutting down"))
+        if self._thread.is_alive():
+            self._thread.join()
+        self._model.free()
 
-    def _embed(self, inputs: list[EmbeddingInput], cancelled: threading.Event) -> Embeddings:
-        tokens = [self._tokens(item, index) for index, item in enumerate(inputs)]
-        total = sum(len(t) for t in tokens)
-        if total > self.max_request_tokens:
-            raise InvalidRequestError(
-                f"The inputs hold {total} tokens together; at most {self.max_request_tokens} are "
-                "allowed per request. Send them in several requests.", param="input",
-            )
-        vectors: list[list[float]] = [[] for _ in tokens]
-        for group in self._native.groups([len(t) for t in tokens]):
-            if cancelled.is_set():
-                raise EngineError("embedding request cancelled")
-            for index, vector in zip(group, self._native.run([tokens[i] for i in group])):
-                vectors[index] = _unit(vector)
-        return Embeddings(vectors=vectors, prompt_tokens=total)
+    def _work(self, started: queue.Queue, n_threads: int, n_batch: int, n_seq_max: int) -> None:
+        """The worker thread: owns the context from creation to free."""
+        try:
+            native = _NativeEmbedder(self._model, n_threads, n_batch, n_seq_max)
+        except BaseException as exc:
+            started.put(exc)
+            return
+        started.put(native)
+        try:
+            while (job := self._turns.take()) is not None:
+                if job.cancelled.is_set():
+                    continue
+                try:
+                    finished = self._turn(native, job)
+                except Exception as exc:  # a refused input (400) or a native failure
+                    job.settle(error=exc)
+                    continue
+                if finished:
+                    job.settle(Embeddings(job.vectors, sum(len(t) for t in job.tokens or ())))
+                elif not self._turns.again(job):
+                    job.settle(error=EngineError("the embedding model is shutting down"))
+        finally:
+            native.free()
+
+    def _turn(self, native: _NativeEmbedder, job: _Job) -> bool:
+        """Advance `job` by one step; True when its vectors are complete."""
+        if job.tokens is None:
+            job.tokens = [self._tokens(item, index) for index, item in enumerate(job.inputs)]
+            total = sum(len(t) for t in job.tokens)
+            if total > self.max_request_tokens:
+                raise InvalidRequestError(
+                    f"The inputs hold {total} tokens together; at most {self.max_request_tokens} "
+                    "are allowed per request. Send them in several requests.", param="input",
+                )
+            job.groups = deque(native.groups([len(t) for t in job.tokens]))
+            job.vectors = [[] for _ in job.tokens]
+            return False
+        group = job.groups.popleft()
+        for index, vector in zip(group, native.run([job.tokens[i] for i in group])):
+            job.vectors[index] = _unit(vector)
+        return not job.groups
 
     def _tokens(self, item: EmbeddingInput, index: int) -> list[int]:
         where = f"input[{index}]"
@@ -128,7 +194,7 @@ class LlamaCppEmbedder:
                     f"{where} holds token id {bad}, outside this model's vocabulary "
                     f"(0 to {self._model.n_vocab - 1}).", param="input",
                 )
-        limit = self._native.max_input_tokens
+        limit = self.max_input_tokens
         if len(tokens) > limit:
             raise InvalidRequestError(
                 f"{where} has {len(tokens)} tokens; {self._info.name} takes at most {limit} tokens "

@@ -225,3 +225,31 @@ def test_a_client_that_disconnects_stops_its_work(server) -> None:
     start = time.monotonic()
     r = post(server, input="你好")
     assert r.status_code == 200 and time.monotonic() - start < 60
+
+
+def test_a_short_request_does_not_wait_for_a_long_one(server) -> None:
+    """Requests take turns, one decode each: a query is answered while a big batch is still running."""
+    import threading
+    import time
+
+    big = [f"{i} " + "word " * 195 for i in range(600)]  # ~120,000 tokens: minutes on a small CPU
+    outcome: list[str] = []
+
+    def send_big() -> None:
+        try:
+            httpx.post(server.base_url + "/embeddings", json={"input": big}, timeout=40)
+            outcome.append("finished")
+        except httpx.TimeoutException:
+            outcome.append("timed out")  # disconnects: the server drops the rest of the work
+
+    thread = threading.Thread(target=send_big)
+    thread.start()
+    time.sleep(3)
+    start = time.monotonic()
+    r = post(server, input="query: 北京的人口是多少？")
+    waited = time.monotonic() - start
+    still_running = thread.is_alive()
+    thread.join()
+    assert r.status_code == 200
+    # Served while the big request still ran (it would otherwise have waited for its 40 s timeout).
+    assert still_running, (waited, outcome)
