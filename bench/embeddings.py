@@ -65,7 +65,7 @@ def llama_cpp_path(path: Path, threads: int) -> Callable[[list[str]], int]:
     import llama_cpp
 
     llama = llama_cpp.Llama(str(path), embedding=True, n_ctx=2048, n_batch=2048, n_ubatch=2048,
-                            n_threads=threads, verbose=False)
+                            n_threads=threads, n_threads_batch=threads, verbose=False)
 
     def run(batch: list[str]) -> int:
         llama.embed(batch)

@@ -96,6 +96,8 @@ class LlamaCppEmbedder:
         if isinstance(native, BaseException):
             self._thread.join()
             self._model.free()
+            if isinstance(native, ModelError):
+                raise ModelError(f"cannot serve {name!r} as the embedding model: {native}") from native
             raise native
         self.max_input_tokens = native.max_input_tokens
         self._info = EmbedderInfo(
@@ -226,7 +228,7 @@ class _NativeEmbedder:
         if self.pooling not in POOLING_NAMES:
             lib.llama_free(self.ptr)
             raise ModelError(
-                "this model is not an embedding model: its GGUF sets no pooling type "
+                "it is not an embedding model: its GGUF sets no pooling type "
                 "(<arch>.pooling_type mean, cls or last)"
             )
         self.n_embd = int(lib.llama_model_n_embd_out(model.ptr))

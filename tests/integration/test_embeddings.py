@@ -212,7 +212,7 @@ def test_an_added_embedding_gguf_is_served_by_name(tmp_path, reference) -> None:
 def test_a_chat_model_is_refused_as_the_embedding_model(tmp_path) -> None:
     with pytest.raises(RuntimeError) as failed:
         start_server(tmp_path, SMOLLM, "--n-ctx", "512", "--embedding-model", SMOLLM)
-    assert "not an embedding model" in str(failed.value)
+    assert f"cannot serve {SMOLLM!r} as the embedding model: it is not an embedding model" in str(failed.value)
 
 
 def test_a_client_that_disconnects_stops_its_work(server) -> None:
