@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mingyan.config import Settings
+from mingyan.engine.base import Embedder
 from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine, Observer
 from mingyan.errors import MingyanError
 from mingyan.models.registry import ModelRegistry
@@ -39,7 +40,7 @@ def open_engine(
     )
 
 
-def open_embedder(settings: Settings, *, progress: bool = True):
+def open_embedder(settings: Settings, *, progress: bool = True) -> Embedder | None:
     """The embedding model served beside the chat model, or None when it is set to `none`."""
     name = settings.embedding_model.strip().lower()
     if name in ("", "none"):
