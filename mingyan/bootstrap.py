@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mingyan.config import Settings
+from mingyan.engine.base import Embedder
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine, Observer
 from mingyan.errors import MingyanError
 from mingyan.models.registry import ModelRegistry
@@ -38,6 +39,20 @@ def open_engine(
     return LlamaCppEngine(
         entry.path, name=entry.name, sha256=entry.sha256, config=engine_config(settings),
         observer=observer,
+    )
+
+
+def open_embedder(settings: Settings, *, progress: bool = True) -> Embedder | None:
+    """The embedding model served beside the chat model, or None when it is set to `none`."""
+    name = settings.embedding_model.strip().lower()
+    if name in ("", "none"):
+        return None
+    from mingyan.engine.embedding import LlamaCppEmbedder
+
+    entry = open_registry(settings, progress=progress).resolve(name)
+    return LlamaCppEmbedder(
+        entry.path, name=entry.name, sha256=entry.sha256, n_threads=settings.n_threads,
+        max_queue=settings.max_queue,
     )
 
 

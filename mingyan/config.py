@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
+DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -28,6 +29,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on")
     model: str = Field(DEFAULT_MODEL, description="model name (see `mingyan models list`)")
+    embedding_model: str = Field(
+        DEFAULT_EMBEDDING_MODEL, description="model served at /v1/embeddings beside the chat model ('none': no embeddings)"
+    )
     data_dir: Path = Field(
         default_factory=lambda: Path(user_data_dir("mingyan")),
         description="registry of added/pulled models",

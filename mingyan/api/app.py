@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import FastAPI
 
 from mingyan import __version__
 from mingyan.accounts.metering import Cutoffs, Meter, default_quota
@@ -19,21 +19,22 @@ from mingyan.api import (
     account_routes,
     admin_routes,
     conversation_routes,
+    embedding_routes,
     history_routes,
     openai_routes,
+    service_routes,
     web,
 )
-from mingyan.api.auth import hash_key, require_admin, require_principal
-from mingyan.api.context import AppContext, context
+from mingyan.api.auth import hash_key
+from mingyan.api.context import AppContext
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
-from mingyan.api.schemas import Health
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
-from mingyan.engine.base import Engine
+from mingyan.engine.base import Embedder, Engine
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 
@@ -41,12 +42,14 @@ from mingyan.store.conversations import ConversationStore
 def create_app(
     settings: Settings, engine: Engine, metrics: Metrics | None = None, *,
     close_engine: bool = False, store: ConversationStore | None = None, setup_token: str | None = None,
+    embedder: Embedder | None = None,
 ) -> FastAPI:
     """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
 
     With `close_engine`, the app closes the engine when it shuts down (the server's own engine:
     its KV states get saved before the process exits). `setup_token` enables the first-run setup
-    (creating the first administrator) while the server has no accounts.
+    (creating the first administrator) while the server has no accounts. `embedder` serves
+    /v1/embeddings (closed with the engine under `close_engine`).
     """
 
     @asynccontextmanager
@@ -56,12 +59,18 @@ def create_app(
             await ctx.conversations.close()  # live replies saved as `interrupted`
         if close_engine:
             await asyncio.to_thread(engine.close)
+            if embedder is not None:
+                await asyncio.to_thread(embedder.close)
 
     app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.context = ctx = build_context(settings, engine, metrics, store=store, setup_token=setup_token)
+    app.state.context = ctx = build_context(
+        settings, engine, metrics, store=store, setup_token=setup_token, embedder=embedder
+    )
 
     install_error_handlers(app)
+    app.include_router(service_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(embedding_routes.router)
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)
@@ -71,22 +80,6 @@ def create_app(
         web.install(app)  # the web chat at /
     if settings.api_docs:
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
-
-    @app.get("/health")
-    async def health(request: Request) -> Health:
-        service = context(request).chat
-        stats = service.engine.stats()
-        return Health(
-            model=service.model_name,
-            active_requests=stats.active,
-            queued_requests=stats.queued,
-            generated_tokens_total=stats.generated_tokens_total,
-        )
-
-    @app.get("/metrics", dependencies=[Depends(require_principal), Depends(require_admin)], include_in_schema=False)
-    async def metrics_route(request: Request) -> Response:
-        body = context(request).metrics.render()
-        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     app.add_middleware(
         BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
@@ -98,7 +91,7 @@ def create_app(
 
 def build_context(
     settings: Settings, engine: Engine, metrics: Metrics | None, *, store: ConversationStore | None,
-    setup_token: str | None,
+    setup_token: str | None, embedder: Embedder | None = None,
 ) -> AppContext:
     """The running pieces around `engine` (and the history database, when there is one)."""
     chat = ChatService(engine)
@@ -121,5 +114,5 @@ def build_context(
     return AppContext(
         settings=settings, chat=chat, metrics=metrics, meter=Meter(accounts, defaults), cutoffs=cutoffs,
         started=int(time.time()), api_key_hash=hash_key(key) if key else None,
-        store=store, accounts=accounts, account_service=service, conversations=conversations,
+        store=store, accounts=accounts, account_service=service, conversations=conversations, embedder=embedder,
     )

@@ -17,6 +17,7 @@ from mingyan.api.metrics import Metrics
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
+from mingyan.engine.base import Embedder
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 
@@ -34,6 +35,7 @@ class AppContext:
     accounts: AccountStore | None = None
     account_service: AccountService | None = None
     conversations: ConversationService | None = None
+    embedder: Embedder | None = None  # /v1/embeddings; None: not served
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:

@@ -50,9 +50,12 @@ def _service(request: Request, model: str | None) -> ChatService:
 
 @router.get("/models")
 async def list_models(request: Request) -> ModelList:
-    info = context(request).chat.engine.info
-    created = context(request).started
-    return ModelList(data=[ModelCard(id=info.name, created=created, context_length=info.n_ctx)])
+    ctx = context(request)
+    info, created = ctx.chat.engine.info, ctx.started
+    cards = [ModelCard(id=info.name, created=created, context_length=info.n_ctx)]
+    if (embedder := ctx.embedder) is not None:
+        cards.append(ModelCard(id=embedder.info.name, created=created, context_length=embedder.info.max_input_tokens))
+    return ModelList(data=cards)
 
 
 @router.post("/chat/completions", response_model=None)

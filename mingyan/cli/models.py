@@ -60,15 +60,17 @@ def _human_size(size: int | None) -> str:
 
 def _list(args: argparse.Namespace, registry: ModelRegistry, settings: Settings) -> int:
     rows = [("", "NAME", "SOURCE", "SIZE", "AVAILABLE", "LICENSE")]
+    defaults = (settings.model, settings.embedding_model.strip().lower())
     for entry in registry.list():
         rows.append((
-            "*" if entry.name == settings.model else "", entry.name, entry.source,
+            "*" if entry.name in defaults else "", entry.name, entry.source,
             _human_size(entry.size), "yes" if entry.available else "no", entry.license or "-",
         ))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print(f"* default model ({settings.model}); set MINGYAN_MODEL to change it")
+    print(f"* default model ({settings.model}) and embedding model ({settings.embedding_model}); "
+          "set MINGYAN_MODEL / MINGYAN_EMBEDDING_MODEL to change them")
     return 0
 
 

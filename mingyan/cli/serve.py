@@ -13,7 +13,7 @@ from mingyan.errors import MingyanError
 
 GRACEFUL_SHUTDOWN_S = 5
 SERVE_FIELDS = (
-    "host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
+    "host", "port", "model", "embedding_model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
     "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
     "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
     "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint", "forwarded_allow_ips",
@@ -83,7 +83,7 @@ def serve(settings: Settings) -> None:
 
     from mingyan.api.app import create_app
     from mingyan.api.metrics import Metrics
-    from mingyan.bootstrap import open_engine, open_store
+    from mingyan.bootstrap import open_embedder, open_engine, open_store
     from mingyan.store.accounts.account_store import AccountStore
 
     store = open_store(settings)
@@ -95,14 +95,20 @@ def serve(settings: Settings) -> None:
         raise
     metrics = Metrics()
     engine = open_engine(settings, observer=metrics.observe)
+    embedder = None
     try:
+        embedder = open_embedder(settings)
         # The app closes the engine on shutdown: uvicorn re-raises SIGTERM after its graceful
         # shutdown, so code after uvicorn.run() may never run.
         token = setup_token(settings, accounts)
-        app = create_app(settings, engine, metrics, close_engine=True, store=store, setup_token=token)
+        app = create_app(
+            settings, engine, metrics, close_engine=True, store=store, setup_token=token, embedder=embedder
+        )
         print(
             f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
-            f"{engine.info.n_ctx} tokens) "
+            f"{engine.info.n_ctx} tokens)"
+            + (f" and embeddings with {embedder.info.name}" if embedder else "")
+            + " "
             f"at http://{settings.host}:{settings.port}/ (web chat; API at /v1 and /api)",
             file=sys.stderr,
             flush=True,
@@ -110,4 +116,6 @@ def serve(settings: Settings) -> None:
         uvicorn.run(app, **uvicorn_options(settings))
     finally:
         engine.close()
+        if embedder is not None:
+            embedder.close()
         store.engine.dispose()

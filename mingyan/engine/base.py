@@ -7,7 +7,7 @@ this protocol exactly as a third-party one would.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
@@ -151,6 +151,47 @@ class Engine(Protocol):
         ...
 
 
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    name: str
+    path: str
+    sha256: str
+    dimensions: int  # length of every vector
+    max_input_tokens: int  # longest input, in tokens (special tokens included)
+    n_vocab: int  # token ids given as input must be below this
+    pooling: str  # "mean", "cls" or "last": how token states become one vector
+    matryoshka: bool = False  # trained so that a prefix of a vector, renormalized, is an embedding
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    vectors: list[list[float]]  # one per input, in order, each of unit length
+    prompt_tokens: int
+
+
+EmbeddingInput = str | Sequence[int]  # text, or token ids used as given
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts (or token ids) into unit-length vectors."""
+
+    @property
+    def info(self) -> EmbedderInfo: ...
+
+    async def embed(self, inputs: Sequence[EmbeddingInput], user: str = "") -> Embeddings:
+        """Vectors for `inputs` (call from the event loop; the work runs elsewhere). `user`: whom
+        to be fair to when requests wait.
+
+        Raises InvalidRequestError (param "input") for an empty input, an input longer than
+        `info.max_input_tokens` or a token id outside the vocabulary; EngineBusyError when too
+        many requests wait.
+        """
+        ...
+
+    def close(self) -> None: ...
 
 
 def check_fits(request: GenerationRequest, n_ctx: int) -> None:

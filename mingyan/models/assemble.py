@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mingyan.errors import ModelError
 from mingyan.models import files
+from mingyan.models.convert import convert_verified
 from mingyan.models.shipped import ShippedModel
 from mingyan.models.verified import record_verified
 
@@ -73,8 +74,11 @@ def assemble(model: ShippedModel, parts: list[Path], dest: Path, progress: bool)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(dest)
-        _check_sizes(model, parts)
-        _write_verified(model, parts, dest, progress)
+        if model.convert is not None:  # package data in another format: convert, verify both ends
+            convert_verified(model, parts, dest)
+        else:
+            _check_sizes(model, parts)
+            _write_verified(model, parts, dest, progress)
         record_verified(dest, model.sha256)
     except OSError as exc:
         raise ModelError(

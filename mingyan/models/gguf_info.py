@@ -175,6 +175,8 @@ def summarize(header: GGUFHeader) -> dict[str, object]:
         "general.architecture": arch,
         "general.name": meta.get("general.name"),
         "context_length": meta.get(f"{arch}.context_length") if isinstance(arch, str) else None,
+        # Set on embedding models (1 mean, 2 cls, 3 last): what --embedding-model needs.
+        "pooling_type": meta.get(f"{arch}.pooling_type") if isinstance(arch, str) else None,
         "has_chat_template": isinstance(template, str) and bool(template),
         "chat_template_length": len(template) if isinstance(template, str) else 0,
         "bos_token_id": meta.get("tokenizer.ggml.bos_token_id"),

@@ -43,6 +43,7 @@ class ModelEntry:
     size: int | None
     license: str | None
     available: bool
+    kind: str = "chat"  # "embedding" for shipped embedding models; user models are not inspected here
 
 
 class ModelRegistry:
@@ -154,7 +155,9 @@ class ModelRegistry:
         path = self.shipped_path(model.name)
         if available is None:
             available = is_verified(path, model.sha256) or parts_installed(model)
-        return ModelEntry(model.name, path, model.sha256, "shipped", model.size, model.license, available)
+        return ModelEntry(
+            model.name, path, model.sha256, "shipped", model.size, model.license, available, model.kind
+        )
 
     def _ensure_shipped(self, model: ShippedModel) -> None:
         path = self.shipped_path(model.name)

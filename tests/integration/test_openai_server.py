@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from mingyan.config import DEFAULT_EMBEDDING_MODEL
 from tests.conftest import SMOLLM
 
 QUESTION = [{"role": "user", "content": "Write three sentences about the sea."}]
@@ -34,7 +35,7 @@ def streamed(client, messages=QUESTION, **kwargs):
 
 def test_models_lists_the_served_model(client):
     models = client.models.list().data
-    assert [m.id for m in models] == [SMOLLM]
+    assert [m.id for m in models] == [SMOLLM, DEFAULT_EMBEDDING_MODEL]  # the chat model, then embeddings
 
 
 def test_non_streaming_answer_with_usage(client):

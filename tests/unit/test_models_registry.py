@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from mingyan.cli import models as cli
-from mingyan.config import DEFAULT_MODEL, Settings
+from mingyan.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_MODEL, Settings
 from mingyan.errors import ModelError
 from mingyan.models import files
 from mingyan.models.gguf_info import read_header, summarize
@@ -90,9 +90,10 @@ def qwen_registry(tmp_path_factory: pytest.TempPathFactory) -> ModelRegistry:
 
 def test_list_shows_shipped_models_first_without_assembling(registry: ModelRegistry, tmp_path: Path) -> None:
     entries = registry.list()
-    assert [e.name for e in entries] == [QWEN, SMOL]
+    assert [e.name for e in entries] == [QWEN, SMOL, DEFAULT_EMBEDDING_MODEL]
     assert entries[0].name == DEFAULT_MODEL
-    assert all(e.source == "shipped" and e.available and e.license == "Apache-2.0" for e in entries)
+    assert all(e.source == "shipped" and e.available for e in entries)
+    assert [(e.kind, e.license) for e in entries] == [("chat", "Apache-2.0")] * 2 + [("embedding", "MIT")]
     assert not (tmp_path / "cache").exists()
 
 
@@ -185,14 +186,14 @@ def test_add_registers_a_local_file_and_remove_keeps_it(registry: ModelRegistry,
     entry = registry.add(path)
     assert (entry.name, entry.source, entry.path, entry.license) == ("my-model.q4", "added", path.resolve(), "mit")
     assert entry.sha256 == sha256_of(path) and entry.size == path.stat().st_size
-    assert [e.name for e in registry.list()] == [QWEN, SMOL, "my-model.q4"]
+    assert [e.name for e in registry.list()] == [QWEN, SMOL, DEFAULT_EMBEDDING_MODEL, "my-model.q4"]
     assert registry.resolve("MY-MODEL.Q4") == entry
     info = registry.info("my-model.q4")
     assert info["general.name"] == "Tiny Test" and info["context_length"] == 256 and info["bos_token_id"] == 1
 
     registry.remove("my-model.q4")
     assert path.is_file()
-    assert [e.name for e in registry.list()] == [QWEN, SMOL]
+    assert [e.name for e in registry.list()] == [QWEN, SMOL, DEFAULT_EMBEDDING_MODEL]
 
 
 @pytest.mark.parametrize("name", ["../x", "a/b", "/abs", "", ".hidden", "x" * 65, "a\\b"])
@@ -212,7 +213,7 @@ def test_add_refuses_non_gguf_truncated_and_missing_files(registry: ModelRegistr
         with pytest.raises(ModelError) as error:
             registry.add(path)
         assert expected in assert_one_line(error)
-    assert registry.list()[2:] == []
+    assert registry.list()[3:] == []  # only the shipped ones
 
 
 def test_names_cannot_be_taken_twice(registry: ModelRegistry, tmp_path: Path) -> None:
