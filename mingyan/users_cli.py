@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from mingyan.config import Settings
+from mingyan.engine.prefix_cache import forget_on_disk
 from mingyan.errors import MingyanError
 from mingyan.store.account_types import LIMITS, User
 from mingyan.store.accounts import Accounts
@@ -57,6 +58,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     for limit in LIMITS:
         quota.add_argument("--" + limit.replace("_", "-"), metavar="N", dest=limit,
                            help="a whole number, or 'default'")
+    add_settings_flags(delete, ("kv_dir", "cache_dir"))
     for action in actions:
         add_settings_flags(action, DB_FIELDS)
         action.set_defaults(handler=run)
@@ -65,6 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    args.kv_dir = settings.kv_dir or settings.cache_dir / "kv"
     with _open_accounts(settings) as accounts:
         try:
             return _ACTIONS[args.users_command](args, accounts)
@@ -132,6 +135,7 @@ def _delete(args: argparse.Namespace, accounts: Accounts) -> int:
             "add --yes to confirm"
         )
     conversations = accounts.delete_user(user.id)
+    forget_on_disk(args.kv_dir, user.id)  # their saved KV states (a running server: use the admin API)
     accounts.audit("user_deleted", actor=ACTOR, target=user.username, conversations=conversations)
     print(f"deleted {user.username} and {conversations} conversation(s)")
     return 0

@@ -96,6 +96,7 @@ async def delete_user(user_id: str, request: Request, admin: Admin) -> Response:
         for reply in conversations.hub.for_owner(user_id):
             await reply.wait()
     gone = await asyncio.to_thread(accounts.delete_user, user_id)
+    await asyncio.to_thread(request.app.state.chat.engine.forget, user_id)  # their saved KV states
     await audit(request, admin, "user_deleted", user.username, conversations=gone)
     return Response(status_code=204)
 

@@ -59,7 +59,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     service = _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
-    job = await service.chat_request(messages, body.sampling(), user=user)
+    job = await service.chat_request(messages, body.sampling(), user=user, scope=principal.user_id)
     events = await metered_stream(request, principal, "chat.completions", job)
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
@@ -93,7 +93,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
 async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
     service = _service(request, body.model)
     prompt = str(body.prompt)
-    job = await service.text_request(prompt, body.sampling(), user=client_identity(request, principal, body.user))
+    job = await service.text_request(
+        prompt, body.sampling(), user=client_identity(request, principal, body.user), scope=principal.user_id
+    )
     events = await metered_stream(request, principal, "completions", job)
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""

@@ -38,10 +38,11 @@ class ChatService:
         return self.engine.info.name
 
     async def chat_request(
-        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = ""
+        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = "",
+        scope: str = "",
     ) -> GenerationRequest:
         """Render `messages` with the model's chat template; check that it fits."""
-        return self.request(await self.prompt_tokens(messages), sampling, user=user)
+        return self.request(await self.prompt_tokens(messages), sampling, user=user, scope=scope)
 
     async def prompt_tokens(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
         """The prompt for `messages`, rendered with the model's chat template (off the event loop)."""
@@ -53,13 +54,18 @@ class ChatService:
         return await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
 
     async def text_request(
-        self, prompt: str, sampling: SamplingParams, *, user: str = ""
+        self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = ""
     ) -> GenerationRequest:
         tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
-        return self.request(tokens, sampling, user=user)
+        return self.request(tokens, sampling, user=user, scope=scope)
 
-    def request(self, tokens: list[int], sampling: SamplingParams, *, user: str = "") -> GenerationRequest:
-        request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling, user=user)
+    def request(
+        self, tokens: list[int], sampling: SamplingParams, *, user: str = "", scope: str = "", label: str = "",
+    ) -> GenerationRequest:
+        """`scope`: the owner whose cached KV state the request may reuse; `label`: its conversation."""
+        request = GenerationRequest(
+            prompt_tokens=tuple(tokens), sampling=sampling, user=user, cache_scope=scope, cache_label=label,
+        )
         check_fits(request, self.engine.info.n_ctx)
         return request
 

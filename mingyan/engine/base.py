@@ -44,6 +44,10 @@ class GenerationRequest:
     prompt_tokens: tuple[int, ...]
     sampling: SamplingParams = field(default_factory=SamplingParams)
     user: str = ""  # whom to be fair to: requests are served round-robin across users
+    # Whose KV state this is: a request reuses (and leaves) cached state only within its scope,
+    # so one owner's prompts can never be probed through another's cache hits or timing.
+    cache_scope: str = ""
+    cache_label: str = ""  # e.g. a conversation id: `Engine.forget(scope, label)` drops its states
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,11 @@ class Engine(Protocol):
         ...
 
     def stats(self) -> EngineStats: ...
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        """Drop every reusable state (in slots, RAM and on disk) of `scope`, or only those of its
+        conversation `label`. Blocking: call it from a worker thread, not the event loop."""
+        ...
 
     def close(self) -> None:
         """Stop the engine and free native memory."""

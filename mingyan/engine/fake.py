@@ -50,6 +50,7 @@ class FakeEngine:
         self.cancelled = 0
         self.active = 0
         self.generated = 0
+        self.forgotten: list[tuple[str, str | None]] = []  # forget() calls, in order
 
     @property
     def info(self) -> ModelInfo:
@@ -122,6 +123,10 @@ class FakeEngine:
             cancelled_total=self.cancelled, prompt_tokens_total=0, cached_tokens_total=0,
             generated_tokens_total=self.generated,
         )
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        """Nothing is cached here; the call is recorded for tests of the callers."""
+        self.forgotten.append((scope, label))
 
     def close(self) -> None:
         pass

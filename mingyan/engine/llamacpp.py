@@ -7,7 +7,8 @@ one `llama_decode`, and samples every slot that produced logits.
 
 A new request goes to the idle slot that already holds the longest exact prefix of its
 prompt, or gets a saved state from the RAM/disk cache restored into a slot; only the rest
-of the prompt is evaluated. Requests wait in a bounded queue served round-robin across
+of the prompt is evaluated. Reuse never crosses owners: a slot or saved state serves only
+requests of the cache scope that computed it. Requests wait in a bounded queue served round-robin across
 users. A caller that stops iterating cancels its request within one step; a long prefill
 is cut short through llama.cpp's abort callback.
 """
@@ -178,6 +179,8 @@ class LlamaCppEngine:
         )
         self._observer = observer
         self._counts = _Counters()
+        self._forgets: list[tuple[str, str | None, threading.Event]] = []
+        self._forget_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
         self._thread.start()
 
@@ -212,6 +215,17 @@ class LlamaCppEngine:
             prompt_tokens_total=c.prompt_tokens, cached_tokens_total=c.cached_tokens,
             generated_tokens_total=c.generated_tokens, prefill_tokens_total=c.prefill_tokens,
         )
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        """Drop the reusable states of `scope` (or of its conversation `label`): the decode thread
+        clears its slots, then RAM entries and files go. Blocking."""
+        done = threading.Event()
+        with self._forget_lock:
+            self._forgets.append((scope, label, done))
+        self._queue.wake()
+        while self._thread.is_alive() and not done.wait(IDLE_WAIT_S):
+            pass
+        self._cache.forget(scope, label)
 
     def close(self) -> None:
         """Stop: end what runs and what waits with an error, save the KV states to disk, free
@@ -261,6 +275,7 @@ class LlamaCppEngine:
     def _run(self) -> None:
         while not self._closing:
             try:
+                self._apply_forgets()
                 self._admit()
                 self._reap_cancelled()
                 if not any(slot.busy for slot in self._slots):
@@ -285,12 +300,14 @@ class LlamaCppEngine:
 
     def _place(self, job: Job) -> None:
         """Give `job` the idle slot holding the longest prefix of its prompt (or a saved state)."""
-        prompt = job.request.prompt_tokens
+        prompt, scope = job.request.prompt_tokens, job.request.cache_scope
         limit = len(prompt) - 1  # the last prompt token is always evaluated, for its logits
         idle = [slot for slot in self._slots if not slot.busy]
-        scored = [(min(common_prefix(slot.tokens, prompt), limit), slot) for slot in idle]
+        scored = [  # another owner's tokens are never reused: the slot is cleared (keep 0)
+            (min(common_prefix(slot.tokens, prompt), limit) if slot.scope == scope else 0, slot) for slot in idle
+        ]
         keep, slot = max(scored, key=lambda pair: (pair[0], -pair[1].last_used))
-        entry, entry_keep = self._cache.best(prompt, limit)
+        entry, entry_keep = self._cache.best(scope, prompt, limit)
         if entry is not None and entry_keep > keep + RESTORE_MARGIN:
             slot = min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))  # empty, else LRU
             keep = self._restore(slot, entry, entry_keep)
@@ -309,7 +326,7 @@ class LlamaCppEngine:
             self._ctx.seq_rm(slot.seq_id, -1, -1)
             slot.tokens = []
             return 0
-        slot.tokens = list(entry.tokens)
+        slot.tokens = list(entry.tokens)  # the entry is of the request's scope (StateCache.best)
         return keep
 
     def _reap_cancelled(self) -> None:
@@ -380,8 +397,10 @@ class LlamaCppEngine:
         timing = slot.finish(reason, self._info.name)
         busy = time.monotonic() - job.submitted
         self._counts.busy_s_ewma = 0.8 * self._counts.busy_s_ewma + 0.2 * busy
-        if not cancelled:  # complete: worth keeping, even while closing (saved to disk then)
-            self._cache.put(slot.tokens, self._ctx.state_get(slot.seq_id))
+        if not slot.keep_state:  # its owner or conversation was forgotten while it ran
+            self._clear(slot)
+        elif not cancelled:  # complete: worth keeping, even while closing (saved to disk then)
+            self._cache.put(slot.scope, slot.tokens, self._ctx.state_get(slot.seq_id), label=slot.label)
         if self._observer is not None and not cancelled:
             self._observer(timing)
 
@@ -390,5 +409,22 @@ class LlamaCppEngine:
             if slot.busy:
                 slot.job.emit(exc)
                 slot.release()
-            self._ctx.seq_rm(slot.seq_id, -1, -1)
-            slot.tokens = []
+            self._clear(slot)
+
+    def _clear(self, slot: Slot) -> None:
+        self._ctx.seq_rm(slot.seq_id, -1, -1)
+        slot.tokens = []
+
+    def _apply_forgets(self) -> None:
+        """Clear the idle slots holding a forgotten scope (or conversation); running ones are
+        cleared when they end instead of being saved."""
+        with self._forget_lock:
+            forgets, self._forgets = self._forgets, []
+        for scope, label, done in forgets:
+            for slot in self._slots:
+                if slot.scope == scope and (label is None or slot.label == label):
+                    if slot.busy:
+                        slot.keep_state = False
+                    else:
+                        self._clear(slot)
+            done.set()

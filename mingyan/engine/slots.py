@@ -15,6 +15,9 @@ from mingyan.engine.text import StopMatcher, Utf8Stream
 class Slot:
     seq_id: int
     tokens: list[int] = field(default_factory=list)  # what sequence `seq_id` holds in the KV cache
+    scope: str = ""  # whose tokens they are (GenerationRequest.cache_scope): reused only by the same
+    label: str = ""
+    keep_state: bool = True  # False once its scope was forgotten while it ran: not saved at the end
     last_used: float = 0.0
     job: Job | None = None
     pending: list[int] = field(default_factory=list)  # prompt tokens not yet evaluated
@@ -36,6 +39,7 @@ class Slot:
         prompt = list(job.request.prompt_tokens)
         params = job.request.sampling
         self.job, self.cached, self.generated = job, keep, 0
+        self.scope, self.label, self.keep_state = job.request.cache_scope, job.request.cache_label, True
         self.tokens = prompt[:keep]
         self.pending = prompt[keep:]
         self.next_token = None
