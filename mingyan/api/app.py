@@ -43,6 +43,7 @@ def create_app(
         yield
         if app.state.conversations is not None:
             await app.state.conversations.close()  # live replies saved as `interrupted`
+        app.state.chat.workers.close()
         if close_engine:
             await asyncio.to_thread(engine.close)
 

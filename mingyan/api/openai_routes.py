@@ -59,8 +59,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     service = _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
-    job = await service.chat_request(messages, body.sampling(), user=user, scope=principal.user_id)
-    events = await metered_stream(request, principal, "chat.completions", job)
+    events = await metered_stream(request, principal, "chat.completions", lambda: unless_disconnected(
+        request, lambda: service.chat_request(messages, body.sampling(), user=user, scope=principal.user_id)
+    ))
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -93,10 +94,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
 async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
     service = _service(request, body.model)
     prompt = str(body.prompt)
-    job = await service.text_request(
-        prompt, body.sampling(), user=client_identity(request, principal, body.user), scope=principal.user_id
-    )
-    events = await metered_stream(request, principal, "completions", job)
+    user = client_identity(request, principal, body.user)
+    events = await metered_stream(request, principal, "completions", lambda: unless_disconnected(
+        request, lambda: service.text_request(prompt, body.sampling(), user=user, scope=principal.user_id)
+    ))
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""
     if body.stream:

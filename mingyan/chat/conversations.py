@@ -126,7 +126,7 @@ class ConversationService:
         turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
         if user_text is not None:
             turns.append({"role": "user", "content": user_text})
-        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens)
+        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
         request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
 
         user_message = None

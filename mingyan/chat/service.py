@@ -5,11 +5,11 @@ Everything here works with any `Engine`; nothing here knows about HTTP.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from mingyan.chat.prompt import chat_prompt_tokens
+from mingyan.chat.prompt_workers import PromptWorkers
 from mingyan.engine.base import (
     Engine,
     EventStream,
@@ -19,7 +19,7 @@ from mingyan.engine.base import (
     Usage,
     check_fits,
 )
-from mingyan.errors import TemplateError
+from mingyan.errors import InvalidRequestError, TemplateError
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,33 @@ class Completed:
     usage: Usage
 
 
+MAX_MESSAGES = 1000  # per request: more is refused before any work
+CHARS_PER_TOKEN_LIMIT = 16  # a prompt longer than this many characters per context token cannot fit
+MIN_PROMPT_CHARS = 16384
+
+
 class ChatService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, workers: PromptWorkers | None = None) -> None:
         self.engine = engine
+        self.workers = workers or PromptWorkers()
+
+    @property
+    def max_prompt_chars(self) -> int:
+        return max(MIN_PROMPT_CHARS, CHARS_PER_TOKEN_LIMIT * self.engine.info.n_ctx)
+
+    def check_size(self, messages: Sequence[Mapping[str, str]] | str, param: str = "messages") -> None:
+        """Refuse, before any tokenizing, more messages or characters than could ever fit."""
+        if not isinstance(messages, str) and len(messages) > MAX_MESSAGES:
+            raise InvalidRequestError(
+                f"A request may hold at most {MAX_MESSAGES} messages; this one has {len(messages)}.", param=param
+            )
+        chars = len(messages) if isinstance(messages, str) else sum(len(m["content"]) for m in messages)
+        if chars > self.max_prompt_chars:
+            raise InvalidRequestError(
+                f"The prompt is {chars} characters long; this model's context of {self.engine.info.n_ctx} tokens "
+                f"takes at most {self.max_prompt_chars}. Please shorten it.",
+                param=param, code="context_length_exceeded",
+            )
 
     @property
     def model_name(self) -> str:
@@ -42,21 +66,26 @@ class ChatService:
         scope: str = "",
     ) -> GenerationRequest:
         """Render `messages` with the model's chat template; check that it fits."""
-        return self.request(await self.prompt_tokens(messages), sampling, user=user, scope=scope)
+        return self.request(await self.prompt_tokens(messages, user=user), sampling, user=user, scope=scope)
 
-    async def prompt_tokens(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
-        """The prompt for `messages`, rendered with the model's chat template (off the event loop)."""
+    async def prompt_tokens(self, messages: Sequence[Mapping[str, str]], *, user: str = "") -> list[int]:
+        """The prompt for `messages`, rendered with the model's chat template (in the prompt
+        workers, fair per `user`; stopped if the caller is cancelled)."""
         template = self.engine.chat_template
         if template is None:
             raise TemplateError(
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
-        return await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
+        self.check_size(messages)
+        return await self.workers.run(
+            user, lambda check: chat_prompt_tokens(self.engine, template, messages, check)
+        )
 
     async def text_request(
         self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = ""
     ) -> GenerationRequest:
-        tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
+        self.check_size(prompt, "prompt")
+        tokens = await self.workers.run(user, lambda _check: self.engine.tokenize(prompt))
         return self.request(tokens, sampling, user=user, scope=scope)
 
     def request(

@@ -135,6 +135,11 @@ class Engine(Protocol):
         """
         ...
 
+    def has_special_text(self, text: str) -> bool:
+        """Whether `text` holds the text of a control token (`special=True` would turn it into one).
+        Linear in the length of `text`; safe from any thread."""
+        ...
+
     def generate(self, request: GenerationRequest) -> EventStream:
         """Admit `request` now and return its stream (call from the event loop).
 

@@ -72,6 +72,9 @@ class FakeEngine:
                 tokens += [ord(c) for c in piece]
         return tokens
 
+    def has_special_text(self, text: str) -> bool:
+        return _SPECIAL_RE.search(text) is not None
+
     @staticmethod
     def detokenize(tokens: Sequence[int]) -> str:
         return "".join(SPECIALS[t - SPECIAL_BASE] if t >= SPECIAL_BASE else chr(t) for t in tokens)

@@ -171,6 +171,7 @@ class LlamaCppEngine:
             self._ctx.free()
             self._model.free()
             raise
+        self._special = self._model.special_text()
         self._slots = [Slot(seq_id=i) for i in range(cfg.n_slots)]
         self._queue = FairQueue(cfg.max_queue)
         self._cache = StateCache(
@@ -197,7 +198,18 @@ class LlamaCppEngine:
     def tokenize(self, text: str, *, special: bool = True, bos: bool = True) -> list[int]:
         bos_text = self._template.bos_token
         add_bos = bos and self._model.add_bos and not (bos_text and text.startswith(bos_text))
-        return self._model.tokenize(text, add_bos=add_bos, parse_special=special)
+        if not special or self._special is None:
+            return self._model.tokenize(text, add_bos=add_bos, parse_special=special)
+        # Control tokens found in one pass: llama.cpp's own parsing is quadratic in their number.
+        head = [self._model.special_token("bos")] if add_bos else []
+        return head + self._special.tokenize(
+            text, lambda piece: self._model.tokenize(piece, add_bos=False, parse_special=False)
+        )
+
+    def has_special_text(self, text: str) -> bool:
+        if self._special is None:
+            return self.tokenize(text, bos=False) != self.tokenize(text, special=False, bos=False)
+        return self._special.contains(text)
 
     def generate(self, request: GenerationRequest) -> EventStream:
         check_fits(request, self._info.n_ctx)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mingyan.engine.base import SamplingParams
+from mingyan.engine.special_text import SpecialText, read_special_text
 from mingyan.errors import ModelError
 
 SEED_SPACE = 0xFFFFFFFF  # llama.cpp treats 0xFFFFFFFF as "random"
@@ -94,6 +95,12 @@ class NativeModel:
             if n >= 0:
                 return list(out[:n])
             capacity = -n
+
+    def special_text(self) -> SpecialText | None:
+        """The control tokens' texts, for linear special-token parsing (see engine/special_text.py)."""
+        return read_special_text(
+            self.n_vocab, lambda t: int(self.lib.llama_vocab_get_attr(self.vocab, t)), self.token_text
+        )
 
     def is_eog(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self.vocab, token))

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from mingyan.chat.service import MAX_MESSAGES
 from mingyan.engine.base import SamplingParams
 
 MAX_STOPS = 16
@@ -115,7 +116,7 @@ class SamplingFields(OpenAIBaseModel):
 
 
 class ChatCompletionRequest(SamplingFields):
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
 
 
 class CompletionRequest(SamplingFields):
