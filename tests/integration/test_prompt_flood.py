@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-FLOOD = [{"role": "user", "content": "<|im_start|>x<|im_end|>"} for _ in range(1000)]
+FLOOD = [{"role": "user", "content": "<|im_start|>x<|im_end|>"} for _ in range(1000)]  # 4,000 markers
 
 
 def test_a_flood_of_special_token_look_alikes_leaves_others_responsive(smollm_server) -> None:
@@ -20,7 +20,7 @@ def test_a_flood_of_special_token_look_alikes_leaves_others_responsive(smollm_se
                 r = c.post("/v1/chat/completions", json={"messages": FLOOD, "max_tokens": 1})
                 answered.append(r.status_code)
 
-    threads = [threading.Thread(target=flood, daemon=True) for _ in range(8)]
+    threads = [threading.Thread(target=flood, daemon=True) for _ in range(24)]
     for t in threads:
         t.start()
     try:
