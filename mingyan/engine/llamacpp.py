@@ -39,7 +39,7 @@ from mingyan.engine.native import ContextConfig, NativeContext, NativeModel
 from mingyan.engine.prefix_cache import StateCache, common_prefix
 from mingyan.engine.slots import Slot
 from mingyan.engine.template import ChatTemplate
-from mingyan.errors import EngineError, MingyanError, ModelError
+from mingyan.errors import EngineError, MingyanError, ModelError, TemplateError
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5
@@ -263,11 +263,14 @@ class LlamaCppEngine:
             self._info.architecture, model.meta("general.name"),
             model.meta("tokenizer.chat_template"), label=f"model {name}",
         )
-        template = ChatTemplate(
-            fmt.template,
-            bos_token=model.token_text(model.special_token("bos")),
-            eos_token=model.token_text(model.special_token("eos")),
-        )
+        try:
+            template = ChatTemplate(
+                fmt.template,
+                bos_token=model.token_text(model.special_token("bos")),
+                eos_token=model.token_text(model.special_token("eos")),
+            )
+        except TemplateError as exc:  # a hostile or broken template: refused at load, clearly
+            raise ModelError(f"model {name}: {exc}") from exc
         stop_ids = set()
         for text in fmt.stop_tokens:  # family stops that are single special tokens here
             ids = model.tokenize(text, add_bos=False, parse_special=True)

@@ -7,6 +7,7 @@ many optional ones.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Annotated, Literal
@@ -22,6 +23,7 @@ from pydantic import (
 from mingyan.chat.service import MAX_MESSAGES
 from mingyan.engine.base import SamplingParams
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_STOPS = 16
 MAX_STOP_CHARS = 256
 MAX_TOKENS_LIMIT = 1 << 20
@@ -47,8 +49,19 @@ def check_stops(value: str | list[str] | None) -> str | list[str] | None:
     return value
 
 
+def _valid_unicode(value: object) -> object:
+    """Refuse lone surrogates ("\\ud800" in JSON): no tokenizer or database can take them."""
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    for text in texts:
+        if isinstance(text, str) and _SURROGATE.search(text):
+            raise ValueError("the text holds a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode")
+    return value
+
+
 class OpenAIBaseModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    _unicode = field_validator("*", mode="after")(_valid_unicode)
 
 
 class TextPart(OpenAIBaseModel):
