@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mingyan.chat.prompt import chat_prompt_tokens
 from mingyan.chat.prompt_workers import PromptWorkers
@@ -16,8 +17,10 @@ from mingyan.engine.base import (
     FinishReason,
     GenerationRequest,
     SamplingParams,
+    TokenLogprob,
     Usage,
     check_fits,
+    check_logit_bias,
 )
 from mingyan.errors import InvalidRequestError, TemplateError
 
@@ -27,6 +30,7 @@ class Completed:
     text: str
     finish_reason: FinishReason
     usage: Usage
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 MAX_MESSAGES = 1000  # per request: more is refused before any work
@@ -63,10 +67,12 @@ class ChatService:
 
     async def chat_request(
         self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = "",
-        scope: str = "",
+        scope: str = "", **options: Any,
     ) -> GenerationRequest:
-        """Render `messages` with the model's chat template; check that it fits."""
-        return self.request(await self.prompt_tokens(messages, user=user), sampling, user=user, scope=scope)
+        """Render `messages` with the model's chat template; check that it fits. `options`: more
+        GenerationRequest fields (logit_bias, logprobs)."""
+        tokens = await self.prompt_tokens(messages, user=user)
+        return self.request(tokens, sampling, user=user, scope=scope, **options)
 
     async def prompt_tokens(self, messages: Sequence[Mapping[str, str]], *, user: str = "") -> list[int]:
         """The prompt for `messages`, rendered with the model's chat template (in the prompt
@@ -82,20 +88,23 @@ class ChatService:
         )
 
     async def text_request(
-        self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = ""
+        self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = "", **options: Any,
     ) -> GenerationRequest:
         self.check_size(prompt, "prompt")
         tokens = await self.workers.run(user, lambda _check: self.engine.tokenize(prompt))
-        return self.request(tokens, sampling, user=user, scope=scope)
+        return self.request(tokens, sampling, user=user, scope=scope, **options)
 
     def request(
         self, tokens: list[int], sampling: SamplingParams, *, user: str = "", scope: str = "", label: str = "",
+        **options: Any,
     ) -> GenerationRequest:
         """`scope`: the owner whose cached KV state the request may reuse; `label`: its conversation."""
         request = GenerationRequest(
             prompt_tokens=tuple(tokens), sampling=sampling, user=user, cache_scope=scope, cache_label=label,
+            **options,
         )
         check_fits(request, self.engine.info.n_ctx)
+        check_logit_bias(request, self.engine.info.n_vocab)
         return request
 
     def stream(self, request: GenerationRequest) -> EventStream:
@@ -108,12 +117,14 @@ class ChatService:
 async def collect(stream: EventStream) -> Completed:
     """Read a stream to its finish event."""
     parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
     try:
         async for event in stream:
             parts.append(event.text)
+            logprobs += event.logprobs
             if event.finish_reason is not None:
                 assert event.usage is not None
-                return Completed("".join(parts), event.finish_reason, event.usage)
+                return Completed("".join(parts), event.finish_reason, event.usage, tuple(logprobs))
     finally:
         await stream.aclose()
     raise RuntimeError("engine stream ended without a finish event")

@@ -48,6 +48,8 @@ class GenerationRequest:
     # so one owner's prompts can never be probed through another's cache hits or timing.
     cache_scope: str = ""
     cache_label: str = ""  # e.g. a conversation id: `Engine.forget(scope, label)` drops its states
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias in [-100, 100]) added to the logits
+    logprobs: int | None = None  # None: none; k >= 0: each token's log-probability and the top k
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,26 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class TopLogprob:
+    token: str  # the token's text (bytes that are not valid UTF-8 alone shown as U+FFFD)
+    bytes: bytes
+    logprob: float  # natural log of its probability under the model (before sampling settings)
+
+
+@dataclass(frozen=True)
+class TokenLogprob(TopLogprob):
+    top: tuple[TopLogprob, ...] = ()  # the most likely tokens at that position, most likely first
+
+
+@dataclass(frozen=True)
 class TokenEvent:
-    """A piece of generated text. The last event of a stream has `finish_reason` and `usage`."""
+    """A piece of generated text. The last event of a stream has `finish_reason` and `usage`.
+    With `GenerationRequest.logprobs`, `logprobs` holds the tokens whose text this event releases."""
 
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class ModelInfo:
     n_ctx: int  # context size the engine runs with
     n_ctx_train: int
     architecture: str
+    n_vocab: int = 0  # token ids are 0 .. n_vocab - 1 (0: not known)
 
 
 @dataclass(frozen=True)
@@ -171,3 +188,13 @@ def check_fits(request: GenerationRequest, n_ctx: int) -> None:
         raise InvalidRequestError("the prompt is empty", param="prompt")
     if n_prompt >= n_ctx or n_prompt + (max_tokens or 0) > n_ctx:
         raise ContextLengthError(n_prompt, max_tokens, n_ctx)
+
+
+def check_logit_bias(request: GenerationRequest, n_vocab: int) -> None:
+    """Refuse a logit_bias naming a token the vocabulary does not have."""
+    bad = [token for token, _ in request.logit_bias if not 0 <= token < n_vocab]
+    if bad and n_vocab:
+        raise InvalidRequestError(
+            f"logit_bias names token {bad[0]}, but this model's token ids are 0 to {n_vocab - 1}.",
+            param="logit_bias",
+        )

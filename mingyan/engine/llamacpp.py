@@ -31,7 +31,10 @@ from mingyan.engine.base import (
     ModelInfo,
     RequestTiming,
     TokenEvent,
+    TokenLogprob,
+    TopLogprob,
     check_fits,
+    check_logit_bias,
 )
 from mingyan.engine.chat_format import resolve_chat_format
 from mingyan.engine.jobs import FairQueue, Job
@@ -163,7 +166,7 @@ class LlamaCppEngine:
         self._info = ModelInfo(
             name=name, path=str(path), sha256=sha256, n_ctx=self._ctx.n_ctx_seq,
             n_ctx_train=self._model.n_ctx_train,
-            architecture=self._model.meta("general.architecture") or "unknown",
+            architecture=self._model.meta("general.architecture") or "unknown", n_vocab=self._model.n_vocab,
         )
         try:
             self._template, self._stop_ids = self._load_chat_format(name)
@@ -213,6 +216,7 @@ class LlamaCppEngine:
 
     def generate(self, request: GenerationRequest) -> EventStream:
         check_fits(request, self._info.n_ctx)
+        check_logit_bias(request, self._info.n_vocab)
         if self._closing:
             raise EngineError("the engine is shutting down")
         job = Job(request=request, loop=asyncio.get_running_loop())
@@ -400,10 +404,22 @@ class LlamaCppEngine:
     def _sample(self, slot: Slot, index: int) -> None:
         token = slot.sampler.sample(self._ctx, index)
         before = slot.generated
-        reason = slot.accept(token, self._model, self._stop_ids)
+        top = slot.job.request.logprobs
+        logprob = self._logprob(index, token, top) if top is not None else None  # only when asked
+        reason = slot.accept(token, self._model, self._stop_ids, logprob)
         self._counts.generated_tokens += slot.generated - before
         if reason is not None:
             self._finish(slot, reason)
+
+    def _logprob(self, index: int, token: int, top: int) -> TokenLogprob:
+        chosen, best = self._ctx.logprobs(index, self._model.n_vocab, token, top)
+
+        def entry(t: int, value: float) -> TopLogprob:
+            piece = self._model.piece(t)
+            return TopLogprob(piece.decode("utf-8", errors="replace"), piece, value)
+
+        mine = entry(token, chosen)
+        return TokenLogprob(mine.token, mine.bytes, mine.logprob, tuple(entry(t, v) for t, v in best))
 
     def _finish(self, slot: Slot, reason: FinishReason) -> None:
         job = slot.job

@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -25,6 +26,8 @@ from mingyan.engine.base import SamplingParams
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_STOPS = 16
+MAX_LOGIT_BIAS = 1024
+MAX_TOP_LOGPROBS = 20
 MAX_STOP_CHARS = 256
 MAX_TOKENS_LIMIT = 1 << 20
 
@@ -106,11 +109,25 @@ class SamplingFields(OpenAIBaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
 
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         return check_stops(value)
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _check_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value and len(value) > MAX_LOGIT_BIAS:
+            raise ValueError(f"at most {MAX_LOGIT_BIAS} tokens can be biased")
+        for key in value or {}:
+            if not (key.isascii() and key.isdigit() and len(key) < 10):
+                raise ValueError(f"keys must be token ids (whole numbers, as strings), not {key[:20]!r}")
+        return value
+
+    def bias(self) -> tuple[tuple[int, float], ...]:
+        return tuple((int(token), float(bias)) for token, bias in (self.logit_bias or {}).items())
 
     def sampling(self) -> SamplingParams:
         stops = [self.stop] if isinstance(self.stop, str) else self.stop or []
@@ -130,11 +147,50 @@ class SamplingFields(OpenAIBaseModel):
 
 class ChatCompletionRequest(SamplingFields):
     messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _needs_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("logprobs"):
+            raise ValueError("top_logprobs needs logprobs: true")
+        return value
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"logit_bias": self.bias(), "logprobs": (self.top_logprobs or 0) if self.logprobs else None}
 
 
 class CompletionRequest(SamplingFields):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
     echo: bool = False
+    logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
+    best_of: int | None = None
+    suffix: str | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _not_with_echo(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("echo"):
+            raise ValueError("logprobs of the echoed prompt are not supported: drop echo or logprobs")
+        return value
+
+    @field_validator("best_of")
+    @classmethod
+    def _one_best(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
+            raise ValueError("only best_of 1 is supported (one completion per request)")
+        return value
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, value: str | None) -> str | None:
+        if value:
+            raise ValueError("suffix (text after the insertion) is not supported")
+        return value
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"logit_bias": self.bias(), "logprobs": self.logprobs}
 
     @model_validator(mode="after")
     def _plain_prompt(self) -> CompletionRequest:
@@ -165,6 +221,27 @@ class UsageInfo(OpenAIBaseModel):
     prompt_tokens_details: PromptTokensDetails
 
 
+class TopLogprobOut(OpenAIBaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprobOut(TopLogprobOut):
+    top_logprobs: list[TopLogprobOut]
+
+
+class ChatLogprobs(OpenAIBaseModel):
+    content: list[TokenLogprobOut] | None = None
+
+
+class CompletionLogprobs(OpenAIBaseModel):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class AssistantMessage(OpenAIBaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -174,6 +251,7 @@ class ChatChoice(OpenAIBaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: str | None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletion(OpenAIBaseModel):
@@ -194,6 +272,7 @@ class ChatChunkChoice(OpenAIBaseModel):
     index: int = 0
     delta: ChatDelta
     finish_reason: str | None = None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletionChunk(OpenAIBaseModel):
@@ -209,7 +288,7 @@ class TextChoice(OpenAIBaseModel):
     index: int = 0
     text: str
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
 
 
 class Completion(OpenAIBaseModel):
