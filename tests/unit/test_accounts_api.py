@@ -304,3 +304,21 @@ def test_admin_manages_users_and_reads_the_audit_log(url: str, accounts: Account
         assert expected in events
     assert log[0]["at"] >= log[-1]["at"]
     assert admin.get("/metrics").status_code == 200
+
+
+def test_deleting_a_conversation_or_a_user_forgets_their_kv_states(
+    url: str, accounts: Accounts, engine: FakeEngine
+) -> None:
+    accounts.create_user("root", PASSWORD, role="admin")
+    dave = accounts.create_user("dave", PASSWORD)
+    admin, client = sign_in(url, "root"), sign_in(url, "dave")
+    cid = client.post("/api/conversations", json={}).json()["id"]
+    r = client.post(f"/api/conversations/{cid}/messages", json={"content": "hi", "stream": False})
+    assert r.status_code == 200, r.text
+    assert engine.requests[-1].cache_scope == dave.id and engine.requests[-1].cache_label == cid
+    assert chat(client).status_code == 200
+    assert engine.requests[-1].cache_scope == dave.id and engine.requests[-1].cache_label == ""
+    assert client.delete(f"/api/conversations/{cid}").status_code == 204
+    assert engine.forgotten == [(dave.id, cid)]
+    assert admin.delete(f"/api/admin/users/{dave.id}").status_code == 204
+    assert engine.forgotten == [(dave.id, cid), (dave.id, None)]
