@@ -129,3 +129,43 @@ def test_guesses_of_another_users_prompt_learn_nothing_and_deletion_removes_stat
         assert cached(root, SECRET, "Tell me a joke.") == 0  # nothing of hers came back with the restart
     finally:
         stop_server(server)
+
+
+def test_forget_during_a_running_request_keeps_nothing_of_it(tmp_path: Path) -> None:
+    import asyncio
+    import threading
+
+    from mingyan.config import Settings
+    from mingyan.engine.base import GenerationRequest, SamplingParams
+    from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
+    from mingyan.runtime import open_registry
+
+    entry = open_registry(Settings(), progress=False).resolve(SMOLLM)
+    config = EngineConfig(n_ctx=1024, n_slots=2, n_threads=2, cache_dir=tmp_path, cache_disk_bytes=1 << 30)
+    engine = LlamaCppEngine(entry.path, name=SMOLLM, sha256=entry.sha256, config=config)
+    prompt = tuple(engine.tokenize(engine.chat_template.render(
+        [{"role": "system", "content": SECRET}, {"role": "user", "content": "Count from one to twenty."}]
+    )))
+
+    async def run(scope: str, forget_midway: bool = False) -> int:
+        request = GenerationRequest(prompt, SamplingParams(temperature=0, max_tokens=24), cache_scope=scope)
+        forgetting = None
+        async for event in engine.generate(request):
+            if forget_midway and forgetting is None:
+                forgetting = threading.Thread(target=engine.forget, args=(scope,))
+                forgetting.start()  # from another thread, as the admin route does
+            if event.usage is not None:
+                if forgetting is not None:
+                    forgetting.join()
+                return event.usage.cached_tokens
+        raise AssertionError("no finish event")
+
+    try:
+        assert asyncio.run(run("alice")) == 0
+        assert asyncio.run(run("alice")) > 0  # her own state is reused
+        assert asyncio.run(run("alice", forget_midway=True)) > 0
+        assert asyncio.run(run("alice")) == 0  # neither her slot nor a saved state survived
+        engine.forget("alice")
+    finally:
+        engine.close()  # saves what is in RAM: nothing of hers
+    assert not list(tmp_path.glob(f"*/{scope_id('alice')}/*.kv"))
