@@ -322,3 +322,17 @@ def test_deleting_a_conversation_or_a_user_forgets_their_kv_states(
     assert engine.forgotten == [(dave.id, cid)]
     assert admin.delete(f"/api/admin/users/{dave.id}").status_code == 204
     assert engine.forgotten == [(dave.id, cid), (dave.id, None)]
+
+
+def test_quota_is_checked_before_the_prompt_is_prepared(url: str, accounts: Accounts) -> None:
+    # A prompt too long for the context is found only by preparing it (template, tokens): with
+    # the quota used up, the answer is the quota's 429, so no preparation work was done.
+    erin = accounts.create_user("erin", PASSWORD)
+    accounts.set_quota(erin.id, requests_per_minute=1)
+    _, plaintext = accounts.create_key(erin.id, "k")
+    client = with_key(url, plaintext, "bearer")
+    assert chat(client).status_code == 200
+    too_long = "word " * 3000  # 15,000 tokens in the fake engine, n_ctx 2048
+    for attempt in (lambda: chat(client, too_long), lambda: client.post("/v1/completions", json={"prompt": too_long})):
+        r = attempt()
+        assert r.status_code == 429 and r.json()["error"]["code"] == "quota_exceeded", r.text
