@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mingyan.api.schemas import ChatLogprobs, CompletionLogprobs, TokenLogprobOut, TopLogprobOut
+from mingyan.api.schemas import (
+    ChatLogprobs,
+    CompletionLogprobs,
+    TokenLogprobOut,
+    TopLogprobOut,
+)
 from mingyan.engine.base import TokenLogprob, TopLogprob
 
 

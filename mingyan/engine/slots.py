@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from mingyan.engine.base import FinishReason, RequestTiming, TokenEvent, TokenLogprob, Usage
+from mingyan.engine.base import (
+    FinishReason,
+    RequestTiming,
+    TokenEvent,
+    TokenLogprob,
+    Usage,
+)
 from mingyan.engine.jobs import Job
 from mingyan.engine.native import NativeModel, Sampler
 from mingyan.engine.text import StopMatcher, Utf8Stream

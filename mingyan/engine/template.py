@@ -15,7 +15,12 @@ from datetime import datetime
 import jinja2
 from jinja2.exceptions import SecurityError
 
-from mingyan.engine.template_limits import BoundedSandbox, RenderBudgetExceeded, RenderLimitError, Watchdog
+from mingyan.engine.template_limits import (
+    BoundedSandbox,
+    RenderBudgetExceeded,
+    RenderLimitError,
+    Watchdog,
+)
 from mingyan.errors import TemplateError
 
 MAX_RENDERED_CHARS = 8 * 1024 * 1024

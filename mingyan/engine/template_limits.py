@@ -19,7 +19,7 @@ import functools
 import re
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from jinja2.compiler import CodeGenerator
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -136,9 +136,9 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         _check_binop(op, left, right)
         return self.binop_table[op](left, right)
 
-    def call(__self, __context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        _check_call(__obj, args, kwargs)
-        result = super().call(__context, __obj, *args, **kwargs)
+    def call(self, context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        _check_call(obj, args, kwargs)
+        result = super().call(context, obj, *args, **kwargs)
         if (size := _size(result)) is not None:
             _check_size(size, "a call's result")
         return result
@@ -162,7 +162,7 @@ class Watchdog:
         self._thread_id = 0
         self._timer: threading.Timer | None = None
 
-    def __enter__(self) -> Watchdog:
+    def __enter__(self) -> Self:
         self._thread_id = threading.get_ident()
         self._armed = True
         self._timer = threading.Timer(self.seconds, self._fire)

@@ -9,7 +9,12 @@ import pytest
 
 from mingyan.engine.base import GenerationRequest
 from mingyan.engine.jobs import FairQueue, Job
-from mingyan.engine.prefix_cache import StateCache, common_prefix, forget_on_disk, scope_id
+from mingyan.engine.prefix_cache import (
+    StateCache,
+    common_prefix,
+    forget_on_disk,
+    scope_id,
+)
 from mingyan.errors import EngineBusyError
 
 SHA = "ab" * 32
