@@ -8,8 +8,8 @@ one `llama_decode`, and samples every slot that produced logits.
 A new request goes to the idle slot that already holds the longest exact prefix of its
 prompt, or gets a saved state from the RAM/disk cache restored into a slot; only the rest
 of the prompt is evaluated. Reuse never crosses owners: a slot or saved state serves only
-requests of the cache scope that computed it. Requests wait in a bounded queue served round-robin across
-users. A caller that stops iterating cancels its request within one step; a long prefill
+requests of the cache scope that computed it. Requests wait in a bounded queue served
+round-robin across users. A caller that stops iterating cancels its request within one step; a long prefill
 is cut short through llama.cpp's abort callback.
 """
 
