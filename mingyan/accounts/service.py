@@ -10,6 +10,7 @@ request).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,7 +59,7 @@ class AccountService:
     def __init__(
         self, store: AccountStore, defaults: Quota, streams: LiveStreams | None = None, *,
         throttle: LoginThrottle | None = None, setup_token: SetupToken | None = None,
-        conversations: ConversationStore | None = None,
+        conversations: ConversationStore | None = None, forget: Callable[[str], object] | None = None,
     ) -> None:
         self.store = store
         self.defaults = defaults
@@ -66,6 +67,7 @@ class AccountService:
         self.throttle = throttle or LoginThrottle()
         self.setup_token = setup_token or SetupToken(None)
         self.conversations = conversations  # the local conversations a first administrator adopts
+        self.forget = forget  # removes a deleted user's saved KV states (RAM and disk)
 
     # ---- signing in ------------------------------------------------------------------------------
 
@@ -136,13 +138,15 @@ class AccountService:
         return user
 
     async def delete_user(self, actor: Actor, user_id: str) -> int:
-        """Delete the user with their conversations, sessions and keys after their running replies
-        have ended; returns how many conversations went."""
+        """Delete the user with their conversations, sessions, keys and saved KV states after their
+        running replies have ended; returns how many conversations went."""
         user = await asyncio.to_thread(self.store.users.get_user, user_id)
         if self.streams is not None:
             self.streams.cut(user_id=user_id)
             await self.streams.ended(user_id)
         gone = await asyncio.to_thread(self.store.users.delete_user, user_id)
+        if self.forget is not None:
+            await asyncio.to_thread(self.forget, user_id)  # their saved KV states are their text too
         await self.audit(actor, "user_deleted", user.username, conversations=gone)
         return gone
 

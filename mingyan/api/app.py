@@ -57,6 +57,7 @@ def create_app(
         yield
         if ctx.conversations is not None:
             await ctx.conversations.close()  # live replies saved as `interrupted`
+        ctx.chat.workers.close()
         if close_engine:
             await asyncio.to_thread(engine.close)
             if embedder is not None:
@@ -106,7 +107,7 @@ def build_context(
     service = (
         AccountService(
             accounts, defaults, RunningGenerations(cutoffs, conversations), throttle=LoginThrottle(),
-            setup_token=SetupToken(setup_token), conversations=store,
+            setup_token=SetupToken(setup_token), conversations=store, forget=engine.forget,
         )
         if accounts is not None and store is not None else None
     )

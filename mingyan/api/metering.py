@@ -17,16 +17,18 @@ from mingyan.engine.base import GenerationRequest
 
 
 async def metered_stream(
-    request: Request, principal: Principal, route: str, job: GenerationRequest
+    request: Request, principal: Principal, route: str, prepare: Callable[[], Awaitable[GenerationRequest]]
 ) -> MeteredStream:
-    """Admit `job` (quotas, then the engine) and return its events: usage is recorded when the
-    stream is closed, and it ends with AccessRevoked if the caller is cut off meanwhile.
+    """Admit the caller (quotas) before any heavy work, then `prepare` the job (template,
+    tokens), admit it to the engine, and return its events: usage is recorded when the stream is
+    closed, and it ends with AccessRevoked if the caller is cut off meanwhile.
 
     Raises before any token: QuotaExceeded, EngineBusyError, ContextLengthError.
     """
     state = context(request)
     admission = await asyncio.to_thread(state.meter.admit, principal)
     try:
+        job = await prepare()
         events = state.chat.stream(job)
     except BaseException:
         admission.release()

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from mingyan.api.auth import CurrentPrincipal, client_identity, require_principal
 from mingyan.api.context import context
+from mingyan.api.logprobs import chat_logprobs, completion_logprobs
 from mingyan.api.metering import metered_stream
 from mingyan.api.schemas import (
     AssistantMessage,
@@ -63,8 +64,11 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     service = _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
-    job = await service.chat_request(messages, body.sampling(), user=user)
-    events = await metered_stream(request, principal, "chat.completions", job)
+    events = await metered_stream(request, principal, "chat.completions", lambda: unless_disconnected(
+        request, lambda: service.chat_request(
+            messages, body.sampling(), user=user, scope=principal.user_id, **body.engine_options()
+        )
+    ))
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -72,7 +76,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
         def chunks(event: TokenEvent) -> list[BaseModel]:
             out: list[BaseModel] = []
             if event.text:
-                delta = ChatChunkChoice(delta=ChatDelta(content=event.text))
+                logprobs = chat_logprobs(event.logprobs) if body.logprobs else None
+                delta = ChatChunkChoice(delta=ChatDelta(content=event.text), logprobs=logprobs)
                 out.append(ChatCompletionChunk(id=cid, created=created, model=model, choices=[delta]))
             if event.finish_reason is not None:
                 end = ChatChunkChoice(delta=ChatDelta(), finish_reason=event.finish_reason.value)
@@ -89,7 +94,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
         )
         return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
     done = await unless_disconnected(request, lambda: collect(events))
-    choice = ChatChoice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value)
+    choice = ChatChoice(
+        message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value,
+        logprobs=chat_logprobs(done.logprobs) if body.logprobs else None,
+    )
     return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
 
 
@@ -97,23 +105,35 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
 async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
     service = _service(request, body.model)
     prompt = str(body.prompt)
-    job = await service.text_request(prompt, body.sampling(), user=client_identity(request, principal, body.user))
-    events = await metered_stream(request, principal, "completions", job)
+    user = client_identity(request, principal, body.user)
+    events = await metered_stream(request, principal, "completions", lambda: unless_disconnected(
+        request, lambda: service.text_request(
+            prompt, body.sampling(), user=user, scope=principal.user_id, **body.engine_options()
+        )
+    ))
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        sent = [0]  # characters of token text so far, for text_offset
 
         def chunks(event: TokenEvent) -> list[BaseModel]:
             reason = event.finish_reason.value if event.finish_reason else None
             if not event.text and reason is None:
                 return []
             usage = usage_info(event.usage) if include_usage and event.usage else None
-            choice = TextChoice(text=event.text, finish_reason=reason)
+            logprobs = None
+            if body.logprobs is not None:
+                logprobs = completion_logprobs(event.logprobs, sent[0])
+                sent[0] += sum(len(e.token) for e in event.logprobs)
+            choice = TextChoice(text=event.text, finish_reason=reason, logprobs=logprobs)
             return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
 
         first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
         return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
     done = await unless_disconnected(request, lambda: collect(events))
-    choice = TextChoice(text=echo + done.text, finish_reason=done.finish_reason.value)
+    choice = TextChoice(
+        text=echo + done.text, finish_reason=done.finish_reason.value,
+        logprobs=completion_logprobs(done.logprobs) if body.logprobs is not None else None,
+    )
     return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))

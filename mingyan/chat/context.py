@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from mingyan.chat.service import ChatService
+from mingyan.chat.service import MAX_MESSAGES, ChatService
 from mingyan.errors import ContextLengthError
 
 DEFAULT_REPLY_RESERVE = 1024  # room kept for the reply when max_tokens is not set (capped at n_ctx/4)
@@ -44,21 +44,24 @@ async def fit_context(
     system_prompt: str | None,
     history: Sequence[Mapping[str, str]],
     max_tokens: int | None,
+    *,
+    user: str = "",
 ) -> Context:
     """The largest suffix of whole turns of `history` that fits with the reply's reserve."""
     n_ctx = chat.engine.info.n_ctx
     budget = n_ctx - reply_reserve(n_ctx, max_tokens)
     head = [{"role": "system", "content": system_prompt}] if system_prompt else []
     turns = split_turns(history)
+    first = _first_that_may_fit(chat, head, turns)
 
     async def render(dropped: int) -> list[int]:
-        return await chat.prompt_tokens(_messages(head, turns, dropped))
+        return await chat.prompt_tokens(_messages(head, turns, dropped), user=user)
 
     # Leaving out more turns never makes the prompt longer: binary search for the fewest dropped.
-    tokens = await render(0)
+    tokens = await render(first)
     if len(tokens) <= budget:
-        return Context(_messages(head, turns, 0), tokens, 0)
-    low, high = 1, len(turns) - 1  # the newest turn always stays
+        return Context(_messages(head, turns, first), tokens, first)
+    low, high = first + 1, len(turns) - 1  # the newest turn always stays
     best: tuple[int, list[int]] | None = None
     while low <= high:
         middle = (low + high) // 2
@@ -72,6 +75,19 @@ async def fit_context(
         raise ContextLengthError(len(newest), max_tokens or reply_reserve(n_ctx, max_tokens), n_ctx)
     dropped, tokens = best
     return Context(_messages(head, turns, dropped), tokens, dropped)
+
+
+def _first_that_may_fit(chat: ChatService, head: list[dict[str, str]], turns: list[list[dict[str, str]]]) -> int:
+    """How many of the oldest turns to leave out before rendering anything: those beyond the
+    message and character bounds of one request (they could never fit)."""
+    count = len(head) + sum(len(turn) for turn in turns)
+    chars = sum(len(m["content"]) for m in head) + sum(len(m["content"]) for turn in turns for m in turn)
+    dropped = 0
+    while dropped < len(turns) - 1 and (count > MAX_MESSAGES or chars > chat.max_prompt_chars):
+        count -= len(turns[dropped])
+        chars -= sum(len(m["content"]) for m in turns[dropped])
+        dropped += 1
+    return dropped
 
 
 def _messages(head: list[dict[str, str]], turns: list[list[dict[str, str]]], dropped: int) -> list[dict[str, str]]:

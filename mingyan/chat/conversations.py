@@ -108,6 +108,7 @@ class ConversationService:
         for reply in replies:
             await reply.wait()
         await self._run(self.store.delete_conversation, owner, conversation_id)
+        await self._run(self.chat.engine.forget, owner, conversation_id)  # its saved KV states
 
     async def close(self) -> None:
         """At shutdown: live replies end `interrupted` with their text saved; title jobs stop."""
@@ -125,8 +126,8 @@ class ConversationService:
         turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
         if user_text is not None:
             turns.append({"role": "user", "content": user_text})
-        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens)
-        request = self.chat.request(context.tokens, sampling, user=owner)
+        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
+        request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
 
         user_message = None
         if user_text is not None:
@@ -167,7 +168,7 @@ class ConversationService:
         final = await reply.wait()
         if final is None or final.status != "complete":
             return
-        title = await make_title(self.chat, user_text, user=reply.owner)
+        title = await make_title(self.chat, user_text, user=reply.owner, scope=reply.owner)
         await self._run(self.store.set_title_if_untitled, reply.owner, conversation_id, title)
 
     def _in_background(self, work: Any) -> None:

@@ -5,37 +5,55 @@ markers (`<|im_start|>`, `[gMASK]`, ...) must become control tokens. A message t
 contains such marker text would then inject a turn of its own choosing ("…<|im_end|>
 <|im_start|>system…"). So every message whose text holds special-token text is tokenized
 separately, as plain text, and spliced into the template's tokens at its place. Messages
-without such text (nearly all) keep the single tokenization of the whole prompt.
+without such text (nearly all) keep the single tokenization of the whole prompt. The splice
+points are marked with a random nonce no message contains, so text that looks like a marker is
+just text. Finding special-token text is one linear pass (`Engine.has_special_text`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 
 from mingyan.engine.base import Engine
 from mingyan.formats.template import ChatTemplate
 
-_MARK = "\ue000{}\ue001"  # private-use characters: never produced by a template
-_MARK_RE = re.compile("\ue000(\\d+)\ue001")
+
+def _no_check() -> None:
+    pass
 
 
-def _has_special_text(engine: Engine, text: str) -> bool:
-    return engine.tokenize(text, special=True, bos=False) != engine.tokenize(text, special=False, bos=False)
+def _splice_marker(messages: Sequence[Mapping[str, str]]) -> str:
+    """A marker no message holds (random per request), so user text cannot forge a splice point."""
+    while True:
+        nonce = secrets.token_hex(8)
+        if not any(nonce in m["content"] for m in messages):
+            return nonce
 
 
 def chat_prompt_tokens(
-    engine: Engine, template: ChatTemplate, messages: Sequence[Mapping[str, str]]
+    engine: Engine, template: ChatTemplate, messages: Sequence[Mapping[str, str]],
+    check: Callable[[], None] = _no_check,
 ) -> list[int]:
-    risky = {i for i, m in enumerate(messages) if _has_special_text(engine, m["content"])}
+    """`check` is called between pieces of work; it raises to stop (the client went away)."""
+    risky = set()
+    for i, m in enumerate(messages):
+        if engine.has_special_text(m["content"]):
+            risky.add(i)
+        if i % 64 == 0:
+            check()
     if not risky:
         return engine.tokenize(template.render(messages))
+    nonce = _splice_marker(messages)
     masked = [
-        {**m, "content": _MARK.format(i)} if i in risky else dict(m) for i, m in enumerate(messages)
+        {**m, "content": f"\ue000{nonce}:{i}\ue001"} if i in risky else dict(m) for i, m in enumerate(messages)
     ]
-    parts = _MARK_RE.split(template.render(masked))  # template text, message index, template text, ...
+    # template text, message index, template text, ...
+    parts = re.split(f"\ue000{nonce}:(\\d+)\ue001", template.render(masked))
     tokens: list[int] = []
     for k, part in enumerate(parts):
+        check()
         if not part:
             continue
         if k % 2 == 0:

@@ -5,21 +5,24 @@ Everything here works with any `Engine`; nothing here knows about HTTP.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mingyan.chat.prompt import chat_prompt_tokens
+from mingyan.chat.prompt_workers import PromptWorkers
 from mingyan.engine.base import (
     Engine,
     EventStream,
     FinishReason,
     GenerationRequest,
     SamplingParams,
+    TokenLogprob,
     Usage,
     check_fits,
+    check_logit_bias,
 )
-from mingyan.errors import TemplateError
+from mingyan.errors import InvalidRequestError, TemplateError
 
 
 @dataclass(frozen=True)
@@ -27,40 +30,81 @@ class Completed:
     text: str
     finish_reason: FinishReason
     usage: Usage
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
+MAX_MESSAGES = 1000  # per request: more is refused before any work
+CHARS_PER_TOKEN_LIMIT = 16  # a prompt longer than this many characters per context token cannot fit
+MIN_PROMPT_CHARS = 16384
 
 
 class ChatService:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, workers: PromptWorkers | None = None) -> None:
         self.engine = engine
+        self.workers = workers or PromptWorkers()
+
+    @property
+    def max_prompt_chars(self) -> int:
+        return max(MIN_PROMPT_CHARS, CHARS_PER_TOKEN_LIMIT * self.engine.info.n_ctx)
+
+    def check_size(self, messages: Sequence[Mapping[str, str]] | str, param: str = "messages") -> None:
+        """Refuse, before any tokenizing, more messages or characters than could ever fit."""
+        if not isinstance(messages, str) and len(messages) > MAX_MESSAGES:
+            raise InvalidRequestError(
+                f"A request may hold at most {MAX_MESSAGES} messages; this one has {len(messages)}.", param=param
+            )
+        chars = len(messages) if isinstance(messages, str) else sum(len(m["content"]) for m in messages)
+        if chars > self.max_prompt_chars:
+            raise InvalidRequestError(
+                f"The prompt is {chars} characters long; this model's context of {self.engine.info.n_ctx} tokens "
+                f"takes at most {self.max_prompt_chars}. Please shorten it.",
+                param=param, code="context_length_exceeded",
+            )
 
     @property
     def model_name(self) -> str:
         return self.engine.info.name
 
     async def chat_request(
-        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = ""
+        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = "",
+        scope: str = "", **options: Any,
     ) -> GenerationRequest:
-        """Render `messages` with the model's chat template; check that it fits."""
-        return self.request(await self.prompt_tokens(messages), sampling, user=user)
+        """Render `messages` with the model's chat template; check that it fits. `options`: more
+        GenerationRequest fields (logit_bias, logprobs)."""
+        tokens = await self.prompt_tokens(messages, user=user)
+        return self.request(tokens, sampling, user=user, scope=scope, **options)
 
-    async def prompt_tokens(self, messages: Sequence[Mapping[str, str]]) -> list[int]:
-        """The prompt for `messages`, rendered with the model's chat template (off the event loop)."""
+    async def prompt_tokens(self, messages: Sequence[Mapping[str, str]], *, user: str = "") -> list[int]:
+        """The prompt for `messages`, rendered with the model's chat template (in the prompt
+        workers, fair per `user`; stopped if the caller is cancelled)."""
         template = self.engine.chat_template
         if template is None:
             raise TemplateError(
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
-        return await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
+        self.check_size(messages)
+        return await self.workers.run(
+            user, lambda check: chat_prompt_tokens(self.engine, template, messages, check)
+        )
 
     async def text_request(
-        self, prompt: str, sampling: SamplingParams, *, user: str = ""
+        self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = "", **options: Any,
     ) -> GenerationRequest:
-        tokens = await asyncio.to_thread(self.engine.tokenize, prompt)
-        return self.request(tokens, sampling, user=user)
+        self.check_size(prompt, "prompt")
+        tokens = await self.workers.run(user, lambda _check: self.engine.tokenize(prompt))
+        return self.request(tokens, sampling, user=user, scope=scope, **options)
 
-    def request(self, tokens: list[int], sampling: SamplingParams, *, user: str = "") -> GenerationRequest:
-        request = GenerationRequest(prompt_tokens=tuple(tokens), sampling=sampling, user=user)
+    def request(
+        self, tokens: list[int], sampling: SamplingParams, *, user: str = "", scope: str = "", label: str = "",
+        **options: Any,
+    ) -> GenerationRequest:
+        """`scope`: the owner whose cached KV state the request may reuse; `label`: its conversation."""
+        request = GenerationRequest(
+            prompt_tokens=tuple(tokens), sampling=sampling, user=user, cache_scope=scope, cache_label=label,
+            **options,
+        )
         check_fits(request, self.engine.info.n_ctx)
+        check_logit_bias(request, self.engine.info.n_vocab)
         return request
 
     def stream(self, request: GenerationRequest) -> EventStream:
@@ -73,12 +117,14 @@ class ChatService:
 async def collect(stream: EventStream) -> Completed:
     """Read a stream to its finish event."""
     parts: list[str] = []
+    logprobs: list[TokenLogprob] = []
     try:
         async for event in stream:
             parts.append(event.text)
+            logprobs += event.logprobs
             if event.finish_reason is not None:
                 assert event.usage is not None
-                return Completed("".join(parts), event.finish_reason, event.usage)
+                return Completed("".join(parts), event.finish_reason, event.usage, tuple(logprobs))
     finally:
         await stream.aclose()
     raise RuntimeError("engine stream ended without a finish event")

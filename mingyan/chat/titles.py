@@ -46,12 +46,12 @@ def _shorten(text: str) -> str:
     return cut.rstrip() + "…"
 
 
-async def make_title(chat: ChatService, user_text: str, *, user: str = "") -> str:
+async def make_title(chat: ChatService, user_text: str, *, user: str = "", scope: str = "") -> str:
     """A title for a conversation that starts with `user_text` (the question names the topic)."""
     prompt = INSTRUCTION.format(message=user_text[:1000])
     sampling = SamplingParams(temperature=0.2, max_tokens=TITLE_MAX_TOKENS)
     try:
-        request = await chat.chat_request([{"role": "user", "content": prompt}], sampling, user=user)
+        request = await chat.chat_request([{"role": "user", "content": prompt}], sampling, user=user, scope=scope)
         done = await chat.complete(request)
     except Exception:  # noqa: BLE001 - a title is never worth an error
         return fallback_title(user_text)

@@ -21,6 +21,7 @@ from mingyan.accounts.service import AccountService, Actor
 from mingyan.cli.db import DB_FIELDS
 from mingyan.cli.flags import add_settings_flags
 from mingyan.config import Settings
+from mingyan.engine.llamacpp.prefix_cache import forget_on_disk
 from mingyan.errors import MingyanError
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.accounts.types import LIMITS, User
@@ -61,6 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     for limit in LIMITS:
         quota.add_argument("--" + limit.replace("_", "-"), metavar="N", dest=limit,
                            help="a whole number, or 'default'")
+    add_settings_flags(delete, ("kv_dir", "cache_dir"))
     for action in actions:
         add_settings_flags(action, DB_FIELDS)
         action.set_defaults(handler=run)
@@ -69,8 +71,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
+    kv_dir = settings.kv_dir or settings.cache_dir / "kv"
     with _open_accounts(settings) as accounts:
-        service = AccountService(accounts, default_quota(settings))  # no live streams in this process
+        # No live streams in this process; a deleted user's saved KV states are removed from disk
+        # (a running server keeps its RAM copies: delete through the admin API then).
+        service = AccountService(
+            accounts, default_quota(settings), forget=lambda user_id: forget_on_disk(kv_dir, user_id)
+        )
         try:
             return _ACTIONS[args.users_command](args, service)
         except SQLAlchemyError as exc:

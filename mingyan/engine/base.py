@@ -48,6 +48,12 @@ class GenerationRequest:
     prompt_tokens: tuple[int, ...]
     sampling: SamplingParams = field(default_factory=SamplingParams)
     user: str = ""  # whom to be fair to: requests are served round-robin across users
+    # Whose KV state this is: a request reuses (and leaves) cached state only within its scope,
+    # so one owner's prompts can never be probed through another's cache hits or timing.
+    cache_scope: str = ""
+    cache_label: str = ""  # e.g. a conversation id: `Engine.forget(scope, label)` drops its states
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, bias in [-100, 100]) added to the logits
+    logprobs: int | None = None  # None: none; k >= 0: each token's log-probability and the top k
 
 
 @dataclass(frozen=True)
@@ -62,12 +68,26 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class TopLogprob:
+    token: str  # the token's text (bytes that are not valid UTF-8 alone shown as U+FFFD)
+    bytes: bytes
+    logprob: float  # natural log of its probability under the model (before sampling settings)
+
+
+@dataclass(frozen=True)
+class TokenLogprob(TopLogprob):
+    top: tuple[TopLogprob, ...] = ()  # the most likely tokens at that position, most likely first
+
+
+@dataclass(frozen=True)
 class TokenEvent:
-    """A piece of generated text. The last event of a stream has `finish_reason` and `usage`."""
+    """A piece of generated text. The last event of a stream has `finish_reason` and `usage`.
+    With `GenerationRequest.logprobs`, `logprobs` holds the tokens whose text this event releases."""
 
     text: str
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    logprobs: tuple[TokenLogprob, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -78,6 +98,7 @@ class ModelInfo:
     n_ctx: int  # context size the engine runs with
     n_ctx_train: int
     architecture: str
+    n_vocab: int = 0  # token ids are 0 .. n_vocab - 1 (0: not known)
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,11 @@ class Engine(Protocol):
         """
         ...
 
+    def has_special_text(self, text: str) -> bool:
+        """Whether `text` holds the text of a control token (`special=True` would turn it into one).
+        Linear in the length of `text`; safe from any thread."""
+        ...
+
     def generate(self, request: GenerationRequest) -> EventStream:
         """Admit `request` now and return its stream (call from the event loop).
 
@@ -145,6 +171,11 @@ class Engine(Protocol):
         ...
 
     def stats(self) -> EngineStats: ...
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        """Drop every reusable state (in slots, RAM and on disk) of `scope`, or only those of its
+        conversation `label`. Blocking: call it from a worker thread, not the event loop."""
+        ...
 
     def close(self) -> None:
         """Stop the engine and free native memory."""
@@ -202,3 +233,13 @@ def check_fits(request: GenerationRequest, n_ctx: int) -> None:
         raise InvalidRequestError("the prompt is empty", param="prompt")
     if n_prompt >= n_ctx or n_prompt + (max_tokens or 0) > n_ctx:
         raise ContextLengthError(n_prompt, max_tokens, n_ctx)
+
+
+def check_logit_bias(request: GenerationRequest, n_vocab: int) -> None:
+    """Refuse a logit_bias naming a token the vocabulary does not have."""
+    bad = [token for token, _ in request.logit_bias if not 0 <= token < n_vocab]
+    if bad and n_vocab:
+        raise InvalidRequestError(
+            f"logit_bias names token {bad[0]}, but this model's token ids are 0 to {n_vocab - 1}.",
+            param="logit_bias",
+        )

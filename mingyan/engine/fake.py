@@ -18,8 +18,11 @@ from mingyan.engine.base import (
     GenerationRequest,
     ModelInfo,
     TokenEvent,
+    TokenLogprob,
+    TopLogprob,
     Usage,
     check_fits,
+    check_logit_bias,
 )
 from mingyan.engine.text import StopMatcher
 from mingyan.errors import EngineBusyError
@@ -42,7 +45,7 @@ class FakeEngine:
         self.max_active = max_active
         self._info = ModelInfo(
             name=name, path="(memory)", sha256="0" * 64, n_ctx=n_ctx, n_ctx_train=n_ctx,
-            architecture="fake",
+            architecture="fake", n_vocab=SPECIAL_BASE + len(SPECIALS),
         )
         self._template = ChatTemplate(CHATML)
         self.token_delay = token_delay
@@ -50,6 +53,7 @@ class FakeEngine:
         self.cancelled = 0
         self.active = 0
         self.generated = 0
+        self.forgotten: list[tuple[str, str | None]] = []  # forget() calls, in order
 
     @property
     def info(self) -> ModelInfo:
@@ -71,6 +75,9 @@ class FakeEngine:
                 tokens += [ord(c) for c in piece]
         return tokens
 
+    def has_special_text(self, text: str) -> bool:
+        return _SPECIAL_RE.search(text) is not None
+
     @staticmethod
     def detokenize(tokens: Sequence[int]) -> str:
         return "".join(SPECIALS[t - SPECIAL_BASE] if t >= SPECIAL_BASE else chr(t) for t in tokens)
@@ -82,6 +89,7 @@ class FakeEngine:
 
     def generate(self, request: GenerationRequest) -> EventStream:
         check_fits(request, self._info.n_ctx)
+        check_logit_bias(request, self._info.n_vocab)
         if self.max_active is not None and self.active >= self.max_active:
             raise EngineBusyError("The server is busy. Retry shortly.", retry_after_s=2)
         self.requests.append(request)
@@ -104,7 +112,7 @@ class FakeEngine:
                 self.generated += 1
                 text, hit = stops.feed(char)
                 if text:
-                    yield TokenEvent(text)
+                    yield TokenEvent(text, logprobs=self._logprobs(text, request.logprobs))
                 if hit:
                     break
             if not hit and (tail := stops.flush()):
@@ -116,12 +124,24 @@ class FakeEngine:
         finally:
             self.active -= 1
 
+    @staticmethod
+    def _logprobs(text: str, top: int | None) -> tuple[TokenLogprob, ...]:
+        """The reply is certain here: every character has probability 1 (log 0)."""
+        if top is None:
+            return ()
+        entries = [TopLogprob(c, c.encode(), 0.0) for c in text]
+        return tuple(TokenLogprob(e.token, e.bytes, 0.0, (e,) if top else ()) for e in entries)
+
     def stats(self) -> EngineStats:
         return EngineStats(
             active=self.active, queued=0, requests_total=len(self.requests),
             cancelled_total=self.cancelled, prompt_tokens_total=0, cached_tokens_total=0,
             generated_tokens_total=self.generated,
         )
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        """Nothing is cached here; the call is recorded for tests of the callers."""
+        self.forgotten.append((scope, label))
 
     def close(self) -> None:
         pass

@@ -14,11 +14,25 @@ from datetime import datetime
 
 import jinja2
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from mingyan.errors import TemplateError
+from mingyan.formats.template_limits import (
+    BoundedSandbox,
+    RenderBudgetExceeded,
+    RenderLimitError,
+    Watchdog,
+)
 
 MAX_RENDERED_CHARS = 8 * 1024 * 1024
+RENDER_BUDGET_S = 2.0  # far above any real template (milliseconds), far below a stuck request
+SAMPLE = (  # rendered once at load: a template that cannot render this within its limits is refused
+    {"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hello"},
+    {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "How are you?"},
+)
+
+
+class TemplateLimitError(TemplateError):
+    """A template went past its time, size or recursion limits."""
 
 
 def _raise_exception(message: str) -> None:
@@ -34,8 +48,8 @@ def _tojson(value: object, indent: int | None = None, **_: object) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+def _environment() -> BoundedSandbox:
+    env = BoundedSandbox(
         trim_blocks=True,
         lstrip_blocks=True,
         extensions=["jinja2.ext.loopcontrols"],
@@ -45,6 +59,7 @@ def _environment() -> ImmutableSandboxedEnvironment:
     env.filters["tojson"] = _tojson
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
+    env.bound_filters()
     return env
 
 
@@ -59,18 +74,44 @@ class ChatTemplate:
             self._template = _environment().from_string(source)
         except jinja2.TemplateError as exc:
             raise TemplateError(f"chat template does not compile: {exc}") from exc
+        except RecursionError as exc:
+            raise TemplateError("chat template does not compile: it nests too deeply") from exc
+        try:
+            self.render(SAMPLE)
+        except TemplateLimitError as exc:
+            raise TemplateError(f"chat template refused at load: {exc}") from exc
+        except TemplateError:
+            pass  # refusing this sample (e.g. a role rule) is the template's right
 
     def render(
         self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool = True
     ) -> str:
-        """The prompt text for `messages` (dicts with `role` and `content`)."""
+        """The prompt text for `messages` (dicts with `role` and `content`), within the limits:
+        `RENDER_BUDGET_S` of time, `MAX_RENDERED_CHARS` of output (else TemplateLimitError)."""
         try:
-            text = self._template.render(
+            with Watchdog(RENDER_BUDGET_S):
+                return self._render(messages, add_generation_prompt)
+        except RenderBudgetExceeded as exc:
+            raise TemplateLimitError(f"chat template ran past its time budget of {RENDER_BUDGET_S:g} s") from exc
+        except RenderLimitError as exc:
+            raise TemplateLimitError(f"chat template went past a size limit: {exc}") from exc
+        except (RecursionError, MemoryError) as exc:
+            raise TemplateLimitError(f"chat template went past its limits ({type(exc).__name__})") from exc
+
+    def _render(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool) -> str:
+        pieces: list[str] = []
+        size = 0
+        try:
+            for piece in self._template.generate(
                 messages=[dict(m) for m in messages],
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
-            )
+            ):
+                size += len(piece)
+                if size > MAX_RENDERED_CHARS:
+                    raise TemplateLimitError("chat template produced an implausibly large prompt")
+                pieces.append(piece)
         except TemplateError:
             raise
         except SecurityError as exc:
@@ -79,6 +120,4 @@ class ChatTemplate:
             raise TemplateError(f"chat template failed to render: {exc}") from exc
         except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
             raise TemplateError(f"chat template failed to render: {exc}") from exc
-        if len(text) > MAX_RENDERED_CHARS:
-            raise TemplateError("chat template produced an implausibly large prompt")
-        return text
+        return "".join(pieces)

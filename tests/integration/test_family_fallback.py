@@ -62,3 +62,15 @@ def test_models_info_shows_family_template_source_and_stops(tmp_path, qwen_vocab
     assert "<|user|>" in info["stop_tokens"]
     info = registry.info("qwen-own")
     assert info["family"] == "qwen2" and info["template_source"] == "gguf"
+
+
+@pytest.mark.parametrize("source", [
+    "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "{{ 'a' * 10**9 }}",
+    "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+])
+def test_a_gguf_whose_template_hogs_cpu_or_memory_is_refused_at_load(tmp_path, qwen_vocab, source):
+    path = make_tiny_model(tmp_path / "hostile.gguf", FAMILIES["qwen2"], qwen_vocab, chat_template=source)
+    with pytest.raises(ModelError, match="chat template refused at load") as info:
+        LlamaCppEngine(path, name="hostile", config=CONFIG)
+    assert "\n" not in str(info.value)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mingyan.engine.llamacpp.prefix_cache import scope_id
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, open_database
@@ -108,7 +109,13 @@ def test_disable_enable_passwd_and_delete(url: str, accounts: AccountStore) -> N
 
     one_line_error(users(url, "delete", "alice"), "--yes")
     assert accounts.users.find_user("alice") is not None
-    assert "deleted alice and 1 conversation(s)" in ok(users(url, "delete", "alice", "--yes"))
+    kv = Path(url.removeprefix("sqlite:///")).parent / "kv"
+    for owner in (alice.id, "someone-else"):  # saved KV states of two models: hers go, others stay
+        for model in ("model-a", "model-b"):
+            (kv / model / scope_id(owner)).mkdir(parents=True)
+            (kv / model / scope_id(owner) / "state.kv").write_bytes(b"tokens")
+    assert "deleted alice and 1 conversation(s)" in ok(users(url, "delete", "alice", "--yes", "--kv-dir", str(kv)))
+    assert not list(kv.glob(f"*/{scope_id(alice.id)}")) and len(list(kv.glob("*/*/state.kv"))) == 2
     assert accounts.users.find_user("alice") is None and accounts.keys.resolve_key(key) is None
     assert ConversationStore(accounts.db).list_conversations(alice.id) == []
     assert conversation.owner == alice.id

@@ -305,3 +305,35 @@ def test_admin_manages_users_and_reads_the_audit_log(url: str, accounts: Account
         assert expected in events
     assert log[0]["at"] >= log[-1]["at"]
     assert admin.get("/metrics").status_code == 200
+
+
+def test_deleting_a_conversation_or_a_user_forgets_their_kv_states(
+    url: str, accounts: AccountStore, engine: FakeEngine
+) -> None:
+    accounts.users.create_user("root", PASSWORD, role="admin")
+    dave = accounts.users.create_user("dave", PASSWORD)
+    admin, client = sign_in(url, "root"), sign_in(url, "dave")
+    cid = client.post("/api/conversations", json={}).json()["id"]
+    r = client.post(f"/api/conversations/{cid}/messages", json={"content": "hi", "stream": False})
+    assert r.status_code == 200, r.text
+    assert engine.requests[-1].cache_scope == dave.id and engine.requests[-1].cache_label == cid
+    assert chat(client).status_code == 200
+    assert engine.requests[-1].cache_scope == dave.id and engine.requests[-1].cache_label == ""
+    assert client.delete(f"/api/conversations/{cid}").status_code == 204
+    assert engine.forgotten == [(dave.id, cid)]
+    assert admin.delete(f"/api/admin/users/{dave.id}").status_code == 204
+    assert engine.forgotten == [(dave.id, cid), (dave.id, None)]
+
+
+def test_quota_is_checked_before_the_prompt_is_prepared(url: str, accounts: AccountStore) -> None:
+    # A prompt too long for the context is found only by preparing it (template, tokens): with
+    # the quota used up, the answer is the quota's 429, so no preparation work was done.
+    erin = accounts.users.create_user("erin", PASSWORD)
+    accounts.ledger.set_quota(erin.id, requests_per_minute=1)
+    _, plaintext = accounts.keys.create_key(erin.id, "k")
+    client = with_key(url, plaintext, "bearer")
+    assert chat(client).status_code == 200
+    too_long = "word " * 3000  # 15,000 tokens in the fake engine, n_ctx 2048
+    for attempt in (lambda: chat(client, too_long), lambda: client.post("/v1/completions", json={"prompt": too_long})):
+        r = attempt()
+        assert r.status_code == 429 and r.json()["error"]["code"] == "quota_exceeded", r.text

@@ -244,3 +244,24 @@ def test_an_sse_response_closes_its_source_even_if_the_client_left_before_the_fi
 
     asyncio.run(scenario())
     assert closed == [True]
+
+
+@pytest.mark.parametrize("path, body, param", [
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "a\ud800b"}]}, "messages.0.content"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
+     "messages.0.content"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "stop": ["x\ud800"]}, "stop"),
+    ("/v1/completions", {"prompt": "a\ud800b"}, "prompt"),
+    ("/v1/completions", {"prompt": ["a\udc00"]}, "prompt"),
+])
+def test_lone_surrogates_are_a_400_naming_the_field(client, path, body, param):
+    # json.dumps writes them as \ud800 escapes, as a hostile client would send them
+    r = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"].startswith(param)
+
+
+def test_many_messages_are_refused_before_any_work(client, engine):
+    r = chat(client, messages=[{"role": "user", "content": "a"}] * 1001)
+    assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
+    assert engine.requests == []

@@ -1,5 +1,7 @@
 """Chat templates render GGUF Jinja in a sandbox: hostile templates fail safely."""
 
+import time
+
 import pytest
 
 from mingyan.engine.fake import CHATML
@@ -73,3 +75,61 @@ def test_broken_template_is_refused_at_load():
 def test_huge_output_is_refused():
     with pytest.raises(TemplateError):
         ChatTemplate("{% for i in range(99999) %}{{ 'x' * 1000 }}{% endfor %}").render(MESSAGES)
+
+
+RESOURCE_HOGS = {
+    "nested ranges": "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+    "constant repetition": "{{ 'a' * 10**9 }}",
+    "content repetition": "{{ messages[0].content * 10**9 }}",
+    "power": "{{ 10 ** 100000000 }}",
+    "doubling by ~": "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    "doubling by +": "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+    "center": "{{ 'x' | center(10**9) }}",
+    "method width": "{{ 'x'.rjust(10**9) }}",
+    "replace": "{% set s = 'a' * 4000 %}{{ s.replace('a', s) }}",
+    "replace filter": "{% set s = 'a' * 4000 %}{{ s | replace('a', s) }}",
+    "join": "{% set s = 'a' * 4000 %}{{ s.join([s] * 4000) }}",
+    "format width": "{{ '%1000000000s' % 'x' }}",
+    "recursive macro": "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}",
+    "huge range": "{{ range(10**9) | length }}",
+}
+
+
+@pytest.mark.parametrize("source", RESOURCE_HOGS.values(), ids=RESOURCE_HOGS.keys())
+def test_templates_that_hog_cpu_or_memory_are_refused_at_load(source):
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    with pytest.raises(TemplateError, match="refused at load"):
+        ChatTemplate(source)
+    assert time.monotonic() - start < 5
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300_000  # KiB: nothing near 1 GB
+
+
+def test_a_template_hogging_only_on_some_input_fails_that_render_in_time():
+    source = (
+        "{% if messages | length > 5 %}{% for i in range(100000) %}{% for j in range(100000) %}"
+        "{% endfor %}{% endfor %}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}"
+    )
+    template = ChatTemplate(source)  # the load check's sample is short
+    assert template.render(MESSAGES) == "你是一个乐于助人的助手。你好！"
+    start = time.monotonic()
+    with pytest.raises(TemplateError, match="time budget"):
+        template.render(MESSAGES * 3)
+    assert time.monotonic() - start < 5
+    assert template.render(MESSAGES) == "你是一个乐于助人的助手。你好！"  # the thread is fine afterwards
+
+
+def test_a_recursive_macro_at_render_is_a_template_error():
+    source = (
+        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{% if messages | length > 5 %}{{ f(0) }}{% endif %}ok"
+    )
+    template = ChatTemplate(source)
+    with pytest.raises(TemplateError, match="RecursionError"):
+        template.render(MESSAGES * 3)
+
+
+def test_lipsum_is_gone():
+    with pytest.raises(TemplateError):
+        ChatTemplate("{{ lipsum(1000000) }}").render(MESSAGES)

@@ -7,24 +7,42 @@ many optional ones.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from mingyan.chat.service import MAX_MESSAGES
 from mingyan.engine.base import SamplingParams
 from mingyan.sampling import MaxTokens, SamplingSettings, Seed, check_stops
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+MAX_LOGIT_BIAS = 1024
+MAX_TOP_LOGPROBS = 20
+
+
+def _valid_unicode(value: object) -> object:
+    """Refuse lone surrogates ("\\ud800" in JSON): no tokenizer or database can take them."""
+    texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    for text in texts:
+        if isinstance(text, str) and _SURROGATE.search(text):
+            raise ValueError("the text holds a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode")
+    return value
 
 
 class OpenAIBaseModel(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    _unicode = field_validator("*", mode="after")(_valid_unicode)
 
 
 class TextPart(OpenAIBaseModel):
@@ -65,11 +83,25 @@ class SamplingFields(OpenAIBaseModel, SamplingSettings):
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None
+    logit_bias: dict[str, Annotated[float, Field(ge=-100.0, le=100.0)]] | None = None
 
     @field_validator("stop")
     @classmethod
     def _check_stop(cls, value: str | list[str] | None) -> str | list[str] | None:
         return check_stops(value)
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _check_bias(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        if value and len(value) > MAX_LOGIT_BIAS:
+            raise ValueError(f"at most {MAX_LOGIT_BIAS} tokens can be biased")
+        for key in value or {}:
+            if not (key.isascii() and key.isdigit() and len(key) < 10):
+                raise ValueError(f"keys must be token ids (whole numbers, as strings), not {key[:20]!r}")
+        return value
+
+    def bias(self) -> tuple[tuple[int, float], ...]:
+        return tuple((int(token), float(bias)) for token, bias in (self.logit_bias or {}).items())
 
     def sampling(self) -> SamplingParams:
         stops = [self.stop] if isinstance(self.stop, str) else self.stop or []
@@ -88,12 +120,51 @@ class SamplingFields(OpenAIBaseModel, SamplingSettings):
 
 
 class ChatCompletionRequest(SamplingFields):
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    messages: Annotated[list[ChatMessage], Field(min_length=1, max_length=MAX_MESSAGES)]
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
+
+    @field_validator("top_logprobs")
+    @classmethod
+    def _needs_logprobs(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and not info.data.get("logprobs"):
+            raise ValueError("top_logprobs needs logprobs: true")
+        return value
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"logit_bias": self.bias(), "logprobs": (self.top_logprobs or 0) if self.logprobs else None}
 
 
 class CompletionRequest(SamplingFields):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
     echo: bool = False
+    logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
+    best_of: int | None = None
+    suffix: str | None = None
+
+    @field_validator("logprobs")
+    @classmethod
+    def _not_with_echo(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("echo"):
+            raise ValueError("logprobs of the echoed prompt are not supported: drop echo or logprobs")
+        return value
+
+    @field_validator("best_of")
+    @classmethod
+    def _one_best(cls, value: int | None) -> int | None:
+        if value is not None and value != 1:
+            raise ValueError("only best_of 1 is supported (one completion per request)")
+        return value
+
+    @field_validator("suffix")
+    @classmethod
+    def _no_suffix(cls, value: str | None) -> str | None:
+        if value:
+            raise ValueError("suffix (text after the insertion) is not supported")
+        return value
+
+    def engine_options(self) -> dict[str, Any]:
+        return {"logit_bias": self.bias(), "logprobs": self.logprobs}
 
     @model_validator(mode="after")
     def _plain_prompt(self) -> CompletionRequest:
@@ -124,6 +195,27 @@ class UsageInfo(OpenAIBaseModel):
     prompt_tokens_details: PromptTokensDetails
 
 
+class TopLogprobOut(OpenAIBaseModel):
+    token: str
+    logprob: float
+    bytes: list[int] | None = None
+
+
+class TokenLogprobOut(TopLogprobOut):
+    top_logprobs: list[TopLogprobOut]
+
+
+class ChatLogprobs(OpenAIBaseModel):
+    content: list[TokenLogprobOut] | None = None
+
+
+class CompletionLogprobs(OpenAIBaseModel):
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+
 class AssistantMessage(OpenAIBaseModel):
     role: Literal["assistant"] = "assistant"
     content: str
@@ -133,6 +225,7 @@ class ChatChoice(OpenAIBaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: str | None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletion(OpenAIBaseModel):
@@ -153,6 +246,7 @@ class ChatChunkChoice(OpenAIBaseModel):
     index: int = 0
     delta: ChatDelta
     finish_reason: str | None = None
+    logprobs: ChatLogprobs | None = None
 
 
 class ChatCompletionChunk(OpenAIBaseModel):
@@ -168,7 +262,7 @@ class TextChoice(OpenAIBaseModel):
     index: int = 0
     text: str
     finish_reason: str | None = None
-    logprobs: None = None
+    logprobs: CompletionLogprobs | None = None
 
 
 class Completion(OpenAIBaseModel):

@@ -7,8 +7,9 @@ one `llama_decode`, and samples every slot that produced logits.
 
 A new request goes to the idle slot that already holds the longest exact prefix of its
 prompt, or gets a saved state from the RAM/disk cache restored into a slot; only the rest
-of the prompt is evaluated. Requests wait in a bounded queue served round-robin across
-users. A caller that stops iterating cancels its request within one step; a long prefill
+of the prompt is evaluated. Reuse never crosses owners: a slot or saved state serves only
+requests of the cache scope that computed it. Requests wait in a bounded queue served
+round-robin across users. A caller that stops iterating cancels its request within one step; a long prefill
 is cut short through llama.cpp's abort callback.
 """
 
@@ -30,13 +31,16 @@ from mingyan.engine.base import (
     ModelInfo,
     RequestTiming,
     TokenEvent,
+    TokenLogprob,
+    TopLogprob,
     check_fits,
+    check_logit_bias,
 )
 from mingyan.engine.llamacpp.jobs import FairQueue, Job
 from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
-from mingyan.errors import EngineError, MingyanError, ModelError
+from mingyan.errors import EngineError, MingyanError, ModelError, TemplateError
 from mingyan.formats.chat_format import resolve_chat_format
 from mingyan.formats.template import ChatTemplate
 
@@ -162,7 +166,7 @@ class LlamaCppEngine:
         self._info = ModelInfo(
             name=name, path=str(path), sha256=sha256, n_ctx=self._ctx.n_ctx_seq,
             n_ctx_train=self._model.n_ctx_train,
-            architecture=self._model.meta("general.architecture") or "unknown",
+            architecture=self._model.meta("general.architecture") or "unknown", n_vocab=self._model.n_vocab,
         )
         try:
             self._template, self._stop_ids = self._load_chat_format(name)
@@ -170,6 +174,7 @@ class LlamaCppEngine:
             self._ctx.free()
             self._model.free()
             raise
+        self._special = self._model.special_text()
         self._slots = [Slot(seq_id=i) for i in range(cfg.n_slots)]
         self._queue = FairQueue(cfg.max_queue)
         self._cache = StateCache(
@@ -178,6 +183,8 @@ class LlamaCppEngine:
         )
         self._observer = observer
         self._counts = _Counters()
+        self._forgets: list[tuple[str, str | None, threading.Event]] = []
+        self._forget_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
         self._thread.start()
 
@@ -194,10 +201,22 @@ class LlamaCppEngine:
     def tokenize(self, text: str, *, special: bool = True, bos: bool = True) -> list[int]:
         bos_text = self._template.bos_token
         add_bos = bos and self._model.add_bos and not (bos_text and text.startswith(bos_text))
-        return self._model.tokenize(text, add_bos=add_bos, parse_special=special)
+        if not special or self._special is None:
+            return self._model.tokenize(text, add_bos=add_bos, parse_special=special)
+        # Control tokens found in one pass: llama.cpp's own parsing is quadratic in their number.
+        head = [self._model.special_token("bos")] if add_bos else []
+        return head + self._special.tokenize(
+            text, lambda piece: self._model.tokenize(piece, add_bos=False, parse_special=False)
+        )
+
+    def has_special_text(self, text: str) -> bool:
+        if self._special is None:
+            return self.tokenize(text, bos=False) != self.tokenize(text, special=False, bos=False)
+        return self._special.contains(text)
 
     def generate(self, request: GenerationRequest) -> EventStream:
         check_fits(request, self._info.n_ctx)
+        check_logit_bias(request, self._info.n_vocab)
         if self._closing:
             raise EngineError("the engine is shutting down")
         job = Job(request=request, loop=asyncio.get_running_loop())
@@ -212,6 +231,17 @@ class LlamaCppEngine:
             prompt_tokens_total=c.prompt_tokens, cached_tokens_total=c.cached_tokens,
             generated_tokens_total=c.generated_tokens, prefill_tokens_total=c.prefill_tokens,
         )
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        """Drop the reusable states of `scope` (or of its conversation `label`): the decode thread
+        clears its slots, then RAM entries and files go. Blocking."""
+        done = threading.Event()
+        with self._forget_lock:
+            self._forgets.append((scope, label, done))
+        self._queue.wake()
+        while self._thread.is_alive() and not done.wait(IDLE_WAIT_S):
+            pass
+        self._cache.forget(scope, label)
 
     def close(self) -> None:
         """Stop: end what runs and what waits with an error, save the KV states to disk, free
@@ -237,11 +267,14 @@ class LlamaCppEngine:
             self._info.architecture, model.meta("general.name"),
             model.meta("tokenizer.chat_template"), label=f"model {name}",
         )
-        template = ChatTemplate(
-            fmt.template,
-            bos_token=model.token_text(model.special_token("bos")),
-            eos_token=model.token_text(model.special_token("eos")),
-        )
+        try:
+            template = ChatTemplate(
+                fmt.template,
+                bos_token=model.token_text(model.special_token("bos")),
+                eos_token=model.token_text(model.special_token("eos")),
+            )
+        except TemplateError as exc:  # a hostile or broken template: refused at load, clearly
+            raise ModelError(f"model {name}: {exc}") from exc
         stop_ids = set()
         for text in fmt.stop_tokens:  # family stops that are single special tokens here
             ids = model.tokenize(text, add_bos=False, parse_special=True)
@@ -261,6 +294,7 @@ class LlamaCppEngine:
     def _run(self) -> None:
         while not self._closing:
             try:
+                self._apply_forgets()
                 self._admit()
                 self._reap_cancelled()
                 if not any(slot.busy for slot in self._slots):
@@ -286,12 +320,14 @@ class LlamaCppEngine:
 
     def _place(self, job: Job) -> None:
         """Give `job` the idle slot holding the longest prefix of its prompt (or a saved state)."""
-        prompt = job.request.prompt_tokens
+        prompt, scope = job.request.prompt_tokens, job.request.cache_scope
         limit = len(prompt) - 1  # the last prompt token is always evaluated, for its logits
         idle = [slot for slot in self._slots if not slot.busy]
-        scored = [(min(common_prefix(slot.tokens, prompt), limit), slot) for slot in idle]
+        scored = [  # another owner's tokens are never reused: the slot is cleared (keep 0)
+            (min(common_prefix(slot.tokens, prompt), limit) if slot.scope == scope else 0, slot) for slot in idle
+        ]
         keep, slot = max(scored, key=lambda pair: (pair[0], -pair[1].last_used))
-        entry, entry_keep = self._cache.best(prompt, limit)
+        entry, entry_keep = self._cache.best(scope, prompt, limit)
         if entry is not None and entry_keep > keep + RESTORE_MARGIN:
             slot = min(idle, key=lambda s: (len(s.tokens) > 0, s.last_used))  # empty, else LRU
             keep = self._restore(slot, entry, entry_keep)
@@ -310,7 +346,7 @@ class LlamaCppEngine:
             self._ctx.seq_rm(slot.seq_id, -1, -1)
             slot.tokens = []
             return 0
-        slot.tokens = list(entry.tokens)
+        slot.tokens = list(entry.tokens)  # the entry is of the request's scope (StateCache.best)
         return keep
 
     def _reap_cancelled(self) -> None:
@@ -369,13 +405,25 @@ class LlamaCppEngine:
         raise EngineError(f"llama_decode failed with code {code}")
 
     def _sample(self, slot: Slot, index: int) -> None:
-        assert slot.sampler is not None  # a busy slot has its sampler
+        assert slot.sampler is not None and slot.job is not None  # a busy slot has its job and sampler
         token = slot.sampler.sample(self._ctx, index)
         before = slot.generated
-        reason = slot.accept(token, self._model, self._stop_ids)
+        top = slot.job.request.logprobs
+        logprob = self._logprob(index, token, top) if top is not None else None  # only when asked
+        reason = slot.accept(token, self._model, self._stop_ids, logprob)
         self._counts.generated_tokens += slot.generated - before
         if reason is not None:
             self._finish(slot, reason)
+
+    def _logprob(self, index: int, token: int, top: int) -> TokenLogprob:
+        chosen, best = self._ctx.logprobs(index, self._model.n_vocab, token, top)
+
+        def entry(t: int, value: float) -> TopLogprob:
+            piece = self._model.piece(t)
+            return TopLogprob(piece.decode("utf-8", errors="replace"), piece, value)
+
+        mine = entry(token, chosen)
+        return TokenLogprob(mine.token, mine.bytes, mine.logprob, tuple(entry(t, v) for t, v in best))
 
     def _finish(self, slot: Slot, reason: FinishReason) -> None:
         job = slot.job
@@ -385,8 +433,10 @@ class LlamaCppEngine:
         timing = slot.finish(reason, self._info.name)
         busy = time.monotonic() - job.submitted
         self._counts.busy_s_ewma = 0.8 * self._counts.busy_s_ewma + 0.2 * busy
-        if not cancelled:  # complete: worth keeping, even while closing (saved to disk then)
-            self._cache.put(slot.tokens, self._ctx.state_get(slot.seq_id))
+        if not slot.keep_state:  # its owner or conversation was forgotten while it ran
+            self._clear(slot)
+        elif not cancelled:  # complete: worth keeping, even while closing (saved to disk then)
+            self._cache.put(slot.scope, slot.tokens, self._ctx.state_get(slot.seq_id), label=slot.label)
         if self._observer is not None and not cancelled:
             self._observer(timing)
 
@@ -395,5 +445,22 @@ class LlamaCppEngine:
             if slot.job is not None:  # busy
                 slot.job.emit(exc)
                 slot.release()
-            self._ctx.seq_rm(slot.seq_id, -1, -1)
-            slot.tokens = []
+            self._clear(slot)
+
+    def _clear(self, slot: Slot) -> None:
+        self._ctx.seq_rm(slot.seq_id, -1, -1)
+        slot.tokens = []
+
+    def _apply_forgets(self) -> None:
+        """Clear the idle slots holding a forgotten scope (or conversation); running ones are
+        cleared when they end instead of being saved."""
+        with self._forget_lock:
+            forgets, self._forgets = self._forgets, []
+        for scope, label, done in forgets:
+            for slot in self._slots:
+                if slot.scope == scope and (label is None or slot.label == label):
+                    if slot.busy:
+                        slot.keep_state = False
+                    else:
+                        self._clear(slot)
+            done.set()

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mingyan.engine.base import SamplingParams
+from mingyan.engine.special_text import SpecialText, read_special_text
 from mingyan.errors import ModelError
 
 SEED_SPACE = 0xFFFFFFFF  # llama.cpp treats 0xFFFFFFFF as "random"
@@ -106,6 +107,12 @@ class NativeModel:
                 return list(out[:n])
             capacity = -n
 
+    def special_text(self) -> SpecialText | None:
+        """The control tokens' texts, for linear special-token parsing (see engine/special_text.py)."""
+        return read_special_text(
+            self.n_vocab, lambda t: int(self.lib.llama_vocab_get_attr(self.vocab, t)), self.token_text
+        )
+
     def is_eog(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
 
@@ -173,6 +180,20 @@ class NativeContext:
         self.n_in_batch = 0
         return int(self.lib.llama_decode(self.ptr, self._batch))
 
+    def logprobs(self, index: int, n_vocab: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
+        """Log-probability of `token` under the raw logits of batch position `index`, and the `top`
+        most likely (token, log-probability), most likely first."""
+        import numpy as np
+
+        logits = np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ptr, index), shape=(n_vocab,))
+        shifted = logits.astype(np.float64) - float(logits.max())
+        logp = shifted - np.log(np.exp(shifted).sum())
+        best: list[tuple[int, float]] = []
+        if top > 0:
+            ids = np.argpartition(-logp, min(top, n_vocab - 1))[:top]
+            best = sorted(((int(i), float(logp[i])) for i in ids), key=lambda pair: -pair[1])
+        return float(logp[token]), best
+
     def state_get(self, seq_id: int) -> bytes:
         size = self.lib.llama_state_seq_get_size(self.ptr, seq_id)
         buf = (ctypes.c_uint8 * size)()
@@ -200,10 +221,16 @@ class NativeContext:
 class Sampler:
     """A llama.cpp sampler chain built from SamplingParams (one per generation)."""
 
-    def __init__(self, model: NativeModel, params: SamplingParams, history: list[int]) -> None:
+    def __init__(
+        self, model: NativeModel, params: SamplingParams, history: list[int],
+        logit_bias: tuple[tuple[int, float], ...] = (),
+    ) -> None:
         lib = self.lib = model.lib
         self.seed = params.seed % SEED_SPACE if params.seed is not None else random.randrange(SEED_SPACE)
         self.ptr = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if logit_bias:  # first: the rest of the chain sees the biased logits (llama.cpp copies the array)
+            biases = (lib.llama_logit_bias * len(logit_bias))(*(lib.llama_logit_bias(t, b) for t, b in logit_bias))
+            self._add(lib.llama_sampler_init_logit_bias(model.n_vocab, len(logit_bias), biases))
         penalties = (
             params.repeat_penalty != 1.0
             or params.presence_penalty != 0.0

@@ -5,7 +5,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from mingyan.engine.base import FinishReason, RequestTiming, TokenEvent, Usage
+from mingyan.engine.base import (
+    FinishReason,
+    RequestTiming,
+    TokenEvent,
+    TokenLogprob,
+    Usage,
+)
 from mingyan.engine.llamacpp.jobs import Job
 from mingyan.engine.llamacpp.native import NativeModel, Sampler
 from mingyan.engine.text import StopMatcher, Utf8Stream
@@ -15,6 +21,9 @@ from mingyan.engine.text import StopMatcher, Utf8Stream
 class Slot:
     seq_id: int
     tokens: list[int] = field(default_factory=list)  # what sequence `seq_id` holds in the KV cache
+    scope: str = ""  # whose tokens they are (GenerationRequest.cache_scope): reused only by the same
+    label: str = ""
+    keep_state: bool = True  # False once its scope was forgotten while it ran: not saved at the end
     last_used: float = 0.0
     job: Job | None = None
     pending: list[int] = field(default_factory=list)  # prompt tokens not yet evaluated
@@ -27,6 +36,7 @@ class Slot:
     first_token_at: float | None = None
     _utf8: Utf8Stream = field(default_factory=Utf8Stream)
     _stops: StopMatcher = field(default_factory=lambda: StopMatcher(()))
+    _held: list[TokenLogprob] = field(default_factory=list)  # log-probabilities of text not yet sent
 
     @property
     def busy(self) -> bool:
@@ -36,16 +46,20 @@ class Slot:
         prompt = list(job.request.prompt_tokens)
         params = job.request.sampling
         self.job, self.cached, self.generated = job, keep, 0
+        self.scope, self.label, self.keep_state = job.request.cache_scope, job.request.cache_label, True
         self.tokens = prompt[:keep]
         self.pending = prompt[keep:]
         self.next_token = None
         room = n_ctx_seq - len(prompt)
         self.limit = min(params.max_tokens, room) if params.max_tokens else room
-        self.sampler = Sampler(model, params, prompt)
+        self.sampler = Sampler(model, params, prompt, job.request.logit_bias)
+        self._held = []
         self._utf8, self._stops = Utf8Stream(), StopMatcher(params.stop)
         self.started, self.first_token_at = time.monotonic(), None
 
-    def accept(self, token: int, model: NativeModel, stop_ids: frozenset[int]) -> FinishReason | None:
+    def accept(
+        self, token: int, model: NativeModel, stop_ids: frozenset[int], logprob: TokenLogprob | None = None,
+    ) -> FinishReason | None:
         """Take a sampled token: stream its text; say whether the answer is finished."""
         assert self.job is not None
         if self.first_token_at is None:
@@ -53,9 +67,12 @@ class Slot:
         if model.is_eog(token) or token in stop_ids:
             return FinishReason.STOP
         self.generated += 1
+        if logprob is not None:
+            self._held.append(logprob)
         text, hit = self._stops.feed(self._utf8.feed(model.piece(token)))
         if text:
-            self.job.emit(TokenEvent(text))
+            self.job.emit(TokenEvent(text, logprobs=tuple(self._held)))
+            self._held = []
         if hit:  # the matcher holds nothing back after a stop string
             return FinishReason.STOP
         if self.generated >= self.limit:
@@ -70,7 +87,8 @@ class Slot:
         # Text held back as a possible stop string start is released; an incomplete
         # trailing UTF-8 character is dropped (Utf8Stream keeps it until it completes).
         if reason is not FinishReason.CANCELLED and (tail := self._stops.flush()):
-            job.emit(TokenEvent(tail))
+            job.emit(TokenEvent(tail, logprobs=tuple(self._held)))
+        self._held = []  # tokens of a stop string: their text is not part of the answer
         usage = Usage(len(job.request.prompt_tokens), self.generated, self.cached)
         now = time.monotonic()
         first = self.first_token_at

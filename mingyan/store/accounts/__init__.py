@@ -1,4 +1,4 @@
-"""Accounts in the database: users and login sessions, API keys, quotas, usage and the audit log.
+"""AccountStore in the database: users and login sessions, API keys, quotas, usage and the audit log.
 
 - `account_store`  AccountStore: the three stores of one database, built together
 - `users`          UserStore: users, passwords, roles, disabling, deletion, login sessions

@@ -1,4 +1,4 @@
-"""Accounts: users, login sessions, API keys, quotas, usage records and an append-only audit log.
+"""AccountStore: users, login sessions, API keys, quotas, usage records and an append-only audit log.
 
 Only new tables: `messages` and `conversations` are not touched (on SQLite, rebuilding them with
 `batch_alter_table` would drop the search triggers of 0003). Conversations stay keyed by their plain
