@@ -32,7 +32,7 @@ from mingyan.store.transfer.mingyan_json import (
     import_file,
     import_json,
 )
-from mingyan.store.transfer.mingyan_json import write as transfer_write
+from mingyan.store.transfer import write as transfer_write
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 POEM = "床前明月光，\n疑是地上霜。\n\n```python\nprint('月')\n```"
