@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
     )
+    drain_timeout: float = Field(
+        20.0, ge=0, le=3600,
+        description="on SIGTERM, seconds running replies get to finish before they are saved as interrupted",
+    )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
 
     @field_validator("data_dir", "cache_dir", "kv_dir")

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import Depends, FastAPI, Request, Response
 
@@ -24,6 +25,7 @@ from mingyan.api import (
 )
 from mingyan.api.auth import hash_key, require_admin, require_principal
 from mingyan.api.context import AppContext, context
+from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, RefuseNul
@@ -51,13 +53,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if ctx.conversations is not None:
-            await ctx.conversations.close()  # live replies saved as `interrupted`
-        if close_engine:
-            await asyncio.to_thread(engine.close)
+        await stop_work()
 
     app = FastAPI(title="mingyan", version=__version__, docs_url="/docs", redoc_url=None, lifespan=lifespan)
     app.state.context = ctx = build_context(settings, engine, metrics, store=store, setup_token=setup_token)
+    stop_work = partial(_stop_work, ctx, engine if close_engine else None)
+    ctx.drain = Drain(settings.drain_timeout, idle=lambda: _idle(ctx), stop_work=stop_work)
 
     install_error_handlers(app)
     app.include_router(openai_routes.router)
@@ -69,11 +70,15 @@ def create_app(
         app.include_router(admin_routes.router)
         web.install(app)  # the web chat at /
 
-    @app.get("/health")
-    async def health(request: Request) -> Health:
+    @app.get("/health", responses={503: {"model": Health, "description": "draining before shutdown"}})
+    async def health(request: Request, response: Response) -> Health:
         service = context(request).chat
         stats = service.engine.stats()
+        draining = ctx.drain is not None and ctx.drain.draining
+        if draining:
+            response.status_code = 503  # load balancers take a draining server out of rotation
         return Health(
+            status="draining" if draining else "ok",
             model=service.model_name,
             active_requests=stats.active,
             queued_requests=stats.queued,
@@ -89,7 +94,23 @@ def create_app(
         BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
     )
     app.add_middleware(RefuseNul)
+    app.add_middleware(DrainGate, drain=ctx.drain)  # outermost: a draining server refuses before anything
     return app
+
+
+async def _stop_work(ctx: AppContext, engine: Engine | None) -> None:
+    """End what still runs: live replies saved `interrupted`; with the server's own `engine`,
+    streams end with an error and the KV states are saved as the engine closes."""
+    if ctx.conversations is not None:
+        await ctx.conversations.close()
+    if engine is not None:
+        await asyncio.to_thread(engine.close)
+
+
+def _idle(ctx: AppContext) -> bool:
+    """Nothing generating outside a request: no live reply, nothing in or waiting for the engine."""
+    stats = ctx.chat.engine.stats()
+    return (ctx.conversations is None or len(ctx.conversations.hub) == 0) and stats.active == 0 and stats.queued == 0
 
 
 def build_context(

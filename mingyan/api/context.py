@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from mingyan.accounts.metering import Cutoffs, Meter
 from mingyan.accounts.service import AccountService
 from mingyan.accounts.throttle import LoginThrottle
+from mingyan.api.drain import Drain
 from mingyan.api.metrics import Metrics
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.service import ChatService
@@ -37,6 +38,7 @@ class AppContext:
     account_service: AccountService | None = None
     conversations: ConversationService | None = None
     setup_hash: bytes | None = None  # the first-run setup token, hashed, until setup is done
+    drain: Drain | None = None  # set by create_app: refusing new requests before shutdown
 
 
 def context(request: Request) -> AppContext:

@@ -15,7 +15,7 @@ SERVE_FIELDS = (
     "host", "port", "model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
     "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
     "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
-    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint",
+    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint", "drain_timeout",
 )
 
 
@@ -61,6 +61,7 @@ def serve(settings: Settings) -> None:
     from mingyan.api.app import create_app
     from mingyan.api.metrics import Metrics
     from mingyan.bootstrap import open_engine, open_store
+    from mingyan.cli.draining import DrainingServer
     from mingyan.store.accounts.account_store import AccountStore
 
     store = open_store(settings)
@@ -73,8 +74,8 @@ def serve(settings: Settings) -> None:
     metrics = Metrics()
     engine = open_engine(settings, observer=metrics.observe)
     try:
-        # The app closes the engine on shutdown: uvicorn re-raises SIGTERM after its graceful
-        # shutdown, so code after uvicorn.run() may never run.
+        # The app closes the engine on shutdown (SIGINT is re-raised after uvicorn's graceful
+        # shutdown, so code after the server's run() may never run).
         token = setup_token(settings, accounts)
         app = create_app(settings, engine, metrics, close_engine=True, store=store, setup_token=token)
         print(
@@ -84,14 +85,14 @@ def serve(settings: Settings) -> None:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            access_log=False,
+        config = uvicorn.Config(
+            app, host=settings.host, port=settings.port, log_level="info", access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
         )
+        server = DrainingServer(config, app.state.context.drain)
+        server.run()
+        if not server.started:  # uvicorn logged why (the port is taken, say)
+            raise MingyanError(f"could not listen on {settings.host}:{settings.port}")
     finally:
         engine.close()
         store.engine.dispose()

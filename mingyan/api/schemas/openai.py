@@ -232,7 +232,7 @@ class ErrorResponse(OpenAIBaseModel):
 
 
 class Health(OpenAIBaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "draining"] = "ok"  # draining: shutting down, new requests get 503
     model: str
     active_requests: int
     queued_requests: int
