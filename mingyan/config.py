@@ -74,6 +74,10 @@ class Settings(BaseSettings):
         20.0, ge=0, le=3600,
         description="on SIGTERM, seconds running replies get to finish before they are saved as interrupted",
     )
+    stream_buffer_kb: int = Field(
+        256, ge=1, le=1 << 20,
+        description="events queued for a streaming client that does not read (KiB); beyond it the stream is cut",
+    )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
 
     @field_validator("data_dir", "cache_dir", "kv_dir")

@@ -25,6 +25,7 @@ from mingyan.api.schemas import (
     now,
 )
 from mingyan.api.streaming import (
+    buffer_bytes,
     sse_events,
     sse_response,
     unless_disconnected,
@@ -84,7 +85,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
             id=cid, created=created, model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
         )
-        return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
+        return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
     done = await unless_disconnected(request, lambda: collect(events))
     choice = ChatChoice(message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value)
     return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
@@ -110,7 +111,7 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
             return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
 
         first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
-        return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
+        return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
     done = await unless_disconnected(request, lambda: collect(events))
     choice = TextChoice(text=echo + done.text, finish_reason=done.finish_reason.value)
     return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))

@@ -16,6 +16,7 @@ SERVE_FIELDS = (
     "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
     "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
     "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint", "drain_timeout",
+    "stream_buffer_kb",
 )
 
 
