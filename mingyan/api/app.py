@@ -83,6 +83,8 @@ def create_app(
             active_requests=stats.active,
             queued_requests=stats.queued,
             generated_tokens_total=stats.generated_tokens_total,
+            engine_errors_total=stats.errors_total,
+            last_engine_error=stats.last_error,
         )
 
     @app.get("/metrics", dependencies=[Depends(require_principal), Depends(require_admin)], include_in_schema=False)

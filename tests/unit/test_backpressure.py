@@ -60,6 +60,6 @@ def test_a_slow_client_that_reads_again_gets_the_cut_event_and_a_complete_respon
             await asyncio.sleep(3600)  # stuck until the cut cancels this send
         sent.append(message)
 
-    ok, produced, closed = run_body(send, grace_s=5)
+    ok, _, closed = run_body(send, grace_s=5)
     assert not ok and closed == [True]
     assert [m["body"] for m in sent[1:]] == [CUT, b""] and sent[-1]["more_body"] is False

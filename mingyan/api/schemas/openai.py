@@ -237,3 +237,5 @@ class Health(OpenAIBaseModel):
     active_requests: int
     queued_requests: int
     generated_tokens_total: int
+    engine_errors_total: int = 0  # failed engine steps since start; their requests ended with an error
+    last_engine_error: str | None = None  # the latest one, as the requests saw it
