@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SMOLLM
 
 SOAK = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
@@ -26,6 +28,7 @@ def soak_seconds() -> int:
     return 300 if os.environ.get("CI") else 60
 
 
+@pytest.mark.timeout(soak_seconds() + 900)  # beyond the suite's 300 s per test: the soak itself is 300 s in CI
 def test_a_short_soak_loses_nothing_and_stays_within_its_memory(tmp_path) -> None:
     duration = soak_seconds()
     report = tmp_path / "soak.json"
