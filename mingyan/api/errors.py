@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from mingyan.accounts.quotas import QuotaExceeded
@@ -62,6 +63,14 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"Invalid value for '{param}': {reason}.", param
 
 
+async def _database_away(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return error_response(
+        503, "The database is unavailable right now; retry shortly.", code="database_unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -101,6 +110,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
         return error_response(409, str(exc), code=exc.code)
+
+    for away in (OperationalError, InterfaceError):  # a database restart, a network cut
+        app.add_exception_handler(away, _database_away)
 
     @app.exception_handler(MingyanError)
     async def _engine(_: Request, exc: MingyanError) -> JSONResponse:
