@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
     )
+    drain_timeout: float = Field(
+        20.0, ge=0, le=3600,
+        description="on SIGTERM, seconds running replies get to finish before they are saved as interrupted",
+    )
+    stream_buffer_kb: int = Field(
+        256, ge=1, le=1 << 20,
+        description="events queued for a streaming client that does not read (KiB); beyond it the stream is cut",
+    )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
     header_timeout_s: int = Field(
         10, ge=1, le=3600, description="close a connection whose request line and headers take longer (seconds)"

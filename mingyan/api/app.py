@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -27,6 +28,7 @@ from mingyan.api import (
 )
 from mingyan.api.auth import hash_key
 from mingyan.api.context import AppContext
+from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
@@ -55,18 +57,14 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
-        if ctx.conversations is not None:
-            await ctx.conversations.close()  # live replies saved as `interrupted`
-        ctx.chat.workers.close()
-        if close_engine:
-            await asyncio.to_thread(engine.close)
-            if embedder is not None:
-                await asyncio.to_thread(embedder.close)
+        await stop_work()
 
     app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.context = ctx = build_context(
         settings, engine, metrics, store=store, setup_token=setup_token, embedder=embedder
     )
+    stop_work = partial(_stop_work, ctx, engine if close_engine else None, embedder if close_engine else None)
+    ctx.drain = Drain(settings.drain_timeout, idle=lambda: _idle(ctx), stop_work=stop_work)
 
     install_error_handlers(app)
     app.include_router(service_routes.router)
@@ -87,7 +85,27 @@ def create_app(
     )
     app.add_middleware(RefuseNul)
     app.add_middleware(NoSniff)
+    app.add_middleware(DrainGate, drain=ctx.drain)  # outermost: a draining server refuses before anything
     return app
+
+
+async def _stop_work(ctx: AppContext, engine: Engine | None, embedder: Embedder | None) -> None:
+    """End what still runs: live replies saved `interrupted`, prompt preparation stopped; with the
+    server's own `engine`, streams end with an error and the KV states are saved as the engine
+    closes (and its embedder closes)."""
+    if ctx.conversations is not None:
+        await ctx.conversations.close()
+    ctx.chat.workers.close()
+    if engine is not None:
+        await asyncio.to_thread(engine.close)
+    if embedder is not None:
+        await asyncio.to_thread(embedder.close)
+
+
+def _idle(ctx: AppContext) -> bool:
+    """Nothing generating outside a request: no live reply, nothing in or waiting for the engine."""
+    stats = ctx.chat.engine.stats()
+    return (ctx.conversations is None or len(ctx.conversations.hub) == 0) and stats.active == 0 and stats.queued == 0
 
 
 def build_context(

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from mingyan.accounts.metering import Cutoffs, Meter
 from mingyan.accounts.service import AccountService
+from mingyan.api.drain import Drain
 from mingyan.api.metrics import Metrics
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.service import ChatService
@@ -36,6 +37,7 @@ class AppContext:
     account_service: AccountService | None = None
     conversations: ConversationService | None = None
     embedder: Embedder | None = None  # /v1/embeddings; None: not served
+    drain: Drain | None = None  # set by create_app: refusing new requests before shutdown
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:

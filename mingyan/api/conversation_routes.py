@@ -26,7 +26,7 @@ from mingyan.api.schemas import (
     PageOffset,
     ReplyOptions,
 )
-from mingyan.api.streaming import sse, sse_response
+from mingyan.api.streaming import buffer_bytes, sse, sse_response
 from mingyan.chat.conversations import ConversationService, Exchange
 from mingyan.chat.live import LiveReply
 from mingyan.store.conversations import ConversationStore
@@ -117,7 +117,7 @@ async def send_message(conversation_id: str, body: MessageCreate, request: Reque
     exchange = await metered_reply(request, principal, "conversations.send", lambda: _service(request).send(
         principal.user_id, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
     ))
-    return await _respond(exchange, body.stream)
+    return await _respond(request, exchange, body.stream)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/edit", response_model=None)
@@ -127,7 +127,7 @@ async def edit_message(
     exchange = await metered_reply(request, principal, "conversations.edit", lambda: _service(request).edit(
         principal.user_id, conversation_id, message_id, body.content, settings=_overrides(body)
     ))
-    return await _respond(exchange, body.stream)
+    return await _respond(request, exchange, body.stream)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/regenerate", response_model=None)
@@ -139,7 +139,7 @@ async def regenerate(
     exchange = await metered_reply(request, principal, "conversations.regenerate", lambda: _service(request).regenerate(
         principal.user_id, conversation_id, message_id, settings=_overrides(options)
     ))
-    return await _respond(exchange, options.stream)
+    return await _respond(request, exchange, options.stream)
 
 
 @router.get("/conversations/{conversation_id}/messages/{message_id}/events")
@@ -150,8 +150,8 @@ async def reply_events(conversation_id: str, message_id: str, request: Request, 
     message = _message_in(_store(request), owner, conversation_id, message_id)
     reply = _service(request).hub.get(owner, message_id)
     if reply is None:
-        return sse_response(_finished(message))
-    return sse_response(_events(reply))
+        return sse_response(_finished(message), buffer_bytes=buffer_bytes(request), stored=True)
+    return sse_response(_events(reply), buffer_bytes=buffer_bytes(request), stored=True)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/stop")
@@ -176,9 +176,9 @@ def _message_in(store: ConversationStore, owner: str, conversation_id: str, mess
     return message
 
 
-async def _respond(exchange: Exchange, stream: bool) -> StreamingResponse | ExchangeOut:
+async def _respond(request: Request, exchange: Exchange, stream: bool) -> StreamingResponse | ExchangeOut:
     if stream:
-        return sse_response(_events(exchange.reply, exchange))
+        return sse_response(_events(exchange.reply, exchange), buffer_bytes=buffer_bytes(request), stored=True)
     final = await exchange.reply.wait()
     return _exchange_out(exchange, final or exchange.reply.message)
 

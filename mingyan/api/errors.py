@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from mingyan.accounts.quotas import QuotaExceeded
@@ -84,6 +85,14 @@ async def _mapped(_: Request, exc: Exception) -> JSONResponse:
     return error_response(status, str(exc), code=code or getattr(exc, "code", None), headers=headers)
 
 
+async def _database_away(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return error_response(
+        503, "The database is unavailable right now; retry shortly.", code="database_unavailable",
+        headers={"Retry-After": "2"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,6 +112,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     for exception in MAPPED:
         app.add_exception_handler(exception, _mapped)
+
+    for away in (OperationalError, InterfaceError):  # a database restart, a network cut
+        app.add_exception_handler(away, _database_away)
 
     @app.exception_handler(MingyanError)
     async def _engine(_: Request, exc: MingyanError) -> JSONResponse:

@@ -35,6 +35,7 @@ class _EngineCollector:
             "mingyan_generated_tokens": ("tokens generated", s.generated_tokens_total),
             "mingyan_prefill_tokens": ("prompt tokens evaluated (not from cache)", s.prefill_tokens_total),
             "mingyan_cancelled_requests": ("requests cancelled by their client", s.cancelled_total),
+            "mingyan_engine_errors": ("engine steps that failed (their requests ended with an error)", s.errors_total),
         }
         for name, (doc, value) in counters.items():
             counter = CounterMetricFamily(name, doc, labels=["model"])

@@ -26,6 +26,7 @@ from mingyan.api.schemas import (
     now,
 )
 from mingyan.api.streaming import (
+    buffer_bytes,
     sse_events,
     sse_response,
     unless_disconnected,
@@ -92,7 +93,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
             id=cid, created=created, model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
         )
-        return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
+        return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
     done = await unless_disconnected(request, lambda: collect(events))
     choice = ChatChoice(
         message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value,
@@ -130,7 +131,7 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
             return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
 
         first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
-        return sse_response(sse_events(events, chunks, first), on_close=events.aclose)
+        return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
     done = await unless_disconnected(request, lambda: collect(events))
     choice = TextChoice(
         text=echo + done.text, finish_reason=done.finish_reason.value,

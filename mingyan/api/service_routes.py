@@ -11,15 +11,21 @@ from mingyan.api.schemas import Health
 router = APIRouter()
 
 
-@router.get("/health")
-async def health(request: Request) -> Health:
-    service = context(request).chat
-    stats = service.engine.stats()
+@router.get("/health", responses={503: {"model": Health, "description": "draining before shutdown"}})
+async def health(request: Request, response: Response) -> Health:
+    ctx = context(request)
+    stats = ctx.chat.engine.stats()
+    draining = ctx.drain is not None and ctx.drain.draining
+    if draining:
+        response.status_code = 503  # load balancers take a draining server out of rotation
     return Health(
-        model=service.model_name,
+        status="draining" if draining else "ok",
+        model=ctx.chat.model_name,
         active_requests=stats.active,
         queued_requests=stats.queued,
         generated_tokens_total=stats.generated_tokens_total,
+        engine_errors_total=stats.errors_total,
+        last_engine_error=stats.last_error,
     )
 
 

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+
 from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
 from mingyan.store.conversations import ConversationStore
@@ -25,6 +27,8 @@ from mingyan.store.tables import Message
 log = logging.getLogger(__name__)
 
 SAVE_INTERVAL_S = 0.5
+FINISH_RETRY_S = 60.0  # how long the final save of a reply is retried while the database is away
+DATABASE_AWAY = (OperationalError, InterfaceError)  # connection lost or refused (a restart, a network cut)
 
 
 @dataclass(frozen=True)
@@ -145,13 +149,14 @@ class LiveReply:
         if finish is None and status == "complete":
             status, error = "error", "the engine stream ended without finishing"
         try:
-            self.final = await asyncio.to_thread(
-                self.store.finish_message, self.owner, self.id, status,
-                _finish_reason(finish, status), content=self.text, error=error,
+            self.final = await self._save_final(
+                status, _finish_reason(finish, status), content=self.text, error=error,
                 **_usage_fields(finish, first_token_s, time.monotonic() - started),
             )
         except NotFound:
             log.info("reply %s: its conversation was deleted while it ran", self.id)
+        except DATABASE_AWAY:
+            log.error("reply %s: the database stayed away; the next start marks it interrupted", self.id)
         pieces = sum(1 for part in self._parts if part)
         self.usage = finish.usage if finish is not None and finish.usage is not None else Usage(
             prompt_tokens=self.prompt_tokens, completion_tokens=pieces
@@ -164,6 +169,21 @@ class LiveReply:
                 log.exception("reply %s: finish callback failed", self.id)
         return self.final
 
+    async def _save_final(self, status: str, finish_reason: str | None, **fields: Any) -> Message:
+        """The final save, retried while the database is away (an UPDATE: repeating it is harmless)."""
+        deadline, pause = time.monotonic() + FINISH_RETRY_S, 0.25
+        while True:
+            try:
+                return await asyncio.to_thread(
+                    self.store.finish_message, self.owner, self.id, status, finish_reason, **fields
+                )
+            except DATABASE_AWAY:
+                if time.monotonic() > deadline:
+                    raise
+                log.warning("reply %s: the database is away; saving again in %.1f s", self.id, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 4.0)
+
     async def _save_periodically(self) -> None:
         while True:
             await asyncio.sleep(self.save_interval_s)
@@ -175,6 +195,8 @@ class LiveReply:
                 except NotFound:  # the conversation was deleted while its reply ran
                     self.stop("stopped")
                     return
+                except DATABASE_AWAY:  # a restart: the text stays in memory; the next save catches up
+                    log.warning("reply %s: the database is away; partial save skipped", self.id)
 
 
 def _finish_reason(finish: TokenEvent | None, status: str) -> str | None:

@@ -17,7 +17,7 @@ SERVE_FIELDS = (
     "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
     "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
     "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint", "forwarded_allow_ips",
-    "api_docs", "header_timeout_s",
+    "api_docs", "header_timeout_s", "drain_timeout", "stream_buffer_kb",
 )
 
 
@@ -84,6 +84,7 @@ def serve(settings: Settings) -> None:
     from mingyan.api.app import create_app
     from mingyan.api.metrics import Metrics
     from mingyan.bootstrap import open_embedder, open_engine, open_store
+    from mingyan.cli.draining import DrainingServer
     from mingyan.store.accounts.account_store import AccountStore
 
     store = open_store(settings)
@@ -98,8 +99,8 @@ def serve(settings: Settings) -> None:
     embedder = None
     try:
         embedder = open_embedder(settings)
-        # The app closes the engine on shutdown: uvicorn re-raises SIGTERM after its graceful
-        # shutdown, so code after uvicorn.run() may never run.
+        # The app closes the engine on shutdown (SIGINT is re-raised after uvicorn's graceful
+        # shutdown, so code after the server's run() may never run).
         token = setup_token(settings, accounts)
         app = create_app(
             settings, engine, metrics, close_engine=True, store=store, setup_token=token, embedder=embedder
@@ -113,7 +114,10 @@ def serve(settings: Settings) -> None:
             file=sys.stderr,
             flush=True,
         )
-        uvicorn.run(app, **uvicorn_options(settings))
+        server = DrainingServer(uvicorn.Config(app, **uvicorn_options(settings)), app.state.context.drain)
+        server.run()
+        if not server.started:  # uvicorn logged why (the port is taken, say)
+            raise MingyanError(f"could not listen on {settings.host}:{settings.port}")
     finally:
         engine.close()
         if embedder is not None:

@@ -125,6 +125,8 @@ class EngineStats:
     cached_tokens_total: int
     generated_tokens_total: int
     prefill_tokens_total: int = 0  # prompt tokens actually evaluated (not from cache)
+    errors_total: int = 0  # engine failures (a decode step that failed); the requests in it got the error
+    last_error: str | None = None  # the latest such failure, for /health
 
 
 class EventStream(Protocol):

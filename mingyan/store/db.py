@@ -23,7 +23,9 @@ def default_url(data_dir: Path | str) -> str:
 
 
 def open_database(url: str, **engine_kwargs: Any) -> Engine:
-    """An Engine for `url`. For SQLite, every connection gets the pragmas and transactions begin IMMEDIATE."""
+    """An Engine for `url`. For SQLite, every connection gets the pragmas and transactions begin IMMEDIATE.
+    Connections are checked before use, so the server reconnects by itself after a database restart."""
+    engine_kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **engine_kwargs)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine)

@@ -236,7 +236,7 @@ def test_an_sse_response_closes_its_source_even_if_the_client_left_before_the_fi
         return {"type": "http.disconnect"}
 
     async def scenario():
-        response = sse_response(body(), on_close=on_close)
+        response = sse_response(body(), on_close=on_close, buffer_bytes=1024)
         try:
             await response({"type": "http", "asgi": {"spec_version": "2.4"}}, receive, gone)
         except Exception:  # noqa: BLE001 - starlette turns the OSError into ClientDisconnect

@@ -25,6 +25,7 @@ from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import ImportFormatError, NotFound
 from mingyan.store.migrate import upgrade
 from mingyan.store.tables import Conversation, Message
+from mingyan.store.transfer import write as transfer_write
 from mingyan.store.transfer.mingyan_json import (
     export_json,
     export_markdown,
@@ -32,7 +33,6 @@ from mingyan.store.transfer.mingyan_json import (
     import_file,
     import_json,
 )
-from mingyan.store.transfer import write as transfer_write
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 POEM = "床前明月光，\n疑是地上霜。\n\n```python\nprint('月')\n```"

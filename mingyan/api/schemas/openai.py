@@ -299,8 +299,10 @@ class ErrorResponse(OpenAIBaseModel):
 
 
 class Health(OpenAIBaseModel):
-    status: Literal["ok"] = "ok"
+    status: Literal["ok", "draining"] = "ok"  # draining: shutting down, new requests get 503
     model: str
     active_requests: int
     queued_requests: int
     generated_tokens_total: int
+    engine_errors_total: int = 0  # failed engine steps since start; their requests ended with an error
+    last_engine_error: str | None = None  # the latest one, as the requests saw it

@@ -73,6 +73,8 @@ class _Counters:
     cached_tokens: int = 0
     generated_tokens: int = 0
     prefill_tokens: int = 0
+    errors: int = 0
+    last_error: str | None = None
     busy_s_ewma: float = 5.0
 
 
@@ -143,8 +145,9 @@ class LlamaCppEngine:
 
     def __init__(
         self, path: Path, *, name: str, sha256: str = "", config: EngineConfig | None = None,
-        observer: Observer | None = None, verbose: bool = False,
+        observer: Observer | None = None, verbose: bool = False, context_class: type[NativeContext] = NativeContext,
     ) -> None:
+        """`context_class` builds the llama.cpp context (a subclass can wrap its calls, say to inject faults)."""
         cfg = config or EngineConfig()
         self._model = NativeModel(path, verbose=verbose)
         n_ctx = min(cfg.n_ctx, self._model.n_ctx_train) if self._model.n_ctx_train > 0 else cfg.n_ctx
@@ -154,7 +157,7 @@ class LlamaCppEngine:
         self._batch_jobs: list[Job] = []
         self._closing = self._closed = False
         try:
-            self._ctx = NativeContext(
+            self._ctx = context_class(
                 self._model,
                 ContextConfig(n_ctx=n_ctx * cfg.n_slots, n_batch=max(cfg.n_batch, cfg.n_slots),
                               n_threads=cfg.n_threads, n_seq_max=cfg.n_slots),
@@ -230,6 +233,7 @@ class LlamaCppEngine:
             requests_total=c.requests, cancelled_total=c.cancelled,
             prompt_tokens_total=c.prompt_tokens, cached_tokens_total=c.cached_tokens,
             generated_tokens_total=c.generated_tokens, prefill_tokens_total=c.prefill_tokens,
+            errors_total=c.errors, last_error=c.last_error,
         )
 
     def forget(self, scope: str, label: str | None = None) -> None:
@@ -302,8 +306,8 @@ class LlamaCppEngine:
                     continue
                 self._step()
             except Exception as exc:  # keep serving: fail the requests in flight, reset
-                log.exception("decode step failed")
-                self._fail_all(exc if isinstance(exc, MingyanError) else EngineError(f"generation failed: {exc}"))
+                log.exception("engine step failed")
+                self._fail(self._slots, self._record_error(exc))
         for slot in self._slots:  # closing: end what still runs with an error, not a silent cut
             if slot.busy:
                 job = slot.job
@@ -379,10 +383,17 @@ class LlamaCppEngine:
             added.append((slot, chunk, True))
         self._batch_jobs = [slot.job for slot, _, _ in added if slot.job is not None]  # all busy
         ctx.set_abortable(ctx.n_in_batch >= ABORTABLE_BATCH)
-        code = ctx.decode_batch()
-        self._batch_jobs = []
+        error: MingyanError | None = None
+        try:
+            code = ctx.decode_batch()
+        except Exception as exc:  # only the requests in this batch are affected
+            log.exception("decode step failed")
+            ctx.discard_batch()
+            code, error = -1, self._record_error(exc)
+        finally:
+            self._batch_jobs = []
         if code != 0:
-            self._undo([slot for slot, _, _ in added], code)
+            self._undo([slot for slot, _, _ in added], code, error)
             return
         for slot, tokens, from_prompt in added:
             slot.tokens.extend(tokens)
@@ -394,7 +405,7 @@ class LlamaCppEngine:
         for slot, index in sample_at:
             self._sample(slot, index)
 
-    def _undo(self, slots: list[Slot], code: int) -> None:
+    def _undo(self, slots: list[Slot], code: int, error: MingyanError | None) -> None:
         for slot in slots:
             self._ctx.seq_rm(slot.seq_id, len(slot.tokens), -1)
         if code == 2:  # aborted: everyone in the batch had been cancelled, or we are closing
@@ -402,7 +413,14 @@ class LlamaCppEngine:
                 if slot.busy:
                     self._finish(slot, FinishReason.CANCELLED)
             return
-        raise EngineError(f"llama_decode failed with code {code}")
+        self._fail(slots, error or self._record_error(EngineError(f"llama_decode failed with code {code}")))
+
+    def _record_error(self, exc: Exception) -> MingyanError:
+        """Count a failure and keep its one-line description for /health; the error for the requests."""
+        error = exc if isinstance(exc, MingyanError) else EngineError(f"generation failed: {exc}")
+        self._counts.errors += 1
+        self._counts.last_error = str(error)
+        return error
 
     def _sample(self, slot: Slot, index: int) -> None:
         assert slot.sampler is not None and slot.job is not None  # a busy slot has its job and sampler
@@ -440,8 +458,9 @@ class LlamaCppEngine:
         if self._observer is not None and not cancelled:
             self._observer(timing)
 
-    def _fail_all(self, exc: Exception) -> None:
-        for slot in self._slots:
+    def _fail(self, slots: list[Slot], exc: Exception) -> None:
+        """End the requests of `slots` with `exc` and clear their sequences; the others go on."""
+        for slot in slots:
             if slot.job is not None:  # busy
                 slot.job.emit(exc)
                 slot.release()

@@ -174,6 +174,10 @@ class NativeContext:
             self.lib.llama_set_abort_callback(self.ptr, callback, None)
             self._abortable = abortable
 
+    def discard_batch(self) -> None:
+        """Forget the queued tokens (after a decode that failed before it took them)."""
+        self.n_in_batch = 0
+
     def decode_batch(self) -> int:
         """Evaluate the queued tokens in one llama_decode; returns its code (0 ok, 2 aborted)."""
         self._batch.n_tokens = self.n_in_batch
