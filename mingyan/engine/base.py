@@ -13,10 +13,10 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from mingyan.errors import ContextLengthError, InvalidRequestError
+from mingyan.formats.template import ChatTemplate
 from mingyan.sampling import SamplingSettings
 
 DEFAULTS = SamplingSettings()
-from mingyan.formats.template import ChatTemplate
 
 
 class FinishReason(StrEnum):

@@ -179,7 +179,7 @@ class LlamaCppEmbedder:
             job.vectors = [[] for _ in job.tokens]
             return False
         group = job.groups.popleft()
-        for index, vector in zip(group, native.run([job.tokens[i] for i in group])):
+        for index, vector in zip(group, native.run([job.tokens[i] for i in group]), strict=True):
             job.vectors[index] = _unit(vector)
         return not job.groups
 

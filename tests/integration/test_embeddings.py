@@ -62,7 +62,7 @@ def post(server, **body) -> httpx.Response:
 def test_vectors_match_llama_cpp_own_embeddings(oai, reference) -> None:
     reply = oai.embeddings.create(model=E5, input=TEXTS, encoding_format="float")
     assert [d.index for d in reply.data] == list(range(len(TEXTS)))
-    for text, item in zip(TEXTS, reply.data):
+    for text, item in zip(TEXTS, reply.data, strict=True):
         ours = np.asarray(item.embedding)
         assert ours.shape == (384,) and abs(np.linalg.norm(ours) - 1) < 1e-4  # unit length, as OpenAI's
         cosine = float(ours @ unit(reference.embed(text)))
@@ -85,7 +85,7 @@ def test_base64_is_little_endian_float32_and_the_client_decodes_it(oai, server) 
     floats = oai.embeddings.create(model=E5, input=TEXTS[:3], encoding_format="float")
     decoded = oai.embeddings.create(model=E5, input=TEXTS[:3])  # the client asks for base64, decodes
     raw = oai.embeddings.create(model=E5, input=TEXTS[:3], encoding_format="base64")
-    for f, d, r in zip(floats.data, decoded.data, raw.data):
+    for f, d, r in zip(floats.data, decoded.data, raw.data, strict=True):
         from_b64 = np.frombuffer(base64.b64decode(r.embedding), dtype="<f4")
         assert np.allclose(from_b64, f.embedding, atol=1e-6)
         assert np.allclose(d.embedding, f.embedding, atol=1e-6)
@@ -105,7 +105,7 @@ def test_token_id_inputs_equal_their_text(server, reference) -> None:
     ids = [reference.tokenize(t.encode()) for t in TEXTS[:2]]
     by_ids = post(server, input=ids).json()["data"]
     by_text = post(server, input=TEXTS[:2]).json()["data"]
-    for a, b in zip(by_ids, by_text):
+    for a, b in zip(by_ids, by_text, strict=True):
         assert float(np.dot(a["embedding"], b["embedding"])) >= 0.9999
     one = post(server, input=ids[0]).json()  # a single token-id list
     assert len(one["data"]) == 1 and one["usage"]["prompt_tokens"] == len(ids[0])

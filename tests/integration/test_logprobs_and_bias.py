@@ -95,7 +95,7 @@ def test_completion_logprobs_in_the_legacy_shape(client):
     lp = choice.logprobs
     assert "".join(lp.tokens) == choice.text and len(lp.tokens) == 6
     assert all(v <= 0 for v in lp.token_logprobs)
-    assert all(len(top) <= 2 and max(top.values()) == pytest.approx(v) for top, v in zip(lp.top_logprobs, lp.token_logprobs))
+    assert all(len(top) <= 2 and max(top.values()) == pytest.approx(v) for top, v in zip(lp.top_logprobs, lp.token_logprobs, strict=True))
     assert lp.text_offset == [sum(len(t) for t in lp.tokens[:i]) for i in range(6)]
     streamed = client.completions.create(model=SMOLLM, prompt="The capital of France is", temperature=0,
                                          max_tokens=6, logprobs=2, stream=True)
