@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder
-from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine, Observer
+from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.engine import LlamaCppEngine, Observer
 from mingyan.errors import MingyanError
 from mingyan.models.registry import ModelRegistry
 

@@ -138,7 +138,8 @@ def test_forget_during_a_running_request_keeps_nothing_of_it(tmp_path: Path) -> 
     from mingyan.bootstrap import open_registry
     from mingyan.config import Settings
     from mingyan.engine.base import GenerationRequest, SamplingParams
-    from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+    from mingyan.engine.llamacpp.config import EngineConfig
+    from mingyan.engine.llamacpp.engine import LlamaCppEngine
 
     entry = open_registry(Settings(), progress=False).resolve(SMOLLM)
     config = EngineConfig(n_ctx=1024, n_slots=2, n_threads=2, cache_dir=tmp_path, cache_disk_bytes=1 << 30)

@@ -16,7 +16,8 @@ from mingyan.api.app import create_app
 from mingyan.bootstrap import open_registry
 from mingyan.config import Settings
 from mingyan.engine.base import GenerationRequest, SamplingParams
-from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.engine import LlamaCppEngine
 from mingyan.engine.llamacpp.native import NativeContext
 from mingyan.errors import EngineError
 from tests.conftest import SMOLLM

@@ -10,7 +10,8 @@ import pytest
 from mingyan.bootstrap import open_registry
 from mingyan.config import Settings
 from mingyan.engine.base import GenerationRequest, SamplingParams
-from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.engine import LlamaCppEngine
 from mingyan.engine.llamacpp.prefix_cache import common_prefix
 from mingyan.errors import EngineBusyError
 from tests.conftest import SMOLLM

@@ -7,7 +7,8 @@ from fastapi.testclient import TestClient
 
 from mingyan.api.app import create_app
 from mingyan.config import Settings
-from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.engine import LlamaCppEngine
 from mingyan.errors import ModelError
 from mingyan.formats.families import family_by_name
 from tests.tiny_models import FAMILIES, make_tiny_model

@@ -12,7 +12,8 @@ from mingyan.chat.prompt import chat_prompt_tokens
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import SamplingParams
-from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.engine import LlamaCppEngine
 from tests.conftest import SMOLLM
 
 

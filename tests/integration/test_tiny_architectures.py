@@ -20,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from mingyan.api.app import create_app
 from mingyan.config import Settings
-from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
+from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.engine import LlamaCppEngine
 from tests.tiny_models import FAMILIES, Family
 
 USER = [{"role": "user", "content": "Hi there, 你好"}]

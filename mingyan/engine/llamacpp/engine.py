@@ -30,13 +30,13 @@ from mingyan.engine.base import (
     GenerationRequest,
     ModelInfo,
     RequestTiming,
-    TokenEvent,
     TokenLogprob,
     TopLogprob,
     check_fits,
     check_logit_bias,
 )
-from mingyan.engine.llamacpp.jobs import FairQueue, Job
+from mingyan.engine.llamacpp.config import EngineConfig, auto_slots
+from mingyan.engine.llamacpp.jobs import FairQueue, Job, JobStream
 from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
@@ -48,19 +48,6 @@ log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5
 RESTORE_MARGIN = 16  # restore a saved state only when it saves this many more tokens
 ABORTABLE_BATCH = 32  # batches this long (prefill) can be cut short by the abort callback
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    n_ctx: int = 4096  # per slot: the longest conversation one request can have
-    n_slots: int = 0  # 0: chosen from cores and memory (see auto_slots)
-    n_threads: int = 2
-    n_batch: int = 512
-    prefill_chunk: int = 128  # prompt tokens per step while other slots are generating
-    max_queue: int = 64
-    cache_ram_bytes: int = 512 << 20
-    cache_disk_bytes: int = 4 << 30
-    cache_dir: Path | None = None
 
 
 @dataclass
@@ -79,65 +66,6 @@ class _Counters:
 
 
 Observer = Callable[[RequestTiming], None]  # called on the decode thread: keep it quick
-MAX_AUTO_SLOTS = 8
-KV_MEMORY_SHARE = 0.25  # of available memory, at most, for the KV cache of all slots
-
-
-def available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 << 30
-
-
-def auto_slots(kv_bytes_per_slot: int, cores: int) -> int:
-    """Two slots per core (batching pays off beyond the core count), 2..8, within memory."""
-    slots = min(MAX_AUTO_SLOTS, max(2, 2 * cores))
-    budget = available_memory() * KV_MEMORY_SHARE
-    while slots > 1 and slots * kv_bytes_per_slot > budget:
-        slots -= 1
-    return slots
-
-
-class JobStream:
-    """The events of one job. Closing it cancels the job, whether or not it was ever iterated
-    (a client can vanish before the first event is read)."""
-
-    def __init__(self, job: Job, wake: Callable[[], None]) -> None:
-        self._job = job
-        self._wake = wake
-        self._done = False
-
-    def __aiter__(self) -> JobStream:
-        return self
-
-    async def __anext__(self) -> TokenEvent:
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            item = await self._job.events.get()
-        except BaseException:
-            await self.aclose()
-            raise
-        if isinstance(item, Exception):
-            await self.aclose()
-            raise item
-        if item.finish_reason is not None:
-            self._finish()
-        return item
-
-    async def aclose(self) -> None:
-        self._finish()
-
-    def _finish(self) -> None:
-        if not self._done:
-            self._done = True
-            self._job.cancelled.set()  # a finished job ignores this
-            self._wake()
 
 
 class LlamaCppEngine:

@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mingyan.engine.base import GenerationRequest, TokenEvent
@@ -99,3 +100,40 @@ class FairQueue:
             self._by_user.clear()
             self._size = 0
             return jobs
+
+
+class JobStream:
+    """The events of one job. Closing it cancels the job, whether or not it was ever iterated
+    (a client can vanish before the first event is read)."""
+
+    def __init__(self, job: Job, wake: Callable[[], None]) -> None:
+        self._job = job
+        self._wake = wake
+        self._done = False
+
+    def __aiter__(self) -> JobStream:
+        return self
+
+    async def __anext__(self) -> TokenEvent:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            item = await self._job.events.get()
+        except BaseException:
+            await self.aclose()
+            raise
+        if isinstance(item, Exception):
+            await self.aclose()
+            raise item
+        if item.finish_reason is not None:
+            self._finish()
+        return item
+
+    async def aclose(self) -> None:
+        self._finish()
+
+    def _finish(self) -> None:
+        if not self._done:
+            self._done = True
+            self._job.cancelled.set()  # a finished job ignores this
+            self._wake()
