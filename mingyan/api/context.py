@@ -7,20 +7,21 @@ helpers that already hold the request).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from mingyan.accounts.metering import Cutoffs, Meter
-from mingyan.accounts.service import AccountService
-from mingyan.api.drain import Drain
-from mingyan.api.metrics import Metrics
-from mingyan.chat.conversations import ConversationService
-from mingyan.chat.service import ChatService
-from mingyan.config import Settings
-from mingyan.engine.base import Embedder
-from mingyan.store.accounts.account_store import AccountStore
-from mingyan.store.conversations import ConversationStore
+if TYPE_CHECKING:  # annotations only: this module is imported by auth, errors and the routes alike
+    from mingyan.accounts.metering import Cutoffs, Meter
+    from mingyan.accounts.service import AccountService
+    from mingyan.api.drain import Drain
+    from mingyan.api.metrics import Metrics
+    from mingyan.chat.conversations import ConversationService
+    from mingyan.chat.service import ChatService
+    from mingyan.config import Settings
+    from mingyan.engine.base import Embedder
+    from mingyan.store.accounts.account_store import AccountStore
+    from mingyan.store.conversations import ConversationStore
 
 
 @dataclass
