@@ -51,6 +51,13 @@ class EngineError(MingyanError):
     """The engine could not run a request (empty prompt, native failure)."""
 
 
+class EngineClosing(EngineError):
+    """The engine is shutting down: the request was not (or no longer) served; retry on a server
+    that is up (answered 503 with Retry-After)."""
+
+    retry_after_s = 5.0
+
+
 class EngineBusyError(MingyanError):
     """The engine's queue is full; the client should retry after `retry_after_s`."""
 

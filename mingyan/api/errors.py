@@ -18,6 +18,7 @@ from mingyan.errors import (
     AccessRevoked,
     ConflictError,
     EngineBusyError,
+    EngineClosing,
     InvalidRequestError,
     MingyanError,
     TemplateError,
@@ -69,6 +70,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 # `retry_after_s` get a Retry-After header.
 MAPPED: dict[type[Exception], tuple[int, str | None]] = {
     EngineBusyError: (429, "server_busy"),
+    EngineClosing: (503, "server_shutting_down"),
     TooManyAttempts: (429, "too_many_attempts"),
     QuotaExceeded: (429, "quota_exceeded"),
     AccessRevoked: (403, "access_revoked"),

@@ -31,7 +31,7 @@ import numpy as np
 from mingyan.engine.base import EmbedderInfo, EmbeddingInput, Embeddings
 from mingyan.engine.llamacpp.native import NativeModel
 from mingyan.engine.turns import TurnQueue
-from mingyan.errors import EngineBusyError, EngineError, InvalidRequestError, ModelError
+from mingyan.errors import EngineBusyError, EngineClosing, EngineError, InvalidRequestError, ModelError
 
 POOLING_NAMES = {1: "mean", 2: "cls", 3: "last"}  # llama_pooling_type values that give one vector
 # Families trained with Matryoshka representation learning: a prefix of their vectors, renormalized,
@@ -121,7 +121,7 @@ class LlamaCppEmbedder:
         loop = asyncio.get_running_loop()
         job = _Job(list(inputs), loop, loop.create_future())
         if not self._turns.put(job):
-            raise EngineError("the embedding model is shutting down")
+            raise EngineClosing("the embedding model is shutting down")
         self._waiting[user] = self._waiting.get(user, 0) + 1
         try:
             return await job.future
@@ -135,7 +135,7 @@ class LlamaCppEmbedder:
 
     def close(self) -> None:
         for job in self._turns.close():
-            job.settle(error=EngineError("the embedding model is shutting down"))
+            job.settle(error=EngineClosing("the embedding model is shutting down"))
         if self._thread.is_alive():
             self._thread.join()
         self._model.free()
@@ -160,7 +160,7 @@ class LlamaCppEmbedder:
                 if finished:
                     job.settle(Embeddings(job.vectors, sum(len(t) for t in job.tokens or ())))
                 elif not self._turns.again(job):
-                    job.settle(error=EngineError("the embedding model is shutting down"))
+                    job.settle(error=EngineClosing("the embedding model is shutting down"))
         finally:
             native.free()
 

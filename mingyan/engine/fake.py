@@ -25,7 +25,7 @@ from mingyan.engine.base import (
     check_logit_bias,
 )
 from mingyan.engine.text import StopMatcher
-from mingyan.errors import EngineBusyError
+from mingyan.errors import EngineBusyError, EngineClosing
 from mingyan.formats.template import ChatTemplate
 
 SPECIALS = ("<|im_start|>", "<|im_end|>")
@@ -50,6 +50,7 @@ class FakeEngine:
         self._template = ChatTemplate(CHATML)
         self.token_delay = token_delay
         self.requests: list[GenerationRequest] = []
+        self.closed = False
         self.cancelled = 0
         self.active = 0
         self.generated = 0
@@ -88,6 +89,8 @@ class FakeEngine:
         return f"You said: {user}"
 
     def generate(self, request: GenerationRequest) -> EventStream:
+        if self.closed:
+            raise EngineClosing("the engine is shutting down")
         check_fits(request, self._info.n_ctx)
         check_logit_bias(request, self._info.n_vocab)
         if self.max_active is not None and self.active >= self.max_active:
@@ -144,4 +147,4 @@ class FakeEngine:
         self.forgotten.append((scope, label))
 
     def close(self) -> None:
-        pass
+        self.closed = True  # as the real engine: no request is served after this

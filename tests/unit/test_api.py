@@ -265,3 +265,15 @@ def test_many_messages_are_refused_before_any_work(client, engine):
     r = chat(client, messages=[{"role": "user", "content": "a"}] * 1001)
     assert r.status_code == 400 and r.json()["error"]["param"] == "messages"
     assert engine.requests == []
+
+
+def test_a_closing_engine_is_a_503_not_a_500(engine):
+    """After the drain timeout the engine closes; a request still arriving or waiting is told to
+    retry elsewhere (503 with Retry-After), not that the server failed."""
+    with make_client(engine) as client:
+        engine.close()
+        for stream in (False, True):
+            r = chat(client, stream=stream)
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "5"
+            assert r.json()["error"]["code"] == "server_shutting_down"

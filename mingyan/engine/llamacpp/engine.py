@@ -40,7 +40,7 @@ from mingyan.engine.llamacpp.jobs import FairQueue, Job, JobStream
 from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
-from mingyan.errors import EngineError, MingyanError, ModelError, TemplateError
+from mingyan.errors import EngineClosing, EngineError, MingyanError, ModelError, TemplateError
 from mingyan.formats.chat_format import resolve_chat_format
 from mingyan.formats.template import ChatTemplate
 
@@ -149,7 +149,7 @@ class LlamaCppEngine:
         check_fits(request, self._info.n_ctx)
         check_logit_bias(request, self._info.n_vocab)
         if self._closing:
-            raise EngineError("the engine is shutting down")
+            raise EngineClosing("the engine is shutting down")
         job = Job(request=request, loop=asyncio.get_running_loop())
         self._queue.put(job, retry_after_s=self._retry_after())
         return JobStream(job, self._queue.wake)
@@ -183,7 +183,7 @@ class LlamaCppEngine:
         self._closed = True
         self._closing = True
         for job in self._queue.drain():
-            job.emit(EngineError("the server is shutting down"))
+            job.emit(EngineClosing("the server is shutting down"))
         self._queue.wake()
         if self._thread.is_alive():
             self._thread.join()
@@ -241,7 +241,7 @@ class LlamaCppEngine:
                 job = slot.job
                 assert job is not None  # a busy slot holds its job
                 slot.release()
-                job.emit(EngineError("the server is shutting down; the answer was cut short"))
+                job.emit(EngineClosing("the server is shutting down; the answer was cut short"))
 
     def _admit(self) -> None:
         while any(not slot.busy for slot in self._slots):
