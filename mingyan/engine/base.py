@@ -23,6 +23,21 @@ class FinishReason(str, Enum):
 
 
 @dataclass(frozen=True)
+class Constraint:
+    """What the generated text must look like: a GBNF grammar (llama.cpp's grammar syntax).
+
+    With `triggers`, the grammar is lazy: text is free until one of these strings appears in
+    the output, and from the start of that string on the output must follow the grammar
+    (a tool call after some prose). Without them the whole reply follows it. Engines refuse a
+    grammar they cannot parse with InvalidRequestError, before any token.
+    """
+
+    grammar: str
+    root: str = "root"
+    triggers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SamplingParams:
     """Validated sampling settings (the API layer checks ranges before building one)."""
 
@@ -37,6 +52,7 @@ class SamplingParams:
     penalty_last_n: int = 64
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
+    constraint: Constraint | None = None  # grammar-constrained decoding
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from mingyan.engine.base import (
 )
 from mingyan.engine.chat_format import resolve_chat_format
 from mingyan.engine.jobs import FairQueue, Job
-from mingyan.engine.native import ContextConfig, NativeContext, NativeModel
+from mingyan.engine.native import ContextConfig, NativeContext, NativeModel, check_grammar
 from mingyan.engine.prefix_cache import StateCache, common_prefix
 from mingyan.engine.slots import Slot
 from mingyan.engine.template import ChatTemplate
@@ -200,6 +200,8 @@ class LlamaCppEngine:
         check_fits(request, self._info.n_ctx)
         if self._closing:
             raise EngineError("the engine is shutting down")
+        if request.sampling.constraint is not None:  # a bad grammar is a 400 now, not a failed step
+            check_grammar(self._model, request.sampling.constraint)
         job = Job(request=request, loop=asyncio.get_running_loop())
         self._queue.put(job, retry_after_s=self._retry_after())
         return JobStream(job, self._queue.wake)
