@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from mingyan.chat.prompt import chat_prompt_tokens
+from mingyan.chat.tool_calling import ReplyPlan
 from mingyan.engine.base import (
     Engine,
     EventStream,
@@ -51,6 +53,29 @@ class ChatService:
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
         return await asyncio.to_thread(chat_prompt_tokens, self.engine, template, messages)
+
+    async def shaped_request(
+        self, messages: Sequence[Mapping[str, Any]], sampling: SamplingParams, plan: ReplyPlan,
+        *, user: str = "",
+    ) -> GenerationRequest:
+        """Like chat_request, for a reply shaped by `plan`: tools rendered in the family's
+        format, tool turns converted, and the plan's constraint and stops applied."""
+        if plan.tools is None and plan.constraint is None and all(m.keys() <= {"role", "content"} for m in messages):
+            return await self.chat_request(messages, sampling, user=user)  # a plain chat, as before
+        template = self._template()
+        chat = plan.format.prepare(messages, plan.tools)
+        tools = plan.format.template_tools(template.source, plan.tools)
+        tokens = await asyncio.to_thread(chat_prompt_tokens, self.engine, template, chat, tools)
+        stops = sampling.stop + tuple(s for s in plan.format.stop if plan.calls_tools and s not in sampling.stop)
+        return self.request(tokens, replace(sampling, constraint=plan.constraint, stop=stops), user=user)
+
+    def _template(self):
+        template = self.engine.chat_template
+        if template is None:
+            raise TemplateError(
+                f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
+            )
+        return template
 
     async def text_request(
         self, prompt: str, sampling: SamplingParams, *, user: str = ""

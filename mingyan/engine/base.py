@@ -90,6 +90,7 @@ class ModelInfo:
     n_ctx: int  # context size the engine runs with
     n_ctx_train: int
     architecture: str
+    family: str | None = None  # the model family (engine/families.py), None when unknown
 
 
 @dataclass(frozen=True)

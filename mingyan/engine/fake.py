@@ -44,13 +44,13 @@ CHATML = (
 class FakeEngine:
     def __init__(
         self, *, name: str = "fake-model", n_ctx: int = 512, token_delay: float = 0.0,
-        max_active: int | None = None, replies: Sequence[str] = (),
+        max_active: int | None = None, replies: Sequence[str] = (), family: str | None = None,
     ) -> None:
         self.max_active = max_active
         self.replies = list(replies)  # canned replies, one per request, in order
         self._info = ModelInfo(
             name=name, path="(memory)", sha256="0" * 64, n_ctx=n_ctx, n_ctx_train=n_ctx,
-            architecture="fake",
+            architecture="fake", family=family,
         )
         self._template = ChatTemplate(CHATML)
         self.token_delay = token_delay

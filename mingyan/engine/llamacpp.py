@@ -34,7 +34,12 @@ from mingyan.engine.base import (
 )
 from mingyan.engine.chat_format import resolve_chat_format
 from mingyan.engine.jobs import FairQueue, Job
-from mingyan.engine.native import ContextConfig, NativeContext, NativeModel, check_grammar
+from mingyan.engine.native import (
+    ContextConfig,
+    NativeContext,
+    NativeModel,
+    check_grammar,
+)
 from mingyan.engine.prefix_cache import StateCache, common_prefix
 from mingyan.engine.slots import Slot
 from mingyan.engine.template import ChatTemplate
@@ -244,6 +249,7 @@ class LlamaCppEngine:
             bos_token=model.token_text(model.special_token("bos")),
             eos_token=model.token_text(model.special_token("eos")),
         )
+        self._info = replace(self._info, family=fmt.family.name if fmt.family else None)
         stop_ids = set()
         for text in fmt.stop_tokens:  # family stops that are single special tokens here
             ids = model.tokenize(text, add_bos=False, parse_special=True)

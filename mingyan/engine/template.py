@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
@@ -61,15 +62,19 @@ class ChatTemplate:
             raise TemplateError(f"chat template does not compile: {exc}") from exc
 
     def render(
-        self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool = True
+        self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = True,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
-        """The prompt text for `messages` (dicts with `role` and `content`)."""
+        """The prompt text for `messages` (dicts with `role` and `content`); `tools`, when
+        given, is passed as Hugging Face templates expect (a list of OpenAI tool dicts)."""
+        extra = {"tools": [dict(t) for t in tools]} if tools else {}
         try:
             text = self._template.render(
                 messages=[dict(m) for m in messages],
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
+                **extra,
             )
         except TemplateError:
             raise

@@ -10,7 +10,12 @@ import pytest
 
 from mingyan.chat.prompt import chat_prompt_tokens
 from mingyan.config import Settings
-from mingyan.engine.base import Constraint, FinishReason, GenerationRequest, SamplingParams
+from mingyan.engine.base import (
+    Constraint,
+    FinishReason,
+    GenerationRequest,
+    SamplingParams,
+)
 from mingyan.engine.grammar import json_object_grammar, schema_grammar
 from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
 from mingyan.errors import InvalidRequestError
@@ -79,7 +84,7 @@ def test_a_grammar_llama_cpp_cannot_parse_is_refused_before_any_token(engine):
     for bad in ('root ::= undefined-rule', 'root ::= "unterminated', 'other ::= "x"'):
         with pytest.raises(InvalidRequestError, match="grammar"):
             ask(engine, "hi", Constraint(bad))
-    text, reason = ask(engine, "Say hello.", None, max_tokens=8)  # the engine still serves
+    text, _ = ask(engine, "Say hello.", None, max_tokens=8)  # the engine still serves
     assert text
 
 

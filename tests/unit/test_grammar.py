@@ -6,7 +6,12 @@ import re
 
 import pytest
 
-from mingyan.engine.grammar import SchemaError, gbnf_literal, json_object_grammar, schema_grammar
+from mingyan.engine.grammar import (
+    SchemaError,
+    gbnf_literal,
+    json_object_grammar,
+    schema_grammar,
+)
 
 
 def rules(grammar: str) -> dict[str, str]:

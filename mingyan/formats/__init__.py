@@ -1,0 +1,1 @@
+"""Per-family chat and tool formats: render prompts, parse replies."""
