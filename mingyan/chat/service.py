@@ -63,7 +63,7 @@ class ChatService:
         if plan.tools is None and plan.constraint is None and all(m.keys() <= {"role", "content"} for m in messages):
             return await self.chat_request(messages, sampling, user=user)  # a plain chat, as before
         template = self._template()
-        chat = plan.format.prepare(messages, plan.tools)
+        chat = plan.format.prepare(messages, plan.tools, template.source)
         tools = plan.format.template_tools(template.source, plan.tools)
         tokens = await asyncio.to_thread(chat_prompt_tokens, self.engine, template, chat, tools)
         stops = sampling.stop + tuple(s for s in plan.format.stop if plan.calls_tools and s not in sampling.stop)

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonschema
+
 from mingyan.engine.base import Constraint
 from mingyan.engine.grammar import SchemaError, json_object_grammar, schema_grammar
 from mingyan.errors import InvalidRequestError
@@ -26,7 +28,7 @@ def response_constraint(kind: str, schema: dict[str, Any] | None) -> Constraint 
         return Constraint(json_object_grammar())
     if kind == "json_schema":
         try:
-            return Constraint(schema_grammar(schema if schema is not None else {}))
+            return Constraint(schema_grammar(schema if schema is not None else {}, "response_format.json_schema.schema"))
         except SchemaError as exc:
             raise InvalidRequestError(str(exc), param="response_format.json_schema.schema") from exc
     return None
@@ -58,23 +60,26 @@ def plan_reply(family: str | None, tools: ToolRequest | None, response: Constrai
 def finish(plan: ReplyPlan, text: str) -> ParsedReply:
     """The whole reply as content and calls (calls only when tools could be called).
 
-    A call to a tool that was not offered, or with arguments that are not a JSON object
-    (possible only when a reply was cut short), leaves the whole reply as text."""
+    A call to a tool that was not offered, or with arguments that do not validate against its
+    schema (possible only when a reply was cut short), leaves the whole reply as text."""
     if not plan.calls_tools:
         return ParsedReply(text)
     parsed = plan.format.parse(text, final=True)
-    names = {t.name for t in plan.tools.callable_tools} if plan.tools else set()
-    if any(c.name not in names or not _is_object(c.arguments) for c in parsed.calls):
+    tools = {t.name: t for t in plan.tools.callable_tools} if plan.tools else {}
+    if not all(c.name in tools and _valid(c.arguments, tools[c.name].parameters) for c in parsed.calls):
         return ParsedReply(text.strip())
     calls = tuple(ToolCall(new_call_id(), c.name or "", c.arguments) for c in parsed.calls)
     return ParsedReply((parsed.content or None) if calls else parsed.content, calls)
 
 
-def _is_object(text: str) -> bool:
+def _valid(arguments: str, schema: dict[str, Any]) -> bool:
+    """Arguments that are a JSON object valid against the tool's schema (the grammar makes
+    them so; this guards replies cut short or calls in text the grammar did not cover)."""
     try:
-        return isinstance(json.loads(text), dict)
+        value = json.loads(arguments)
     except ValueError:
         return False
+    return isinstance(value, dict) and jsonschema.Draft202012Validator(schema).is_valid(value)
 
 
 @dataclass(frozen=True)

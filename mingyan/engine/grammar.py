@@ -299,11 +299,12 @@ def _resolve(root: Any, ref: str, path: str) -> Any:
     return target
 
 
-def schema_grammar(schema: Any) -> str:
-    """A whole grammar whose root is one JSON value valid against `schema`."""
+def schema_grammar(schema: Any, path: str = "schema") -> str:
+    """A whole grammar whose root is one JSON value valid against `schema` (errors name
+    keywords by their place under `path`)."""
     check_schema(schema)
     builder = GrammarBuilder()
-    return builder.render(builder.add_schema(schema))
+    return builder.render(builder.add_schema(schema, path))
 
 
 def json_object_grammar() -> str:

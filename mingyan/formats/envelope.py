@@ -42,6 +42,7 @@ class Envelope:
     args_key: str = "arguments"
     separator: str = "\n"  # between parallel calls
     marker: str = ""  # what starts a call in free text (defaults to `open`)
+    lazy_auto: bool = False  # `auto`: a lazy grammar from the marker, rather than calls | prose
 
     @property
     def start(self) -> str:
@@ -78,8 +79,17 @@ class Envelope:
             )
         call = builder.add("call", " | ".join(alternatives))
         root = f"{call} ({gbnf_literal(self.separator)} {call})*" if request.parallel else call
-        lazy = request.choice.mode == "auto"
-        return Constraint(builder.render(root), triggers=self.triggers(request) if lazy else ())
+        if request.choice.mode != "auto":
+            return Constraint(builder.render(root))
+        if self.lazy_auto:
+            return Constraint(builder.render(root), triggers=self.triggers(request))
+        # `auto`: the reply is either calls or prose that does not open like JSON, a code fence,
+        # a tag or a quoted/bracketed object, so a model that would write a call in some other
+        # spelling (```json {...}```, a bare object, `({...})`) writes it in the family's own
+        # spelling, or answers in words. Small models otherwise leak calls as text.
+        calls = builder.add("calls", root)
+        prose = builder.add("prose", r"[^{\[(`<\"'\x00-\x20] [^\x00]*")
+        return Constraint(builder.render(f"{calls} | {prose}"))
 
     def triggers(self, request: ToolRequest) -> tuple[str, ...]:
         """Text that starts a call when the model may also answer in prose."""
@@ -96,6 +106,8 @@ class Envelope:
     def parse(self, text: str, final: bool) -> PartialReply:
         """Split `text` into content and calls. Not `final`: leave out what may still change."""
         first = text.find(self.start)
+        if first > 0 and not self.lazy_auto and text[:first].strip():
+            first = -1  # calls open the reply; later on, the marker is only text
         if first < 0:
             return PartialReply(_settled_text(text, self.start, final), [])
         calls: list[PartialCall] = []

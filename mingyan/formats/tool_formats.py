@@ -45,7 +45,7 @@ class ToolFormat:
         """The `tools` the chat template gets (None: it renders none, we put them in messages)."""
         return None
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None) -> list[dict]:
+    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
         """Template messages for `messages`, the tools described in them when the template will not."""
         out = [self.convert(m) for m in messages]
         if request is not None and request.callable_tools:
@@ -85,11 +85,13 @@ class QwenFormat(ToolFormat):
     """Qwen2.5: its chat template renders tools, calls and results (see the module docstring)."""
 
     def template_tools(self, template_source: str, request: ToolRequest | None) -> list[dict] | None:
-        if request is None or not request.callable_tools or "tools" not in template_source:
+        if request is None or not request.callable_tools or "tool_call" not in template_source:
             return None
         return [t.openai() for t in request.tools]
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None) -> list[dict]:
+    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
+        if "tool_call" not in template_source:  # a Qwen GGUF whose template predates tools
+            return super().prepare(messages, request, template_source)
         return [_hf_message(m) for m in messages]  # the template does the rest
 
 
@@ -107,7 +109,7 @@ class Llama3Format(ToolFormat):
             return {"role": "assistant", "content": self.envelope.render_call(call["name"], call["arguments"])}
         return {"role": role, "content": content}
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None) -> list[dict]:
+    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
         out = [self.convert(m) for m in messages]
         if request is None or not request.callable_tools:
             return out
@@ -143,7 +145,7 @@ class Glm4Format(ToolFormat):
             return {"role": "assistant", "metadata": call["name"], "content": call["arguments"]}
         return {"role": role, "content": content, "metadata": ""}
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None) -> list[dict]:
+    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
         out: list[dict] = []
         for m in messages:  # one assistant turn per call, as GLM-4 writes them
             calls = m.get("tool_calls") or [] if m["role"] == "assistant" else []
@@ -171,7 +173,7 @@ class Glm4Envelope(Envelope):
     """`name\\n{json}`: spelled as an envelope whose prefix is the name line."""
 
     def __init__(self) -> None:
-        super().__init__(open="", close="", separator="")
+        super().__init__(open="", close="", separator="", lazy_auto=True)
 
     def call_prefix(self, name: str) -> str:
         return f"{name}\n"
