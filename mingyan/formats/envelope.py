@@ -78,7 +78,11 @@ class Envelope:
                 f"{gbnf_literal(self.call_prefix(tool.name))} {args} {gbnf_literal(self.call_suffix())}"
             )
         call = builder.add("call", " | ".join(alternatives))
-        root = f"{call} ({gbnf_literal(self.separator)} {call})*" if request.parallel else call
+        # Parallel calls: at most one per callable tool. Unbounded, small models repeat a call
+        # until max_tokens cuts the reply (and a cut reply holds no valid call).
+        most = len(request.callable_tools)
+        parallel = request.parallel and most > 1
+        root = f"{call} ({gbnf_literal(self.separator)} {call}){{0,{most - 1}}}" if parallel else call
         if request.choice.mode != "auto":
             return Constraint(builder.render(root))
         if self.lazy_auto:
