@@ -33,6 +33,7 @@ PARAMS = {"type": "object", "properties": {
     "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city", "days", "unit"]}
 TOOL = {"type": "function", "function": {"name": "get_forecast", "description": "天气预报", "parameters": PARAMS}}
 OTHER = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+pytestmark = pytest.mark.timeout(900)
 EXPECTED_FORMAT = {"qwen2": "QwenFormat", "llama3": "Llama3Format", "glm4": "Glm4Format",
                    "chatglm3": "ToolFormat", "ernie4_5": "ToolFormat", "baichuan2": "ToolFormat"}
 

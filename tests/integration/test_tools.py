@@ -15,6 +15,8 @@ from openai import OpenAI
 
 from tests.conftest import QWEN, start_server, stop_server
 
+pytestmark = pytest.mark.timeout(3600)  # dozens of 0.5B-model requests on a 2-core machine
+
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "获取指定城市的当前天气 / Get the current weather of a city",
     "parameters": {"type": "object", "properties": {
