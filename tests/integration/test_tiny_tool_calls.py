@@ -19,11 +19,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from mingyan.api.app import create_app
-from mingyan.config import Settings
-from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
 from mingyan.chat.service import ChatService, collect
 from mingyan.chat.tool_calling import plan_reply
+from mingyan.config import Settings
 from mingyan.engine.base import SamplingParams
+from mingyan.engine.llamacpp import EngineConfig, LlamaCppEngine
 from mingyan.formats.tool_calls import ToolChoice, ToolRequest, ToolSpec
 from mingyan.formats.tool_formats import format_name, tool_format
 from tests.tiny_models import FAMILIES
