@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from mingyan.api.auth import CurrentPrincipal, client_identity, require_principal
+from mingyan.api.chat_chunks import chunk_maker, reply_message
 from mingyan.api.context import context
 from mingyan.api.logprobs import chat_logprobs, completion_logprobs
 from mingyan.api.metering import metered_stream
 from mingyan.api.schemas import (
-    AssistantMessage,
     ChatChoice,
     ChatChunkChoice,
     ChatCompletion,
@@ -33,6 +33,7 @@ from mingyan.api.streaming import (
     usage_info,
 )
 from mingyan.chat.service import ChatService, collect
+from mingyan.chat.tool_calling import plan_reply, response_constraint
 from mingyan.engine.base import TokenEvent
 from mingyan.errors import InvalidRequestError
 
@@ -65,39 +66,25 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     service = _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
+    plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
     events = await metered_stream(request, principal, "chat.completions", lambda: unless_disconnected(
         request, lambda: service.chat_request(
-            messages, body.sampling(), user=user, scope=principal.user_id, **body.engine_options()
+            messages, body.sampling(), user=user, scope=principal.user_id, plan=plan, **body.engine_options()
         )
     ))
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
-
-        def chunks(event: TokenEvent) -> list[BaseModel]:
-            out: list[BaseModel] = []
-            if event.text:
-                logprobs = chat_logprobs(event.logprobs) if body.logprobs else None
-                delta = ChatChunkChoice(delta=ChatDelta(content=event.text), logprobs=logprobs)
-                out.append(ChatCompletionChunk(id=cid, created=created, model=model, choices=[delta]))
-            if event.finish_reason is not None:
-                end = ChatChunkChoice(delta=ChatDelta(), finish_reason=event.finish_reason.value)
-                out.append(ChatCompletionChunk(id=cid, created=created, model=model, choices=[end]))
-                if include_usage and event.usage is not None:
-                    out.append(ChatCompletionChunk(
-                        id=cid, created=created, model=model, choices=[], usage=usage_info(event.usage)
-                    ))
-            return out
-
         first = ChatCompletionChunk(
             id=cid, created=created, model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
         )
+        chunks = chunk_maker(plan, cid, created, model, include_usage, logprobs=body.logprobs)
         return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
     done = await unless_disconnected(request, lambda: collect(events))
+    message, reason = reply_message(plan, done.text, done.finish_reason)
     choice = ChatChoice(
-        message=AssistantMessage(content=done.text), finish_reason=done.finish_reason.value,
-        logprobs=chat_logprobs(done.logprobs) if body.logprobs else None,
+        message=message, finish_reason=reason, logprobs=chat_logprobs(done.logprobs) if body.logprobs else None
     )
     return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
 

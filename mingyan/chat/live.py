@@ -165,7 +165,7 @@ class LiveReply:
         for callback in self._finish_callbacks:
             try:
                 callback(self)
-            except Exception:  # noqa: BLE001 - one failing observer must not break the others
+            except Exception:
                 log.exception("reply %s: finish callback failed", self.id)
         return self.final
 
@@ -256,5 +256,5 @@ class ReplyHub:
         for reply in replies:
             try:
                 await reply.wait()
-            except Exception:  # noqa: BLE001 - log and keep closing the others
+            except Exception:
                 log.exception("reply %s did not close cleanly", reply.id)

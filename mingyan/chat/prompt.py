@@ -12,11 +12,14 @@ just text. Finding special-token text is one linear pass (`Engine.has_special_te
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from mingyan.engine.base import Engine
+from mingyan.errors import InvalidRequestError
 from mingyan.formats.template import ChatTemplate
 
 
@@ -24,7 +27,7 @@ def _no_check() -> None:
     pass
 
 
-def _splice_marker(messages: Sequence[Mapping[str, str]]) -> str:
+def _splice_marker(messages: Sequence[Mapping[str, Any]]) -> str:
     """A marker no message holds (random per request), so user text cannot forge a splice point."""
     while True:
         nonce = secrets.token_hex(8)
@@ -32,11 +35,25 @@ def _splice_marker(messages: Sequence[Mapping[str, str]]) -> str:
             return nonce
 
 
+def _refuse_special_text(engine: Engine, messages: Sequence[Mapping[str, Any]], tools: Any) -> None:
+    """Tool specs, call names and arguments are rendered by the template's own JSON filters,
+    so they cannot be spliced in as plain text: special-token text in them is refused."""
+    if tools and engine.has_special_text(json.dumps(tools, ensure_ascii=False)):
+        raise InvalidRequestError("a tool definition contains special-token text", param="tools")
+    for i, m in enumerate(messages):
+        extra = {k: v for k, v in m.items() if k not in ("role", "content")}
+        if extra and engine.has_special_text(json.dumps(extra, ensure_ascii=False)):
+            raise InvalidRequestError(
+                "a tool call or name contains special-token text", param=f"messages[{i}]"
+            )
+
+
 def chat_prompt_tokens(
-    engine: Engine, template: ChatTemplate, messages: Sequence[Mapping[str, str]],
+    engine: Engine, template: ChatTemplate, messages: Sequence[Mapping[str, Any]], tools: Any = None, *,
     check: Callable[[], None] = _no_check,
 ) -> list[int]:
     """`check` is called between pieces of work; it raises to stop (the client went away)."""
+    _refuse_special_text(engine, messages, tools)
     risky = set()
     for i, m in enumerate(messages):
         if engine.has_special_text(m["content"]):
@@ -44,13 +61,13 @@ def chat_prompt_tokens(
         if i % 64 == 0:
             check()
     if not risky:
-        return engine.tokenize(template.render(messages))
+        return engine.tokenize(template.render(messages, tools=tools))
     nonce = _splice_marker(messages)
     masked = [
         {**m, "content": f"\ue000{nonce}:{i}\ue001"} if i in risky else dict(m) for i, m in enumerate(messages)
     ]
     # template text, message index, template text, ...
-    parts = re.split(f"\ue000{nonce}:(\\d+)\ue001", template.render(masked))
+    parts = re.split(f"\ue000{nonce}:(\\d+)\ue001", template.render(masked, tools=tools))
     tokens: list[int] = []
     for k, part in enumerate(parts):
         check()

@@ -6,11 +6,12 @@ Everything here works with any `Engine`; nothing here knows about HTTP.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mingyan.chat.prompt import chat_prompt_tokens
 from mingyan.chat.prompt_workers import PromptWorkers
+from mingyan.chat.tool_calling import ReplyPlan
 from mingyan.engine.base import (
     Engine,
     EventStream,
@@ -23,6 +24,7 @@ from mingyan.engine.base import (
     check_logit_bias,
 )
 from mingyan.errors import InvalidRequestError, TemplateError
+from mingyan.formats.template import ChatTemplate
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,13 @@ class ChatService:
     def max_prompt_chars(self) -> int:
         return max(MIN_PROMPT_CHARS, CHARS_PER_TOKEN_LIMIT * self.engine.info.n_ctx)
 
-    def check_size(self, messages: Sequence[Mapping[str, str]] | str, param: str = "messages") -> None:
+    def check_size(self, messages: Sequence[Mapping[str, Any]] | str, param: str = "messages") -> None:
         """Refuse, before any tokenizing, more messages or characters than could ever fit."""
         if not isinstance(messages, str) and len(messages) > MAX_MESSAGES:
             raise InvalidRequestError(
                 f"A request may hold at most {MAX_MESSAGES} messages; this one has {len(messages)}.", param=param
             )
-        chars = len(messages) if isinstance(messages, str) else sum(len(m["content"]) for m in messages)
+        chars = len(messages) if isinstance(messages, str) else sum(len(m.get("content") or "") for m in messages)
         if chars > self.max_prompt_chars:
             raise InvalidRequestError(
                 f"The prompt is {chars} characters long; this model's context of {self.engine.info.n_ctx} tokens "
@@ -66,26 +68,42 @@ class ChatService:
         return self.engine.info.name
 
     async def chat_request(
-        self, messages: Sequence[Mapping[str, str]], sampling: SamplingParams, *, user: str = "",
-        scope: str = "", **options: Any,
+        self, messages: Sequence[Mapping[str, Any]], sampling: SamplingParams, *, user: str = "",
+        scope: str = "", plan: ReplyPlan | None = None, **options: Any,
     ) -> GenerationRequest:
-        """Render `messages` with the model's chat template; check that it fits. `options`: more
-        GenerationRequest fields (logit_bias, logprobs)."""
-        tokens = await self.prompt_tokens(messages, user=user)
-        return self.request(tokens, sampling, user=user, scope=scope, **options)
+        """Render `messages` with the model's chat template; check that it fits. A `plan` shapes
+        the reply: tools rendered in the family's format, tool turns converted, the plan's
+        constraint and stops applied. `options`: more GenerationRequest fields (logit_bias, logprobs)."""
+        if plan is None or plan.is_plain(messages):
+            tokens = await self.prompt_tokens(messages, user=user)
+            return self.request(tokens, sampling, user=user, scope=scope, **options)
+        template = self._template()
+        self.check_size(messages)
+        chat = plan.format.prepare(messages, plan.tools, template.source)
+        tools = plan.format.template_tools(template.source, plan.tools)
+        tokens = await self.workers.run(
+            user, lambda check: chat_prompt_tokens(self.engine, template, chat, tools, check=check)
+        )
+        stops = sampling.stop + tuple(s for s in plan.format.stop if plan.calls_tools and s not in sampling.stop)
+        shaped = replace(sampling, constraint=plan.constraint, stop=stops)
+        return self.request(tokens, shaped, user=user, scope=scope, **options)
 
     async def prompt_tokens(self, messages: Sequence[Mapping[str, str]], *, user: str = "") -> list[int]:
         """The prompt for `messages`, rendered with the model's chat template (in the prompt
         workers, fair per `user`; stopped if the caller is cancelled)."""
+        template = self._template()
+        self.check_size(messages)
+        return await self.workers.run(
+            user, lambda check: chat_prompt_tokens(self.engine, template, messages, check=check)
+        )
+
+    def _template(self) -> ChatTemplate:
         template = self.engine.chat_template
         if template is None:
             raise TemplateError(
                 f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
             )
-        self.check_size(messages)
-        return await self.workers.run(
-            user, lambda check: chat_prompt_tokens(self.engine, template, messages, check)
-        )
+        return template
 
     async def text_request(
         self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = "", **options: Any,

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from mingyan.errors import ContextLengthError, InvalidRequestError
+from mingyan.formats.grammar import Constraint
 from mingyan.formats.template import ChatTemplate
 from mingyan.sampling import SamplingSettings
 
@@ -41,6 +42,7 @@ class SamplingParams:
     penalty_last_n: int = 64
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
+    constraint: Constraint | None = None  # grammar-constrained decoding
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class ModelInfo:
     n_ctx_train: int
     architecture: str
     n_vocab: int = 0  # token ids are 0 .. n_vocab - 1 (0: not known)
+    family: str | None = None  # the model family (engine/families.py), None when unknown
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,13 @@
 Tokens are Unicode code points. The reply repeats the last user message as
 "You said: ..." one character per token, honouring max_tokens, stop strings, the
 context limit and cancellation exactly as a real engine must.
+
+Constraints (grammar-constrained decoding): the fake cannot run a GBNF grammar. It records
+each request (`requests`, so a test can read `sampling.constraint`), refuses a constraint
+whose grammar has no rule for its root with InvalidRequestError as a real engine refuses a
+grammar it cannot parse, and otherwise replies as usual. A test that needs a particular
+reply (a tool call, a JSON document) passes `replies`: canned texts used in order, one per
+request, before the echo resumes.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from mingyan.engine.base import (
     check_logit_bias,
 )
 from mingyan.engine.text import StopMatcher
-from mingyan.errors import EngineBusyError, EngineClosing
+from mingyan.errors import EngineBusyError, EngineClosing, InvalidRequestError
 from mingyan.formats.template import ChatTemplate
 
 SPECIALS = ("<|im_start|>", "<|im_end|>")
@@ -40,12 +47,13 @@ CHATML = (
 class FakeEngine:
     def __init__(
         self, *, name: str = "fake-model", n_ctx: int = 512, token_delay: float = 0.0,
-        max_active: int | None = None,
+        max_active: int | None = None, replies: Sequence[str] = (), family: str | None = None,
     ) -> None:
         self.max_active = max_active
+        self.replies = list(replies)  # canned replies, one per request, in order
         self._info = ModelInfo(
             name=name, path="(memory)", sha256="0" * 64, n_ctx=n_ctx, n_ctx_train=n_ctx,
-            architecture="fake", n_vocab=SPECIAL_BASE + len(SPECIALS),
+            architecture="fake", n_vocab=SPECIAL_BASE + len(SPECIALS), family=family,
         )
         self._template = ChatTemplate(CHATML)
         self.token_delay = token_delay
@@ -95,10 +103,14 @@ class FakeEngine:
         check_logit_bias(request, self._info.n_vocab)
         if self.max_active is not None and self.active >= self.max_active:
             raise EngineBusyError("The server is busy. Retry shortly.", retry_after_s=2)
+        constraint = request.sampling.constraint
+        if constraint is not None and not re.search(rf"(?m)^{re.escape(constraint.root)} ::=", constraint.grammar):
+            raise InvalidRequestError("the grammar for this request could not be parsed", param="grammar")
         self.requests.append(request)
-        return self._stream(request)
+        reply = self.replies.pop(0) if self.replies else None
+        return self._stream(request, reply)
 
-    async def _stream(self, request: GenerationRequest) -> AsyncGenerator[TokenEvent, None]:
+    async def _stream(self, request: GenerationRequest, reply: str | None) -> AsyncGenerator[TokenEvent, None]:
         params = request.sampling
         prompt = self.detokenize(request.prompt_tokens)
         room = self._info.n_ctx - len(request.prompt_tokens)
@@ -106,7 +118,7 @@ class FakeEngine:
         stops, produced, finish, hit = StopMatcher(params.stop), 0, FinishReason.STOP, False
         self.active += 1
         try:
-            for char in self.reply_for(prompt):
+            for char in self.reply_for(prompt) if reply is None else reply:
                 if produced >= limit:
                     finish = FinishReason.LENGTH
                     break

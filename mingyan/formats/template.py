@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 import jinja2
 from jinja2.exceptions import SecurityError
@@ -84,13 +85,16 @@ class ChatTemplate:
             pass  # refusing this sample (e.g. a role rule) is the template's right
 
     def render(
-        self, messages: Sequence[Mapping[str, str]], *, add_generation_prompt: bool = True
+        self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = True,
+        tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
         """The prompt text for `messages` (dicts with `role` and `content`), within the limits:
-        `RENDER_BUDGET_S` of time, `MAX_RENDERED_CHARS` of output (else TemplateLimitError)."""
+        `RENDER_BUDGET_S` of time, `MAX_RENDERED_CHARS` of output (else TemplateLimitError).
+        `tools`, when given, is passed as Hugging Face templates expect (a list of OpenAI tool dicts)."""
+        extra = {"tools": [dict(t) for t in tools]} if tools else {}
         try:
             with Watchdog(RENDER_BUDGET_S):
-                return self._render(messages, add_generation_prompt)
+                return self._render(messages, add_generation_prompt, extra)
         except RenderBudgetExceeded as exc:
             raise TemplateLimitError(f"chat template ran past its time budget of {RENDER_BUDGET_S:g} s") from exc
         except RenderLimitError as exc:
@@ -98,7 +102,9 @@ class ChatTemplate:
         except (RecursionError, MemoryError) as exc:
             raise TemplateLimitError(f"chat template went past its limits ({type(exc).__name__})") from exc
 
-    def _render(self, messages: Sequence[Mapping[str, str]], add_generation_prompt: bool) -> str:
+    def _render(
+        self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool, extra: Mapping[str, Any]
+    ) -> str:
         pieces: list[str] = []
         size = 0
         try:
@@ -107,6 +113,7 @@ class ChatTemplate:
                 add_generation_prompt=add_generation_prompt,
                 bos_token=self.bos_token,
                 eos_token=self.eos_token,
+                **extra,
             ):
                 size += len(piece)
                 if size > MAX_RENDERED_CHARS:

@@ -1,12 +1,14 @@
 """Request and response bodies of the OpenAI-compatible API (/v1).
 
 Requests are validated here, at the boundary, so that no out-of-range number ever reaches
-native code. Unknown fields are accepted and ignored, as OpenAI-compatible clients send
-many optional ones.
+native code. A top-level request field mingyan does not honour is a 400 naming it
+(`refuse_unknown_fields`), except the few harmless ones in HARMLESS_FIELDS; inside nested
+objects (messages, tools) unknown keys are ignored, as clients echo back response fields.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -23,11 +25,20 @@ from pydantic import (
 
 from mingyan.chat.service import MAX_MESSAGES
 from mingyan.engine.base import SamplingParams
+from mingyan.errors import InvalidRequestError
+from mingyan.formats.tool_calls import ToolChoice, ToolRequest, ToolSpec
 from mingyan.sampling import MaxTokens, SamplingSettings, Seed, check_stops
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 MAX_LOGIT_BIAS = 1024
 MAX_TOP_LOGPROBS = 20
+MAX_TOOLS = 128
+
+# Top-level request fields accepted without effect, because ignoring them changes nothing a
+# client can observe: `metadata` (labels for OpenAI's dashboard), `service_tier`, and the
+# caching/abuse hints `prompt_cache_key` and `safety_identifier`. `store` is honoured when it
+# is false (mingyan keeps no copy of /v1 completions) and refused when true.
+HARMLESS_FIELDS = frozenset({"metadata", "service_tier", "prompt_cache_key", "safety_identifier"})
 
 
 def _valid_unicode(value: object) -> object:
@@ -50,18 +61,98 @@ class TextPart(OpenAIBaseModel):
     text: str
 
 
+class FunctionCall(OpenAIBaseModel):
+    name: str
+    arguments: str  # JSON text, as OpenAI sends it
+
+
+class ToolCallIn(OpenAIBaseModel):
+    id: str = ""
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+    @field_validator("function")
+    @classmethod
+    def _json_arguments(cls, value: FunctionCall) -> FunctionCall:
+        try:
+            parsed = json.loads(value.arguments or "{}")
+        except ValueError as exc:
+            raise ValueError("function.arguments must be a JSON object in a string") from exc
+        if not isinstance(parsed, dict):
+            raise ValueError("function.arguments must be a JSON object in a string")  # noqa: TRY004 (pydantic wants ValueError)
+        return value
+
+
 class ChatMessage(OpenAIBaseModel):
-    role: Literal["system", "developer", "user", "assistant"]
-    content: str | list[TextPart]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+    tool_calls: Annotated[list[ToolCallIn], Field(max_length=MAX_TOOLS)] | None = None
+    tool_call_id: str | None = None
+
+    @model_validator(mode="after")
+    def _content_or_calls(self) -> ChatMessage:
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError("content is required (it may be null only on an assistant message with tool_calls)")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id it answers")
+        return self
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
 
-    def as_template_dict(self) -> dict[str, str]:
+    def as_template_dict(self) -> dict[str, Any]:
         role = "system" if self.role == "developer" else self.role
-        return {"role": role, "content": self.text()}
+        out: dict[str, Any] = {"role": role, "content": self.text()}
+        if self.tool_calls:
+            out["tool_calls"] = [c.model_dump() for c in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
+
+
+class FunctionSpec(OpenAIBaseModel):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_.-]{1,64}$")]
+    description: Annotated[str, Field(max_length=8192)] | None = None
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None  # calls always follow the schema exactly (grammar), strict or not
+
+
+class ToolIn(OpenAIBaseModel):
+    type: Literal["function"]
+    function: FunctionSpec
+
+
+class NamedFunction(OpenAIBaseModel):
+    name: str
+
+
+class NamedToolChoice(OpenAIBaseModel):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(OpenAIBaseModel):
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]{1,64}$")]
+    description: str | None = None
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None  # the reply always follows the schema exactly (grammar), strict or not
+
+
+class ResponseFormat(OpenAIBaseModel):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> ResponseFormat:
+        if self.type == "json_schema" and self.json_schema is None:
+            raise ValueError("type json_schema needs a json_schema object")
+        return self
 
 
 class StreamOptions(OpenAIBaseModel):
@@ -73,6 +164,24 @@ class SamplingFields(OpenAIBaseModel, SamplingSettings):
     and defaults declared there), and OpenAI's own."""
 
     model_config = ConfigDict(extra="ignore", frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = {f.alias or name for name, f in cls.model_fields.items()} | set(cls.model_fields)
+            unknown = sorted(k for k in data if k not in known and k not in HARMLESS_FIELDS)
+            if data.get("store"):
+                unknown = sorted({*unknown, "store"})
+            elif "store" in data:
+                unknown = [k for k in unknown if k != "store"]
+            if unknown:  # not a ValueError: it reaches the 400 handler with `param` set
+                raise InvalidRequestError(
+                    f"Unsupported field(s): {', '.join(unknown)}. mingyan does not honour "
+                    "them, so it refuses the request rather than ignore them.",
+                    param=unknown[0], code="unsupported_parameter",
+                )
+        return data
 
     model: str | None = None
     max_tokens: MaxTokens | None = None
@@ -133,6 +242,44 @@ class ChatCompletionRequest(SamplingFields):
 
     def engine_options(self) -> dict[str, Any]:
         return {"logit_bias": self.bias(), "logprobs": (self.top_logprobs or 0) if self.logprobs else None}
+    tools: Annotated[list[ToolIn], Field(max_length=MAX_TOOLS)] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None
+
+    @model_validator(mode="after")
+    def _tools_consistent(self) -> ChatCompletionRequest:
+        names = [t.function.name for t in self.tools or []]
+        if len(set(names)) != len(names):
+            raise ValueError("tools: each function needs its own name")
+        if self.tool_choice not in (None, "none") and not names:
+            raise ValueError("tool_choice needs tools")
+        if isinstance(self.tool_choice, NamedToolChoice) and self.tool_choice.function.name not in names:
+            raise ValueError(f"tool_choice names '{self.tool_choice.function.name}', which is not in tools")
+        return self
+
+    def tool_request(self) -> ToolRequest | None:
+        """The tools and the caller's choice, engine-neutral (None when no tools are given)."""
+        if not self.tools:
+            return None
+        specs = tuple(
+            ToolSpec(t.function.name, t.function.description or "",
+                     t.function.parameters if t.function.parameters is not None else {"type": "object", "properties": {}})
+            for t in self.tools
+        )
+        choice = self.tool_choice
+        if isinstance(choice, NamedToolChoice):
+            picked = ToolChoice("named", choice.function.name)
+        else:
+            picked = ToolChoice(choice or "auto")
+        return ToolRequest(specs, picked, parallel=self.parallel_tool_calls is not False)
+
+    def response_kind(self) -> tuple[str, dict[str, Any] | None]:
+        """`response_format`'s type and schema (`text` when absent)."""
+        fmt = self.response_format
+        if fmt is None:
+            return "text", None
+        return fmt.type, fmt.json_schema.schema_ if fmt.json_schema else None
 
 
 class CompletionRequest(SamplingFields):
@@ -216,9 +363,33 @@ class CompletionLogprobs(OpenAIBaseModel):
     text_offset: list[int]
 
 
+class FunctionCallOut(OpenAIBaseModel):
+    name: str
+    arguments: str
+
+
+class ToolCallOut(OpenAIBaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
 class AssistantMessage(OpenAIBaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None
+    tool_calls: list[ToolCallOut] | None = Field(default=None, exclude_if=lambda v: v is None)
+
+
+class FunctionDelta(OpenAIBaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(OpenAIBaseModel):
+    index: int
+    id: str | None = None
+    type: Literal["function"] | None = None
+    function: FunctionDelta
 
 
 class ChatChoice(OpenAIBaseModel):
@@ -240,6 +411,7 @@ class ChatCompletion(OpenAIBaseModel):
 class ChatDelta(OpenAIBaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ChatChunkChoice(OpenAIBaseModel):

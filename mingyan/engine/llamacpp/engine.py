@@ -37,7 +37,12 @@ from mingyan.engine.base import (
 )
 from mingyan.engine.llamacpp.config import EngineConfig, auto_slots
 from mingyan.engine.llamacpp.jobs import FairQueue, Job, JobStream
-from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
+from mingyan.engine.llamacpp.native import (
+    ContextConfig,
+    NativeContext,
+    NativeModel,
+    check_grammar,
+)
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
 from mingyan.errors import EngineClosing, EngineError, MingyanError, ModelError, TemplateError
@@ -150,6 +155,8 @@ class LlamaCppEngine:
         check_logit_bias(request, self._info.n_vocab)
         if self._closing:
             raise EngineClosing("the engine is shutting down")
+        if request.sampling.constraint is not None:  # a bad grammar is a 400 now, not a failed step
+            check_grammar(self._model, request.sampling.constraint)
         job = Job(request=request, loop=asyncio.get_running_loop())
         self._queue.put(job, retry_after_s=self._retry_after())
         return JobStream(job, self._queue.wake)
@@ -207,6 +214,7 @@ class LlamaCppEngine:
             )
         except TemplateError as exc:  # a hostile or broken template: refused at load, clearly
             raise ModelError(f"model {name}: {exc}") from exc
+        self._info = replace(self._info, family=fmt.family.name if fmt.family else None)
         stop_ids = set()
         for text in fmt.stop_tokens:  # family stops that are single special tokens here
             ids = model.tokenize(text, add_bos=False, parse_special=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import ctypes
 import logging
 import random
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mingyan.engine.base import SamplingParams
+from mingyan.engine.base import Constraint, SamplingParams
 from mingyan.engine.special_text import SpecialText, read_special_text
-from mingyan.errors import ModelError
+from mingyan.errors import InvalidRequestError, ModelError
 
 SEED_SPACE = 0xFFFFFFFF  # llama.cpp treats 0xFFFFFFFF as "random"
 
@@ -222,6 +223,39 @@ class NativeContext:
             self.ptr = None
 
 
+def grammar_sampler(model: NativeModel, constraint: Constraint):
+    """A llama.cpp grammar sampler for `constraint` (lazy when it has triggers).
+
+    llama.cpp returns NULL for a grammar it cannot parse (it logs why); that is the caller's
+    mistake, so it is an InvalidRequestError. A trigger is matched as a pattern over the text
+    generated so far (`llama_sampler_init_grammar_lazy_patterns`: the grammar starts at the
+    first capture group) and, when it is one token of this vocabulary, as that token too.
+    """
+    lib = model.lib
+    text, root = constraint.grammar.encode(), constraint.root.encode()
+    if not constraint.triggers:
+        ptr = lib.llama_sampler_init_grammar(model.vocab, text, root)
+    else:
+        patterns = [rf"[\s\S]*?({re.escape(t)})[\s\S]*".encode() for t in constraint.triggers]
+        tokens = [ids[0] for t in constraint.triggers
+                  if len(ids := model.tokenize(t, add_bos=False)) == 1]
+        ptr = lib.llama_sampler_init_grammar_lazy_patterns(
+            model.vocab, text, root, (ctypes.c_char_p * len(patterns))(*patterns), len(patterns),
+            (lib.llama_token * max(1, len(tokens)))(*tokens), len(tokens),
+        )
+    if not ptr:
+        raise InvalidRequestError(
+            "the grammar for this request could not be parsed by llama.cpp", param="grammar",
+            code="invalid_grammar",
+        )
+    return ptr
+
+
+def check_grammar(model: NativeModel, constraint: Constraint) -> None:
+    """Raise InvalidRequestError now if `constraint`'s grammar does not parse."""
+    model.lib.llama_sampler_free(grammar_sampler(model, constraint))
+
+
 class Sampler:
     """A llama.cpp sampler chain built from SamplingParams (one per generation)."""
 
@@ -232,6 +266,8 @@ class Sampler:
         lib = self.lib = model.lib
         self.seed = params.seed % SEED_SPACE if params.seed is not None else random.randrange(SEED_SPACE)
         self.ptr = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if params.constraint is not None:  # first: the samplers after it see only allowed tokens
+            self._add(grammar_sampler(model, params.constraint))
         if logit_bias:  # first: the rest of the chain sees the biased logits (llama.cpp copies the array)
             biases = (lib.llama_logit_bias * len(logit_bias))(*(lib.llama_logit_bias(t, b) for t, b in logit_bias))
             self._add(lib.llama_sampler_init_logit_bias(model.n_vocab, len(logit_bias), biases))
@@ -241,10 +277,11 @@ class Sampler:
             or params.frequency_penalty != 0.0
         )
         if penalties:
-            self._add(lib.llama_sampler_init_penalties(
+            penalty = lib.llama_sampler_init_penalties(
                 model.n_vocab, params.penalty_last_n, params.repeat_penalty,
                 params.frequency_penalty, params.presence_penalty,
-            ))
+            )
+            self._add(penalty)
         if params.temperature <= 0.0:
             self._add(lib.llama_sampler_init_greedy())
         else:
@@ -255,8 +292,8 @@ class Sampler:
             self._add(lib.llama_sampler_init_temp(params.temperature))
             self._add(lib.llama_sampler_init_dist(self.seed))
         if penalties:  # the penalty window looks back into the prompt, as llama-server's does
-            for token in history[-params.penalty_last_n :]:
-                lib.llama_sampler_accept(self.ptr, token)
+            for token in history[-params.penalty_last_n :]:  # not the grammar: output only
+                lib.llama_sampler_accept(penalty, token)
 
     def _add(self, sampler) -> None:
         self.lib.llama_sampler_chain_add(self.ptr, sampler)
