@@ -32,8 +32,10 @@ import httpx
 
 SERVER_KEY = "bench-operator-key"
 PASSWORD = "bench password 123"
-PROMPT = ("Write a long story about a lighthouse keeper who finds a message in a bottle. "
-          "Describe the sea, the weather and the people of the village in detail.")
+PROMPT = (
+    "Write a long story about a lighthouse keeper who finds a message in a bottle. "
+    "Describe the sea, the weather and the people of the village in detail."
+)
 PATHS = ("v1/operator", "api/operator", "v1/user", "api/user")
 
 
@@ -51,16 +53,34 @@ def free_port() -> int:
 
 
 def mingyan(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mingyan", *args], env=env, input=stdin, text=True,
-                          capture_output=True, check=True)
+    return subprocess.run(
+        [sys.executable, "-m", "mingyan", *args], env=env, input=stdin, text=True, capture_output=True, check=True
+    )
 
 
 def start_server(model: str, data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
     log = open(data_dir / "server.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "mingyan", "serve", "--model", model, "--port", str(port), "--n-ctx", "2048",
-         "--api-key", SERVER_KEY, "--no-auto-titles", "--quota-requests-per-minute", "0"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "mingyan",
+            "serve",
+            "--model",
+            model,
+            "--port",
+            str(port),
+            "--n-ctx",
+            "2048",
+            "--api-key",
+            SERVER_KEY,
+            "--no-auto-titles",
+            "--quota-requests-per-minute",
+            "0",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -96,9 +116,15 @@ def api_text(event: dict) -> str:
 
 def run_v1(client: httpx.Client, tokens: int) -> Sample:
     tag = uuid.uuid4().hex[:8]
-    body = {"messages": [{"role": "system", "content": f"Session {tag}. You are a storyteller."},
-                         {"role": "user", "content": PROMPT}],
-            "stream": True, "max_tokens": tokens, "temperature": 0}
+    body = {
+        "messages": [
+            {"role": "system", "content": f"Session {tag}. You are a storyteller."},
+            {"role": "user", "content": PROMPT},
+        ],
+        "stream": True,
+        "max_tokens": tokens,
+        "temperature": 0,
+    }
     started = time.perf_counter()
     with client.stream("POST", "/v1/chat/completions", json=body) as r:
         r.raise_for_status()
@@ -107,10 +133,13 @@ def run_v1(client: httpx.Client, tokens: int) -> Sample:
 
 def run_api(client: httpx.Client, tokens: int) -> Sample:
     tag = uuid.uuid4().hex[:8]
-    cid = client.post("/api/conversations", json={
-        "system_prompt": f"Session {tag}. You are a storyteller.",
-        "settings": {"max_tokens": tokens, "temperature": 0},
-    }).json()["id"]
+    cid = client.post(
+        "/api/conversations",
+        json={
+            "system_prompt": f"Session {tag}. You are a storyteller.",
+            "settings": {"max_tokens": tokens, "temperature": 0},
+        },
+    ).json()["id"]
     started = time.perf_counter()
     with client.stream("POST", f"/api/conversations/{cid}/messages", json={"content": PROMPT}) as r:
         r.raise_for_status()
@@ -146,8 +175,9 @@ def main() -> None:
             for path, client in zip(PATHS, (operator, operator, user, user), strict=True):
                 run = run_v1 if path.startswith("v1") else run_api
                 samples[path].append(run(client, args.tokens))
-            print(f"rep {rep + 1}: " + ", ".join(f"{p} {samples[p][-1].decode_tps:.1f} tok/s" for p in PATHS),
-                  flush=True)
+            print(
+                f"rep {rep + 1}: " + ", ".join(f"{p} {samples[p][-1].decode_tps:.1f} tok/s" for p in PATHS), flush=True
+            )
     finally:
         server.terminate()
         server.wait(30)
@@ -160,15 +190,19 @@ def main() -> None:
 def table(samples: dict[str, list[Sample]], args: argparse.Namespace) -> str:
     base_tps = statistics.median(s.decode_tps for s in samples["v1/operator"])
     base_ttft = statistics.median(s.ttft_s for s in samples["v1/operator"])
-    rows = [f"model {args.model}, {args.tokens} tokens, {args.reps} repetitions (medians)", "",
-            "| path | decode tok/s | ratio | TTFT | ratio | per repetition (tok/s) |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        f"model {args.model}, {args.tokens} tokens, {args.reps} repetitions (medians)",
+        "",
+        "| path | decode tok/s | ratio | TTFT | ratio | per repetition (tok/s) |",
+        "|---|---|---|---|---|---|",
+    ]
     for path in PATHS:
         tps = statistics.median(s.decode_tps for s in samples[path])
         ttft = statistics.median(s.ttft_s for s in samples[path])
         each = ", ".join(f"{s.decode_tps:.1f}" for s in samples[path])
-        rows.append(f"| {path} | {tps:.1f} | {tps / base_tps:.2f} | {ttft * 1000:.0f} ms | "
-                    f"{ttft / base_ttft:.2f} | {each} |")
+        rows.append(
+            f"| {path} | {tps:.1f} | {tps / base_tps:.2f} | {ttft * 1000:.0f} ms | {ttft / base_ttft:.2f} | {each} |"
+        )
     return "\n".join(rows)
 
 

@@ -36,8 +36,10 @@ N_BATCH = 512
 WARMUP_TOKENS = 8
 STARTUP_TIMEOUT_S = 600.0
 REQUEST_TIMEOUT_S = 600.0
-USER_PROMPT = ("Write a long story about a lighthouse keeper who finds a message in a bottle. "
-               "Describe the sea, the weather and the people of the village in detail.")
+USER_PROMPT = (
+    "Write a long story about a lighthouse keeper who finds a message in a bottle. "
+    "Describe the sea, the weather and the people of the village in detail."
+)
 
 
 @dataclass
@@ -51,8 +53,10 @@ class Sample:
 
 def messages(tag: str) -> list[dict[str, str]]:
     """The chat for one repetition; the tag comes first so no two reps share a KV prefix."""
-    return [{"role": "system", "content": f"Session {tag}. You are a helpful storyteller."},
-            {"role": "user", "content": USER_PROMPT}]
+    return [
+        {"role": "system", "content": f"Session {tag}. You are a helpful storyteller."},
+        {"role": "user", "content": USER_PROMPT},
+    ]
 
 
 def decode_rate(n_tokens: int, first: float, last: float) -> float:
@@ -68,12 +72,12 @@ class RawRunner:
         from mingyan.formats.template import ChatTemplate
 
         self.lib = llama_cpp
-        self.llm = llama_cpp.Llama(model_path=str(path), n_ctx=N_CTX, n_threads=threads,
-                                   n_batch=N_BATCH, flash_attn=flash_attn, verbose=False)
+        self.llm = llama_cpp.Llama(
+            model_path=str(path), n_ctx=N_CTX, n_threads=threads, n_batch=N_BATCH, flash_attn=flash_attn, verbose=False
+        )
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         bos, eos = (self._text(t) for t in (self.llm.token_bos(), self.llm.token_eos()))
-        self.template = ChatTemplate(self.llm.metadata["tokenizer.chat_template"],
-                                     bos_token=bos, eos_token=eos)
+        self.template = ChatTemplate(self.llm.metadata["tokenizer.chat_template"], bos_token=bos, eos_token=eos)
 
     def _text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
@@ -81,8 +85,7 @@ class RawRunner:
     def prompt_tokens(self, chat: list[dict[str, str]]) -> list[int]:
         text = self.template.render(chat)
         bos = self.template.bos_token
-        return self.llm.tokenize(text.encode(), add_bos=not (bos and text.startswith(bos)),
-                                 special=True)
+        return self.llm.tokenize(text.encode(), add_bos=not (bos and text.startswith(bos)), special=True)
 
     def run(self, chat: list[dict[str, str]], n_tokens: int) -> Sample:
         prompt = self.prompt_tokens(chat)
@@ -116,9 +119,24 @@ def free_port() -> int:
 
 def start_server(model: str, threads: int, log: Path, kv_dir: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "mingyan", "serve", "--model", model, "--port", str(port),
-           "--n-threads", str(threads), "--n-ctx", str(N_CTX), "--n-batch", str(N_BATCH),
-           "--kv-dir", kv_dir]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mingyan",
+        "serve",
+        "--model",
+        model,
+        "--port",
+        str(port),
+        "--n-threads",
+        str(threads),
+        "--n-ctx",
+        str(N_CTX),
+        "--n-batch",
+        str(N_BATCH),
+        "--kv-dir",
+        kv_dir,
+    ]
     with log.open("wb") as sink:
         # Own session: a Ctrl-C reaches only this script, which then stops the server.
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -147,10 +165,15 @@ def stop_server(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def run_http(client: httpx.Client, base: str, model: str, chat: list[dict[str, str]],
-             n_tokens: int) -> Sample:
-    body = {"model": model, "messages": chat, "stream": True, "temperature": 0,
-            "max_tokens": n_tokens, "stream_options": {"include_usage": True}}
+def run_http(client: httpx.Client, base: str, model: str, chat: list[dict[str, str]], n_tokens: int) -> Sample:
+    body = {
+        "model": model,
+        "messages": chat,
+        "stream": True,
+        "temperature": 0,
+        "max_tokens": n_tokens,
+        "stream_options": {"include_usage": True},
+    }
     times: list[float] = []
     parts: list[str] = []
     usage: dict = {}
@@ -161,7 +184,7 @@ def run_http(client: httpx.Client, base: str, model: str, chat: list[dict[str, s
             now = time.perf_counter()
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
-            chunk = json.loads(line[len("data: "):])
+            chunk = json.loads(line[len("data: ") :])
             if "error" in chunk:
                 raise RuntimeError(f"server error: {chunk['error']}")
             usage = chunk.get("usage") or usage
@@ -172,8 +195,7 @@ def run_http(client: httpx.Client, base: str, model: str, chat: list[dict[str, s
     if not times or not usage:
         raise RuntimeError("stream carried no content or no usage")
     n = int(usage["completion_tokens"])
-    return Sample(times[0] - start, decode_rate(n, times[0], times[-1]), n,
-                  int(usage["prompt_tokens"]), "".join(parts))
+    return Sample(times[0] - start, decode_rate(n, times[0], times[-1]), n, int(usage["prompt_tokens"]), "".join(parts))
 
 
 @dataclass
@@ -207,9 +229,12 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> ModelResult:
                 result.http.append(run_http(client, base, name, chat, args.tokens))
                 # The same chat again: the server reuses the cached KV prefix.
                 result.warm.append(run_http(client, base, name, chat, 1))
-                print(f"[{name}] rep {rep + 1}/{args.reps}: decode raw "
-                      f"{result.raw[-1].decode_tps:.1f} / http {result.http[-1].decode_tps:.1f} tok/s",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"[{name}] rep {rep + 1}/{args.reps}: decode raw "
+                    f"{result.raw[-1].decode_tps:.1f} / http {result.http[-1].decode_tps:.1f} tok/s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         if proc is not None:
             stop_server(proc)
@@ -233,11 +258,13 @@ def machine_lines(args: argparse.Namespace) -> list[str]:
     import llama_cpp
 
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return [f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable by this process)",
-            f"- OS: {platform.system()} {platform.release()}; Python {platform.python_version()}",
-            f"- llama-cpp-python {llama_cpp.__version__}; threads: {args.threads}; n_ctx {N_CTX}, "
-            f"n_batch {N_BATCH}; raw path flash attention: {args.raw_flash_attn}; "
-            f"{args.tokens} tokens per request"]
+    return [
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores ({usable} usable by this process)",
+        f"- OS: {platform.system()} {platform.release()}; Python {platform.python_version()}",
+        f"- llama-cpp-python {llama_cpp.__version__}; threads: {args.threads}; n_ctx {N_CTX}, "
+        f"n_batch {N_BATCH}; raw path flash attention: {args.raw_flash_attn}; "
+        f"{args.tokens} tokens per request",
+    ]
 
 
 def median(values: list[float]) -> float:
@@ -256,9 +283,12 @@ def model_table(res: ModelResult) -> list[str]:
     same = sum(r.text == h.text for r, h in zip(res.raw, res.http, strict=True))
     size_mb = res.path.stat().st_size / 1e6
     return [
-        f"### {res.name}", "",
-        f"File `{res.path.name}`, {size_mb:.0f} MB; {len(res.raw)} repetitions, medians.", "",
-        "| | raw llama-cpp-python | mingyan HTTP stream | http/raw |", "|---|---|---|---|",
+        f"### {res.name}",
+        "",
+        f"File `{res.path.name}`, {size_mb:.0f} MB; {len(res.raw)} repetitions, medians.",
+        "",
+        "| | raw llama-cpp-python | mingyan HTTP stream | http/raw |",
+        "|---|---|---|---|",
         f"| decode tok/s | {tps_raw:.1f} | {tps_http:.1f} | {ratio(tps_http, tps_raw)} |",
         f"| TTFT, cold prompt (ms) | {ttft_raw:.0f} | {ttft_http:.0f} | {ratio(ttft_http, ttft_raw)} |",
         f"| TTFT, same prompt repeated (ms) | — | {warm:.0f} (KV prefix reused) | |",
@@ -266,13 +296,20 @@ def model_table(res: ModelResult) -> list[str]:
         f"| prompt / completion tokens | {res.raw[0].n_prompt} / "
         f"{median([s.n_tokens for s in res.raw]):.0f} | {res.http[0].n_prompt} / "
         f"{median([s.n_tokens for s in res.http]):.0f} | |",
-        f"| identical greedy text | {same}/{len(res.raw)} repetitions | | |", "",
+        f"| identical greedy text | {same}/{len(res.raw)} repetitions | | |",
+        "",
     ]
 
 
 def report(results: list[ModelResult], args: argparse.Namespace, command: str) -> str:
-    lines = ["## Decode: HTTP streaming vs raw llama-cpp-python", "",
-             *machine_lines(args), "", f"Command: `{command}`", ""]
+    lines = [
+        "## Decode: HTTP streaming vs raw llama-cpp-python",
+        "",
+        *machine_lines(args),
+        "",
+        f"Command: `{command}`",
+        "",
+    ]
     for res in results:
         lines += model_table(res)
     return "\n".join(lines)
@@ -284,9 +321,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tokens", type=int, default=128, help="tokens to generate per request")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per path")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--raw-flash-attn", choices=("on", "off"), default="on",
-                        help="flash attention for the raw loop; llama.cpp's default (auto), which "
-                        "mingyan's engine keeps, turns it on for CPU (default: on)")
+    parser.add_argument(
+        "--raw-flash-attn",
+        choices=("on", "off"),
+        default="on",
+        help="flash attention for the raw loop; llama.cpp's default (auto), which "
+        "mingyan's engine keeps, turns it on for CPU (default: on)",
+    )
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     args = parser.parse_args(argv)
     if args.tokens < 2 or args.reps < 1 or args.threads < 1:
@@ -302,8 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "bench/decode_http_vs_raw.py", *(sys.argv[1:] if argv is None else argv)])
     registry = open_registry(Settings())
     try:
-        results = [bench_model(name, registry.resolve(name).path, args)
-                   for name in args.models.split(",") if name]
+        results = [bench_model(name, registry.resolve(name).path, args) for name in args.models.split(",") if name]
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

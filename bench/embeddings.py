@@ -57,15 +57,25 @@ def measure(paths: dict[str, Callable[[list[str]], int]], batch: int, reps: int)
             tokens = run(batch_texts)
             elapsed = time.perf_counter() - start
             rates[name].append((batch / elapsed, tokens / elapsed))
-    return {name: (statistics.median(r for r, _ in got), statistics.median(t for _, t in got))
-            for name, got in rates.items()}
+    return {
+        name: (statistics.median(r for r, _ in got), statistics.median(t for _, t in got))
+        for name, got in rates.items()
+    }
 
 
 def llama_cpp_path(path: Path, threads: int) -> Callable[[list[str]], int]:
     import llama_cpp
 
-    llama = llama_cpp.Llama(str(path), embedding=True, n_ctx=2048, n_batch=2048, n_ubatch=2048,
-                            n_threads=threads, n_threads_batch=threads, verbose=False)
+    llama = llama_cpp.Llama(
+        str(path),
+        embedding=True,
+        n_ctx=2048,
+        n_batch=2048,
+        n_ubatch=2048,
+        n_threads=threads,
+        n_threads_batch=threads,
+        verbose=False,
+    )
 
     def run(batch: list[str]) -> int:
         llama.embed(batch)
@@ -91,8 +101,22 @@ def start_server(model: str, threads: int, data_dir: str) -> tuple[subprocess.Po
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINGYAN_")} | {"MINGYAN_DATA_DIR": data_dir}
-    cmd = [sys.executable, "-m", "mingyan", "serve", "--port", str(port), "--model", "smollm2-135m-instruct",
-           "--n-ctx", "512", "--embedding-model", model, "--n-threads", str(threads)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mingyan",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        "smollm2-135m-instruct",
+        "--n-ctx",
+        "512",
+        "--embedding-model",
+        model,
+        "--n-threads",
+        str(threads),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):

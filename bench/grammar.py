@@ -35,8 +35,7 @@ SCHEMA = {"type": "array", "items": {"type": "string", "maxLength": 40}, "minIte
 
 
 def modes() -> dict[str, Constraint | None]:
-    return {"plain": None, "grammar": Constraint(schema_grammar(SCHEMA)),
-            "object": Constraint(json_object_grammar())}
+    return {"plain": None, "grammar": Constraint(schema_grammar(SCHEMA)), "object": Constraint(json_object_grammar())}
 
 
 async def timed(engine: LlamaCppEngine, tokens: list[int], constraint: Constraint | None, n: int):
@@ -58,8 +57,12 @@ async def timed(engine: LlamaCppEngine, tokens: list[int], constraint: Constrain
 
 def run(model: str, n: int, reps: int, threads: int) -> dict[str, dict[str, float]]:
     entry = open_registry(Settings(), progress=False).resolve(model)
-    engine = LlamaCppEngine(entry.path, name=model, sha256=entry.sha256,
-                            config=EngineConfig(n_ctx=2048, n_threads=threads, n_slots=1, cache_disk_bytes=0))
+    engine = LlamaCppEngine(
+        entry.path,
+        name=model,
+        sha256=entry.sha256,
+        config=EngineConfig(n_ctx=2048, n_threads=threads, n_slots=1, cache_disk_bytes=0),
+    )
     try:
         tokens = chat_prompt_tokens(engine, engine.chat_template, [{"role": "user", "content": PROMPT}])
         results: dict[str, list[tuple[float, float, int]]] = {name: [] for name in modes()}
@@ -69,18 +72,27 @@ def run(model: str, n: int, reps: int, threads: int) -> dict[str, dict[str, floa
                 results[name].append(asyncio.run(timed(engine, tokens, constraint, n)))
     finally:
         engine.close()
-    return {name: {"ttft_s": statistics.median(r[0] for r in rows),
-                   "tok_s": statistics.median(r[1] for r in rows),
-                   "tokens": statistics.median(r[2] for r in rows)} for name, rows in results.items()}
+    return {
+        name: {
+            "ttft_s": statistics.median(r[0] for r in rows),
+            "tok_s": statistics.median(r[1] for r in rows),
+            "tokens": statistics.median(r[2] for r in rows),
+        }
+        for name, rows in results.items()
+    }
 
 
 def table(model: str, figures: dict[str, dict[str, float]]) -> str:
     plain = figures["plain"]["tok_s"]
-    lines = [f"model {model}; {platform.processor() or platform.machine()}",
-             "| mode | TTFT (s) | decode tok/s | tokens | vs plain |", "|---|---|---|---|---|"]
+    lines = [
+        f"model {model}; {platform.processor() or platform.machine()}",
+        "| mode | TTFT (s) | decode tok/s | tokens | vs plain |",
+        "|---|---|---|---|---|",
+    ]
     for name, f in figures.items():
-        lines.append(f"| {name} | {f['ttft_s']:.2f} | {f['tok_s']:.1f} | {f['tokens']:.0f} | "
-                     f"{100 * f['tok_s'] / plain:.0f}% |")
+        lines.append(
+            f"| {name} | {f['ttft_s']:.2f} | {f['tok_s']:.1f} | {f['tokens']:.0f} | {100 * f['tok_s'] / plain:.0f}% |"
+        )
     return "\n".join(lines)
 
 

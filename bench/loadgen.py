@@ -18,16 +18,24 @@ import httpx
 
 REQUEST_TIMEOUT_S = 900.0
 TOPICS = (
-    "the history of the printing press", "how lighthouses guided ships at night",
-    "the water cycle and the weather", "how bridges are designed and built",
-    "the life of honey bees in a hive", "how a steam locomotive works",
-    "the invention of the telescope", "how cities deal with their waste",
-    "the history of tea and the tea trade", "how volcanoes form and erupt",
-    "the migration of birds across continents", "how a compiler turns code into a program",
+    "the history of the printing press",
+    "how lighthouses guided ships at night",
+    "the water cycle and the weather",
+    "how bridges are designed and built",
+    "the life of honey bees in a hive",
+    "how a steam locomotive works",
+    "the invention of the telescope",
+    "how cities deal with their waste",
+    "the history of tea and the tea trade",
+    "how volcanoes form and erupt",
+    "the migration of birds across continents",
+    "how a compiler turns code into a program",
 )
-ESSAY = ("Write a long, detailed essay about {topic}. Explain its history, how it works, the "
-         "people involved and what the future may bring. Use many paragraphs and do not stop "
-         "early.")
+ESSAY = (
+    "Write a long, detailed essay about {topic}. Explain its history, how it works, the "
+    "people involved and what the future may bring. Use many paragraphs and do not stop "
+    "early."
+)
 
 
 def nonce() -> str:
@@ -37,8 +45,10 @@ def nonce() -> str:
 def essay_messages(index: int, tag: str) -> list[dict[str, str]]:
     """~50 prompt tokens; the tag comes first so no two requests share a KV-cache prefix."""
     topic = TOPICS[index % len(TOPICS)]
-    return [{"role": "system", "content": f"Session {tag}. You are a helpful writer."},
-            {"role": "user", "content": ESSAY.format(topic=topic)}]
+    return [
+        {"role": "system", "content": f"Session {tag}. You are a helpful writer."},
+        {"role": "user", "content": ESSAY.format(topic=topic)},
+    ]
 
 
 @dataclass
@@ -69,10 +79,16 @@ class RequestResult:
         return data
 
 
-def chat_body(model: str, messages: list[dict[str, str]], max_tokens: int, temperature: float,
-              stream_usage: bool) -> dict[str, object]:
-    body: dict[str, object] = {"model": model, "messages": messages, "max_tokens": max_tokens,
-                               "temperature": temperature, "stream": True}
+def chat_body(
+    model: str, messages: list[dict[str, str]], max_tokens: int, temperature: float, stream_usage: bool
+) -> dict[str, object]:
+    body: dict[str, object] = {
+        "model": model,
+        "messages": messages,
+        "max_tokens": max_tokens,
+        "temperature": temperature,
+        "stream": True,
+    }
     if stream_usage:
         body["stream_options"] = {"include_usage": True}
     return body
@@ -109,8 +125,7 @@ def read_event(obj: dict, result: RequestResult, marks: dict[str, float], parts:
     read_usage(obj, result)
 
 
-async def read_stream(response: httpx.Response, result: RequestResult,
-                      marks: dict[str, float]) -> None:
+async def read_stream(response: httpx.Response, result: RequestResult, marks: dict[str, float]) -> None:
     parts: list[str] = []
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
@@ -134,14 +149,14 @@ def finish_timing(result: RequestResult, marks: dict[str, float]) -> None:
             result.tpot_s = (marks["last"] - marks["first"]) / (result.completion_tokens - 1)
 
 
-async def stream_chat(client: httpx.AsyncClient, base_url: str,
-                      body: dict[str, object]) -> RequestResult:
+async def stream_chat(client: httpx.AsyncClient, base_url: str, body: dict[str, object]) -> RequestResult:
     """Send one streaming chat completion and time it. Never raises for HTTP/stream errors."""
     result = RequestResult()
     marks = {"start": time.perf_counter()}
     try:
-        async with client.stream("POST", f"{base_url}/v1/chat/completions", json=body,
-                                 timeout=REQUEST_TIMEOUT_S) as response:
+        async with client.stream(
+            "POST", f"{base_url}/v1/chat/completions", json=body, timeout=REQUEST_TIMEOUT_S
+        ) as response:
             if response.status_code != 200:
                 text = (await response.aread()).decode(errors="replace")
                 result.error = f"HTTP {response.status_code}: {text[:300]}"
@@ -169,9 +184,12 @@ def summarize(results: list[RequestResult], wall_s: float) -> dict[str, float | 
     ttft = [r.ttft_s for r in results]
     tpot = [r.tpot_s for r in results]
     tokens = sum(r.completion_tokens for r in results)
-    summary: dict[str, float | int] = {"requests": len(results), "wall_s": wall_s,
-                                       "completion_tokens": tokens,
-                                       "output_tok_s": tokens / wall_s if wall_s > 0 else math.nan}
+    summary: dict[str, float | int] = {
+        "requests": len(results),
+        "wall_s": wall_s,
+        "completion_tokens": tokens,
+        "output_tok_s": tokens / wall_s if wall_s > 0 else math.nan,
+    }
     for q in (50, 90, 99):
         summary[f"ttft_p{q}_s"] = percentile(ttft, q)
         summary[f"tpot_p{q}_s"] = percentile(tpot, q)

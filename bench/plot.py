@@ -16,9 +16,11 @@ def pyplot():
 
 def title(report: dict, what: str) -> str:
     machine = report["machine"]
-    return (f"{what}: {report['config']['model']}\n"
-            f"{machine['cpu']}, {machine['logical_cores']} threads, "
-            f"llama-cpp-python {machine['llama_cpp_python']}")
+    return (
+        f"{what}: {report['config']['model']}\n"
+        f"{machine['cpu']}, {machine['logical_cores']} threads, "
+        f"llama-cpp-python {machine['llama_cpp_python']}"
+    )
 
 
 def save(plt, fig, heading: str, path: Path) -> None:
@@ -32,8 +34,7 @@ def plot_sweep(report: dict, path: Path) -> None:
     """Aggregate output tokens/s and p50 TTFT against concurrency, one line per server."""
     plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    concurrency = sorted({p["concurrency"] for data in report["servers"].values()
-                          for p in data["results"]})
+    concurrency = sorted({p["concurrency"] for data in report["servers"].values() for p in data["results"]})
     for name, data in report["servers"].items():
         phases = data["results"]
         xs = [p["concurrency"] for p in phases]
@@ -56,10 +57,15 @@ def plot_followup(report: dict, path: Path) -> None:
     for name, data in report["servers"].items():
         rows = data["results"]
         xs = [r["history_tokens"] for r in rows]
-        line, = axis.plot(xs, [r["warm_ttft_p50_s"] for r in rows], marker="o",
-                          label=f"{name} warm")
-        axis.plot(xs, [r["cold_ttft_p50_s"] for r in rows], marker="x", linestyle="--",
-                  color=line.get_color(), label=f"{name} cold")
+        (line,) = axis.plot(xs, [r["warm_ttft_p50_s"] for r in rows], marker="o", label=f"{name} warm")
+        axis.plot(
+            xs,
+            [r["cold_ttft_p50_s"] for r in rows],
+            marker="x",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{name} cold",
+        )
     axis.set_xlabel("history tokens")
     axis.set_ylabel("p50 TTFT of the follow-up turn (s)")
     axis.grid(alpha=0.3)

@@ -43,9 +43,13 @@ def repetition(cfg: ServerConfig, past: Messages, work: Workload) -> dict[str, f
     with launch("mingyan", cfg) as server:
         warm = asyncio.run(one_turn(server, follow, work))
         cold_again = asyncio.run(one_turn(server, [system(nonce()), *follow[1:]], work))
-    return {"cold_ttft_s": cold.ttft_s, "restart_ttft_s": warm.ttft_s,
-            "restart_cached": float(warm.cached_tokens or 0), "prompt_tokens": float(warm.prompt_tokens or 0),
-            "cold_followup_ttft_s": cold_again.ttft_s}
+    return {
+        "cold_ttft_s": cold.ttft_s,
+        "restart_ttft_s": warm.ttft_s,
+        "restart_cached": float(warm.cached_tokens or 0),
+        "prompt_tokens": float(warm.prompt_tokens or 0),
+        "cold_followup_ttft_s": cold_again.ttft_s,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,8 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=16)
     args = parser.parse_args(argv)
     gguf = resolve_gguf(args.model)
-    cfg = ServerConfig(model=args.model, gguf=gguf, threads=args.threads, n_ctx=4096, slots=4,
-                       llama_server_bin=default_llama_server(), extra_args={})
+    cfg = ServerConfig(
+        model=args.model,
+        gguf=gguf,
+        threads=args.threads,
+        n_ctx=4096,
+        slots=4,
+        llama_server_bin=default_llama_server(),
+        extra_args={},
+    )
     print(describe_machine(machine_info()))
     past = history(args.history, token_counter(gguf))
     work = Workload(max_tokens=args.max_tokens, temperature=0.7)
@@ -68,8 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"follow-up prompt tokens            {med['prompt_tokens']:.0f}")
     print(f"cold prefill TTFT (first turn)     {med['cold_ttft_s']:.2f} s")
     print(f"cold TTFT, same follow-up, new prefix {med['cold_followup_ttft_s']:.2f} s")
-    print(f"after restart TTFT (follow-up)     {med['restart_ttft_s']:.2f} s  "
-          f"({med['restart_cached']:.0f} tokens from the disk cache)")
+    print(
+        f"after restart TTFT (follow-up)     {med['restart_ttft_s']:.2f} s  "
+        f"({med['restart_cached']:.0f} tokens from the disk cache)"
+    )
     print(f"ratio restart / cold               {med['restart_ttft_s'] / med['cold_followup_ttft_s']:.3f}")
     return 0
 

@@ -50,11 +50,11 @@ def resolve_gguf(model: str) -> Path:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    model: str                      # mingyan registry name
+    model: str  # mingyan registry name
     gguf: Path
     threads: int
-    n_ctx: int                      # context per slot: the longest conversation
-    slots: int = 4                  # sequences decoded together (mingyan, llama-server)
+    n_ctx: int  # context per slot: the longest conversation
+    slots: int = 4  # sequences decoded together (mingyan, llama-server)
     llama_server_bin: Path = field(default_factory=default_llama_server)
     extra_args: dict[str, list[str]] = field(default_factory=dict)
     startup_timeout_s: float = 600.0
@@ -64,8 +64,8 @@ class ServerConfig:
 class Launch:
     argv: list[str]
     health_path: str
-    model_field: str                # what to send as "model"
-    stream_usage: bool = True       # accepts stream_options.include_usage
+    model_field: str  # what to send as "model"
+    stream_usage: bool = True  # accepts stream_options.include_usage
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,24 @@ class RunningServer:
 
 
 def mingyan_launch(cfg: ServerConfig, port: int) -> Launch:
-    argv = [sys.executable, "-m", "mingyan", "serve", "--host", "127.0.0.1", "--port", str(port),
-            "--model", cfg.model, "--n-threads", str(cfg.threads), "--n-ctx", str(cfg.n_ctx),
-            "--n-slots", str(cfg.slots)]
+    argv = [
+        sys.executable,
+        "-m",
+        "mingyan",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--model",
+        cfg.model,
+        "--n-threads",
+        str(cfg.threads),
+        "--n-ctx",
+        str(cfg.n_ctx),
+        "--n-slots",
+        str(cfg.slots),
+    ]
     return Launch(argv + cfg.extra_args.get("mingyan", []), "/health", cfg.model)
 
 
@@ -88,16 +103,40 @@ def llama_server_launch(cfg: ServerConfig, port: int) -> Launch:
         raise FileNotFoundError(f"{cfg.llama_server_bin} missing: run bench/build_llama_server.sh")
     # -c is the TOTAL context; without --kv-unified each of the -np slots owns -c / -np cells,
     # which is how mingyan sizes its context (n_ctx per slot x n_slots, not unified).
-    argv = [str(cfg.llama_server_bin), "-m", str(cfg.gguf), "-np", str(cfg.slots),
-            "-t", str(cfg.threads), "-c", str(cfg.n_ctx * cfg.slots),
-            "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        str(cfg.llama_server_bin),
+        "-m",
+        str(cfg.gguf),
+        "-np",
+        str(cfg.slots),
+        "-t",
+        str(cfg.threads),
+        "-c",
+        str(cfg.n_ctx * cfg.slots),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return Launch(argv + cfg.extra_args.get("llama-server", []), "/health", cfg.model)
 
 
 def llama_cpp_python_launch(cfg: ServerConfig, port: int) -> Launch:
-    argv = [sys.executable, "-m", "llama_cpp.server", "--model", str(cfg.gguf),
-            "--n_threads", str(cfg.threads), "--n_ctx", str(cfg.n_ctx),
-            "--host", "127.0.0.1", "--port", str(port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(cfg.gguf),
+        "--n_threads",
+        str(cfg.threads),
+        "--n_ctx",
+        str(cfg.n_ctx),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return Launch(argv + cfg.extra_args.get("llama-cpp-python", []), "/v1/models", cfg.model)
 
 
@@ -151,8 +190,9 @@ def launch(name: str, cfg: ServerConfig, log_dir: Path | None = None) -> Iterato
     log_path = log_dir / f"{name}-{port}.log"
     print(f"# starting {name}: {shlex.join(spec.argv)}", file=sys.stderr)
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(spec.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
-                                stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            spec.argv, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT, stdin=subprocess.DEVNULL
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_ready(proc, base + spec.health_path, cfg.startup_timeout_s, log_path)
@@ -179,8 +219,7 @@ def memory_gib() -> float | None:
 
 def command_output(argv: list[str]) -> str | None:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30,
-                              cwd=REPO_ROOT)
+        done = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=30, cwd=REPO_ROOT)
         return (done.stdout + done.stderr).strip() or None
     return None
 

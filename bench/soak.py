@@ -81,14 +81,41 @@ def mingyan(*args: str, data_dir: Path, **kwargs) -> subprocess.CompletedProcess
 
 def start_server(args: argparse.Namespace, data_dir: Path, db_url: str, port: int) -> subprocess.Popen:
     for i in range(args.users):
-        mingyan("users", "create", f"soak{i}", "--password-stdin", "--database-url", db_url,
-                data_dir=data_dir, input=PASSWORD + "\n", text=True, capture_output=True)
+        mingyan(
+            "users",
+            "create",
+            f"soak{i}",
+            "--password-stdin",
+            "--database-url",
+            db_url,
+            data_dir=data_dir,
+            input=PASSWORD + "\n",
+            text=True,
+            capture_output=True,
+        )
     env = {k: v for k, v in os.environ.items() if not k.startswith("MINGYAN_")} | {"MINGYAN_DATA_DIR": str(data_dir)}
     cmd = [
-        sys.executable, "-m", "mingyan", "serve", "--port", str(port), "--model", args.model,
-        "--database-url", db_url, "--n-ctx", "2048", "--no-auto-titles", "--quota-requests-per-minute", "0",
-        "--quota-concurrent-streams", "0", "--stream-buffer-kb", "64",
-        "--cache-ram-mb", "32",  # full within the warm-up: RSS growth after it means a leak
+        sys.executable,
+        "-m",
+        "mingyan",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        args.model,
+        "--database-url",
+        db_url,
+        "--n-ctx",
+        "2048",
+        "--no-auto-titles",
+        "--quota-requests-per-minute",
+        "0",
+        "--quota-concurrent-streams",
+        "0",
+        "--stream-buffer-kb",
+        "64",
+        "--cache-ram-mb",
+        "32",  # full within the warm-up: RSS growth after it means a leak
         *args.server_args,
     ]
     log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
@@ -146,8 +173,14 @@ class User:
 
     async def run(self, deadline: float) -> None:
         actions = [
-            (self.v1_stream, 30), (self.send, 25), (self.edit, 6), (self.regenerate, 6), (self.search, 10),
-            (self.export, 5), (self.leave_mid_reply, 10), (self.slow_reader, 8),
+            (self.v1_stream, 30),
+            (self.send, 25),
+            (self.edit, 6),
+            (self.regenerate, 6),
+            (self.search, 10),
+            (self.export, 5),
+            (self.leave_mid_reply, 10),
+            (self.slow_reader, 8),
         ]
         while time.monotonic() < deadline:
             action = self.rng.choices([a for a, _ in actions], [w for _, w in actions])[0]
@@ -172,8 +205,7 @@ class User:
         return f"Write two sentences about {self.rng.choice(WORDS)}."
 
     async def v1_stream(self) -> bool:
-        body = {"messages": [{"role": "user", "content": self.prompt()}], "stream": True,
-                "max_tokens": self.max_tokens}
+        body = {"messages": [{"role": "user", "content": self.prompt()}], "stream": True, "max_tokens": self.max_tokens}
         async with self.http.stream("POST", "/v1/chat/completions", json=body) as r:
             if not self.check("v1_stream", r):
                 return False
@@ -195,8 +227,9 @@ class User:
                 self.conversations.append(r.json()["id"])
         return self.rng.choice(self.conversations)
 
-    async def stored_reply(self, action: str, path: str, body: dict, cid: str, *, leave_after: int | None = None,
-                           pause_s: float = 0.0) -> bool:
+    async def stored_reply(
+        self, action: str, path: str, body: dict, cid: str, *, leave_after: int | None = None, pause_s: float = 0.0
+    ) -> bool:
         """Stream a stored reply; record what was seen (or that the client left)."""
         async with self.http.stream("POST", path, json=body) as r:
             if not self.check(action, r):
@@ -322,13 +355,19 @@ def check_database(db_url: str, report: Report) -> dict[str, int]:
         want_status = e.status or "complete"  # a client that left: the reply still ran to its end
         if row.status != want_status or (e.content is not None and row.content != e.content):
             wrong += 1
-    return {"replies": len(report.replies), "lost": lost, "duplicated": duplicated, "unexpected": extra,
-            "left_streaming": streaming, "wrong": wrong}
+    return {
+        "replies": len(report.replies),
+        "lost": lost,
+        "duplicated": duplicated,
+        "unexpected": extra,
+        "left_streaming": streaming,
+        "wrong": wrong,
+    }
 
 
 def rss_growth(samples: list[tuple[float, int]], warmup_share: float = 0.25) -> float:
     """Growth of the median RSS of the last fifth of the run over the fifth right after warm-up."""
-    after = [kib for _, kib in samples[int(len(samples) * warmup_share):]]
+    after = [kib for _, kib in samples[int(len(samples) * warmup_share) :]]
     if len(after) < 5:
         return 0.0
     window = max(1, len(after) // 5)
@@ -348,12 +387,19 @@ def percentiles(latencies: dict[str, list[float]]) -> dict[str, dict[str, float]
 def summarize(report: Report, checks: dict[str, int], exit_code: int) -> tuple[dict, list[str]]:
     growth = rss_growth(report.rss)
     summary = {
-        "checks": checks, "server_errors_5xx": report.server_errors, "errors": dict(report.errors),
-        "latency": percentiles(report.latencies), "rss_growth_after_warmup": round(growth, 4),
-        "rss_kib": report.rss, "server_exit_code": exit_code,
+        "checks": checks,
+        "server_errors_5xx": report.server_errors,
+        "errors": dict(report.errors),
+        "latency": percentiles(report.latencies),
+        "rss_growth_after_warmup": round(growth, 4),
+        "rss_kib": report.rss,
+        "server_exit_code": exit_code,
     }
-    problems = [f"{name}: {checks[name]}" for name in ("lost", "duplicated", "unexpected", "left_streaming", "wrong")
-                if checks[name]]
+    problems = [
+        f"{name}: {checks[name]}"
+        for name in ("lost", "duplicated", "unexpected", "left_streaming", "wrong")
+        if checks[name]
+    ]
     if report.server_errors:
         problems.append(f"{report.server_errors} answers with status 5xx")
     if growth > MAX_RSS_GROWTH:
@@ -374,8 +420,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--rss-every", type=float, default=2.0, help="seconds between RSS samples")
     parser.add_argument("--json", type=Path, help="write the report here")
-    parser.add_argument("--server-arg", dest="server_args", action="append", default=[],
-                        help="extra `mingyan serve` argument (repeatable), e.g. --server-arg=--n-threads=1")
+    parser.add_argument(
+        "--server-arg",
+        dest="server_args",
+        action="append",
+        default=[],
+        help="extra `mingyan serve` argument (repeatable), e.g. --server-arg=--n-threads=1",
+    )
     return parser.parse_args(argv)
 
 

@@ -13,9 +13,7 @@ from mingyan.models.registry import ModelRegistry
 
 
 def open_registry(settings: Settings, *, progress: bool = True) -> ModelRegistry:
-    return ModelRegistry(
-        settings.data_dir, settings.cache_dir, hf_endpoint=settings.hf_endpoint, progress=progress
-    )
+    return ModelRegistry(settings.data_dir, settings.cache_dir, hf_endpoint=settings.hf_endpoint, progress=progress)
 
 
 def engine_config(settings: Settings) -> EngineConfig:
@@ -32,13 +30,14 @@ def engine_config(settings: Settings) -> EngineConfig:
     )
 
 
-def open_engine(
-    settings: Settings, *, progress: bool = True, observer: Observer | None = None
-) -> LlamaCppEngine:
+def open_engine(settings: Settings, *, progress: bool = True, observer: Observer | None = None) -> LlamaCppEngine:
     """Resolve (assemble and verify, if needed) the configured model and load it."""
     entry = open_registry(settings, progress=progress).resolve(settings.model)
     return LlamaCppEngine(
-        entry.path, name=entry.name, sha256=entry.sha256, config=engine_config(settings),
+        entry.path,
+        name=entry.name,
+        sha256=entry.sha256,
+        config=engine_config(settings),
         observer=observer,
     )
 
@@ -52,7 +51,10 @@ def open_embedder(settings: Settings, *, progress: bool = True) -> Embedder | No
 
     entry = open_registry(settings, progress=progress).resolve(name)
     return LlamaCppEmbedder(
-        entry.path, name=entry.name, sha256=entry.sha256, n_threads=settings.n_threads,
+        entry.path,
+        name=entry.name,
+        sha256=entry.sha256,
+        n_threads=settings.n_threads,
         max_queue=settings.max_queue,
     )
 
@@ -111,8 +113,11 @@ def database_status(settings: Settings) -> DatabaseStatus:
         revision = current_revision(db.engine)
         present = set(inspect(db.engine).get_table_names())
         with db.engine.connect() as connection:
-            counts = {t: connection.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one()
-                      for t in STATUS_TABLES if t in present}
+            counts = {
+                t: connection.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one()
+                for t in STATUS_TABLES
+                if t in present
+            }
     finally:
         db.dispose()
     shown = make_url(url).render_as_string(hide_password=True)

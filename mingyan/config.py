@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on")
     model: str = Field(DEFAULT_MODEL, description="model name (see `mingyan models list`)")
     embedding_model: str = Field(
-        DEFAULT_EMBEDDING_MODEL, description="model served at /v1/embeddings beside the chat model ('none': no embeddings)"
+        DEFAULT_EMBEDDING_MODEL,
+        description="model served at /v1/embeddings beside the chat model ('none': no embeddings)",
     )
     data_dir: Path = Field(
         default_factory=lambda: Path(user_data_dir("mingyan")),
@@ -40,13 +41,9 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(user_cache_dir("mingyan")),
         description="where shipped models are assembled",
     )
-    n_ctx: int = Field(
-        4096, ge=64, le=1 << 20, description="context per slot: the longest conversation, in tokens"
-    )
+    n_ctx: int = Field(4096, ge=64, le=1 << 20, description="context per slot: the longest conversation, in tokens")
     n_slots: int = Field(0, ge=0, le=64, description="requests decoded together (0: from cores and memory)")
-    prefill_chunk: int = Field(
-        128, ge=8, le=8192, description="prompt tokens per step while others are generating"
-    )
+    prefill_chunk: int = Field(128, ge=8, le=8192, description="prompt tokens per step while others are generating")
     max_queue: int = Field(64, ge=1, le=100000, description="requests that may wait; more get 429")
     cache_ram_mb: int = Field(512, ge=0, description="RAM for saved conversation KV states (MiB)")
     cache_disk_mb: int = Field(4096, ge=0, description="disk for saved KV states, kept across restarts (MiB)")
@@ -75,11 +72,15 @@ class Settings(BaseSettings):
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
     )
     drain_timeout: float = Field(
-        20.0, ge=0, le=3600,
+        20.0,
+        ge=0,
+        le=3600,
         description="on SIGTERM, seconds running replies get to finish before they are saved as interrupted",
     )
     stream_buffer_kb: int = Field(
-        256, ge=1, le=1 << 20,
+        256,
+        ge=1,
+        le=1 << 20,
         description="events queued for a streaming client that does not read (KiB); beyond it the stream is cut",
     )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")

@@ -57,8 +57,7 @@ class SamplingSettings(BaseModel):
 def _optional_fields(model: type[BaseModel]) -> dict[str, Any]:
     """`model`'s fields with the same ranges, each optional and None by default."""
     return {
-        name: (Annotated[field.annotation, *field.metadata] | None, None)
-        for name, field in model.model_fields.items()
+        name: (Annotated[field.annotation, *field.metadata] | None, None) for name, field in model.model_fields.items()
     }
 
 

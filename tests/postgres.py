@@ -19,9 +19,7 @@ from pathlib import Path
 
 def find_binaries() -> Path | None:
     """The newest installed PostgreSQL bin dir with initdb and pg_ctl, or None."""
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True
-    )
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
     for candidate in candidates:
         bindir = Path(candidate)
         if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
@@ -58,10 +56,21 @@ def cluster(bindir: Path) -> Iterator[str]:
         subprocess.run(_as_user(argv), check=True, capture_output=True, text=True)
 
     run([str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
-    run([
-        str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-t", "60",
-        "-o", f"-h 127.0.0.1 -p {port} -k {sockets} -F", "start",
-    ])
+    run(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {sockets} -F",
+            "start",
+        ]
+    )
     try:
         run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", user, "mingyan_test"])
         yield f"postgresql+psycopg://{user}@127.0.0.1:{port}/mingyan_test"

@@ -206,7 +206,12 @@ def _add_tokenizer(writer, family: Family, tokens: _Tokens, vocab: Vocab, templa
 
 
 def make_tiny_model(
-    path: Path, family: Family, vocab: Vocab, *, chat_template: str | None = "", seed: int = 0,
+    path: Path,
+    family: Family,
+    vocab: Vocab,
+    *,
+    chat_template: str | None = "",
+    seed: int = 0,
     model_name: str | None = None,
 ) -> Path:
     """Write a tiny `family.arch` model to `path` that answers `family.answer` then stops.
@@ -247,54 +252,72 @@ def _gen(prompt: str) -> str:
 # The simple templates below render one-user-message chats exactly as the canonical ones
 # in mingyan.formats.family_templates do (Qwen's default system prompt aside).
 GLM_SPECIALS = ("[gMASK]", "<sop>", "<|system|>", "<|user|>", "<|assistant|>", "<|observation|>")
-BAICHUAN_ROLE = (
-    "{% if m.role == 'user' %}<reserved_106>"
-    "{% elif m.role == 'assistant' %}<reserved_107>{% endif %}"
-)
+BAICHUAN_ROLE = "{% if m.role == 'user' %}<reserved_106>{% elif m.role == 'assistant' %}<reserved_107>{% endif %}"
 ERNIE_ROLE = "{% if m.role == 'user' %}User: {% elif m.role == 'assistant' %}Assistant: {% endif %}"
 
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
         Family(
-            "llama3", "llama",
+            "llama3",
+            "llama",
             "{{ bos_token }}"
             + _each("<|start_header_id|>{{ m.role }}<|end_header_id|>\n\n", "<|eot_id|>")
             + _gen("<|start_header_id|>assistant<|end_header_id|>\n\n"),
-            after="\n\n", stop="<|eot_id|>", answer=("Hello", " world"),
-            specials=(
-                "<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"
-            ),
-            bos="<|begin_of_text|>", add_bos=True,
+            after="\n\n",
+            stop="<|eot_id|>",
+            answer=("Hello", " world"),
+            specials=("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|end_of_text|>"),
+            bos="<|begin_of_text|>",
+            add_bos=True,
         ),
         Family(
-            "qwen2", "qwen2",
+            "qwen2",
+            "qwen2",
             _each("<|im_start|>{{ m.role }}\n", "<|im_end|>\n") + _gen("<|im_start|>assistant\n"),
-            after="\n", stop="<|im_end|>", answer=("你好", "！"),
+            after="\n",
+            stop="<|im_end|>",
+            answer=("你好", "！"),
         ),
         Family(
-            "chatglm3", "chatglm",
+            "chatglm3",
+            "chatglm",
             "[gMASK]sop" + _each("<|{{ m.role }}|>\n ") + _gen("<|assistant|>"),
-            after="<|assistant|>", stop="<|user|>", answer=("你好", " world"),
-            specials=GLM_SPECIALS, rope_dims=HEAD_DIM // 2,
+            after="<|assistant|>",
+            stop="<|user|>",
+            answer=("你好", " world"),
+            specials=GLM_SPECIALS,
+            rope_dims=HEAD_DIM // 2,
         ),
         Family(
-            "glm4", "glm4",
+            "glm4",
+            "glm4",
             "[gMASK]<sop>" + _each("<|{{ m.role }}|>\n") + _gen("<|assistant|>\n"),
-            after="\n", stop="<|user|>", answer=("Hello", "！"),
-            specials=GLM_SPECIALS, rope_dims=HEAD_DIM // 2,
+            after="\n",
+            stop="<|user|>",
+            answer=("Hello", "！"),
+            specials=GLM_SPECIALS,
+            rope_dims=HEAD_DIM // 2,
         ),
         Family(
-            "baichuan2", "baichuan",
+            "baichuan2",
+            "baichuan",
             _each(BAICHUAN_ROLE) + _gen("<reserved_107>"),
-            after="<reserved_107>", stop="</s>", answer=("你好", "!"),
-            specials=("<reserved_106>", "<reserved_107>", "<s>"), bos="<s>",
+            after="<reserved_107>",
+            stop="</s>",
+            answer=("你好", "!"),
+            specials=("<reserved_106>", "<reserved_107>", "<s>"),
+            bos="<s>",
         ),
         Family(
-            "ernie4_5", "ernie4_5",
+            "ernie4_5",
+            "ernie4_5",
             "<|begin_of_sentence|>" + _each(ERNIE_ROLE, "\n") + _gen("Assistant: "),
-            after=" ", stop="<|end_of_sentence|>", answer=("Hello", "，", "你好"),
-            specials=("<|begin_of_sentence|>",), bos="<|begin_of_sentence|>",
+            after=" ",
+            stop="<|end_of_sentence|>",
+            answer=("Hello", "，", "你好"),
+            specials=("<|begin_of_sentence|>",),
+            bos="<|begin_of_sentence|>",
         ),
     ]
 }

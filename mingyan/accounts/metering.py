@@ -45,9 +45,9 @@ class Meter:
         accounts, user_id = self.accounts, principal.user_id
         since = self.gate.day_start()
         quota = accounts.ledger.get_quota(user_id, self.defaults)
-        subjects = [Subject(
-            f"user:{user_id}", quota, tokens_today=lambda: accounts.ledger.tokens_used_since(user_id, since)
-        )]
+        subjects = [
+            Subject(f"user:{user_id}", quota, tokens_today=lambda: accounts.ledger.tokens_used_since(user_id, since))
+        ]
         if principal.key is not None:
             key = principal.key
             key_quota = Quota(
@@ -55,10 +55,13 @@ class Meter:
                 tokens_per_day=key.limits.tokens_per_day,
                 concurrent_streams=key.limits.concurrent_streams or self.defaults.concurrent_streams,
             )
-            subjects.append(Subject(
-                f"key:{key.id}", key_quota,
-                tokens_today=lambda: accounts.ledger.tokens_used_since(user_id, since, api_key_id=key.id),
-            ))
+            subjects.append(
+                Subject(
+                    f"key:{key.id}",
+                    key_quota,
+                    tokens_today=lambda: accounts.ledger.tokens_used_since(user_id, since, api_key_id=key.id),
+                )
+            )
         return self.gate.admit(subjects)
 
     def record(self, principal: Principal, route: str, model: str, usage: Usage | None) -> None:
@@ -66,8 +69,12 @@ class Meter:
         if usage is None or not principal.has_account or self.accounts is None:
             return
         self.accounts.ledger.record_usage(
-            principal.user_id, route=route, model=model, prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens, cached_tokens=usage.cached_tokens,
+            principal.user_id,
+            route=route,
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
             api_key_id=principal.key.id if principal.key else None,
         )
 
@@ -113,8 +120,15 @@ class MeteredStream:
     and records the usage, once."""
 
     def __init__(
-        self, events: EventStream, meter: Meter, cutoffs: Cutoffs, principal: Principal, route: str,
-        model: str, prompt_tokens: int, admission: Admission,
+        self,
+        events: EventStream,
+        meter: Meter,
+        cutoffs: Cutoffs,
+        principal: Principal,
+        route: str,
+        model: str,
+        prompt_tokens: int,
+        admission: Admission,
     ) -> None:
         self._events, self._principal, self._route, self._model = events, principal, route, model
         self._meter, self._cutoffs, self._admission = meter, cutoffs, admission

@@ -80,8 +80,7 @@ class QuotaGate:
         limits, who = subject.limits, _describe(subject.name)
         if limits.concurrent_streams is not None and self.streams(subject.name) >= limits.concurrent_streams:
             raise QuotaExceeded(
-                f"{who} already has {limits.concurrent_streams} replies running (the limit); "
-                "wait for one to finish.",
+                f"{who} already has {limits.concurrent_streams} replies running (the limit); wait for one to finish.",
                 retry_after_s=1,
             )
         if limits.requests_per_minute is not None:

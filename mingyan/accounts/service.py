@@ -57,9 +57,15 @@ class SetupRefused(MingyanError):
 
 class AccountService:
     def __init__(
-        self, store: AccountStore, defaults: Quota, streams: LiveStreams | None = None, *,
-        throttle: LoginThrottle | None = None, setup_token: SetupToken | None = None,
-        conversations: ConversationStore | None = None, forget: Callable[[str], object] | None = None,
+        self,
+        store: AccountStore,
+        defaults: Quota,
+        streams: LiveStreams | None = None,
+        *,
+        throttle: LoginThrottle | None = None,
+        setup_token: SetupToken | None = None,
+        conversations: ConversationStore | None = None,
+        forget: Callable[[str], object] | None = None,
     ) -> None:
         self.store = store
         self.defaults = defaults
@@ -78,9 +84,7 @@ class AccountService:
         if not self.setup_token.take(token):
             raise SetupRefused("Invalid setup token: use the link `mingyan serve` printed at startup.")
         try:
-            user = await asyncio.to_thread(
-                self.store.users.create_user, username, password, role="admin", first=True
-            )
+            user = await asyncio.to_thread(self.store.users.create_user, username, password, role="admin", first=True)
         except Exception as exc:
             if not isinstance(exc, Conflict):
                 self.setup_token.give_back()  # nothing was made (a bad name): the token still works
@@ -88,8 +92,9 @@ class AccountService:
         adopted = 0
         if self.conversations is not None:
             adopted = await asyncio.to_thread(self.conversations.transfer_owner, LOCAL_OWNER, user.id)
-        await self.audit(Actor(user, ip), "user_created", user.username, role="admin", setup=True,
-                         adopted_conversations=adopted)
+        await self.audit(
+            Actor(user, ip), "user_created", user.username, role="admin", setup=True, adopted_conversations=adopted
+        )
         return user
 
     async def login(self, username: str, password: str, *, ip: str) -> User:
@@ -168,9 +173,7 @@ class AccountService:
         """The user changes their own password; their other sign-ins end, this one stays.
         AuthFailed when `current` is wrong."""
         keep = principal.session.id if principal.session else None
-        await asyncio.to_thread(
-            self.store.users.set_password, principal.user_id, current, new, keep_session=keep
-        )
+        await asyncio.to_thread(self.store.users.set_password, principal.user_id, current, new, keep_session=keep)
         await self.audit(actor, "password_changed", principal.username)
 
     async def sign_out(self, actor: Actor, principal: Principal, token: str) -> None:

@@ -68,8 +68,12 @@ class LoginThrottle:
     within `window_s`. Thread-safe; `clock` is injectable."""
 
     def __init__(
-        self, limit: int = FAILED_LOGIN_LIMIT, address_limit: int = ADDRESS_LIMIT, window_s: float = WINDOW_S,
-        *, clock: Callable[[], float] = time.monotonic,
+        self,
+        limit: int = FAILED_LOGIN_LIMIT,
+        address_limit: int = ADDRESS_LIMIT,
+        window_s: float = WINDOW_S,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit, self.address_limit, self.window_s = limit, address_limit, window_s
         self.clock = clock

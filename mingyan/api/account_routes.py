@@ -45,6 +45,7 @@ from mingyan.store.errors import AuthFailed
 public = APIRouter(prefix="/api/auth", tags=["accounts"])
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["accounts"])
 
+
 def _accounts(request: Request) -> AccountStore:
     return context(request).account_store()
 
@@ -122,7 +123,9 @@ def me(request: Request, principal: CurrentPrincipal) -> SessionOut:
         user = _accounts(request).users.get_user(principal.user_id)
         return SessionOut(user=UserOut.model_validate(user), via=principal.via)
     epoch = datetime.fromtimestamp(context(request).started).astimezone()
-    local = UserOut(id=LOCAL_OWNER, username=LOCAL_OWNER, role="admin", disabled=False, created_at=epoch, updated_at=epoch)
+    local = UserOut(
+        id=LOCAL_OWNER, username=LOCAL_OWNER, role="admin", disabled=False, created_at=epoch, updated_at=epoch
+    )
     return SessionOut(user=local, via=principal.via)
 
 

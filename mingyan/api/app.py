@@ -42,8 +42,13 @@ from mingyan.store.conversations import ConversationStore
 
 
 def create_app(
-    settings: Settings, engine: Engine, metrics: Metrics | None = None, *,
-    close_engine: bool = False, store: ConversationStore | None = None, setup_token: str | None = None,
+    settings: Settings,
+    engine: Engine,
+    metrics: Metrics | None = None,
+    *,
+    close_engine: bool = False,
+    store: ConversationStore | None = None,
+    setup_token: str | None = None,
     embedder: Embedder | None = None,
 ) -> FastAPI:
     """The app around `engine`. Pass the `Metrics` whose `observe` the engine reports to.
@@ -109,8 +114,13 @@ def _idle(ctx: AppContext) -> bool:
 
 
 def build_context(
-    settings: Settings, engine: Engine, metrics: Metrics | None, *, store: ConversationStore | None,
-    setup_token: str | None, embedder: Embedder | None = None,
+    settings: Settings,
+    engine: Engine,
+    metrics: Metrics | None,
+    *,
+    store: ConversationStore | None,
+    setup_token: str | None,
+    embedder: Embedder | None = None,
 ) -> AppContext:
     """The running pieces around `engine` (and the history database, when there is one)."""
     chat = ChatService(engine)
@@ -124,14 +134,29 @@ def build_context(
     cutoffs = Cutoffs()
     service = (
         AccountService(
-            accounts, defaults, RunningGenerations(cutoffs, conversations), throttle=LoginThrottle(),
-            setup_token=SetupToken(setup_token), conversations=store, forget=engine.forget,
+            accounts,
+            defaults,
+            RunningGenerations(cutoffs, conversations),
+            throttle=LoginThrottle(),
+            setup_token=SetupToken(setup_token),
+            conversations=store,
+            forget=engine.forget,
         )
-        if accounts is not None and store is not None else None
+        if accounts is not None and store is not None
+        else None
     )
     key = settings.api_key.get_secret_value() if settings.api_key else None
     return AppContext(
-        settings=settings, chat=chat, metrics=metrics, meter=Meter(accounts, defaults), cutoffs=cutoffs,
-        started=int(time.time()), api_key_hash=hash_key(key) if key else None,
-        store=store, accounts=accounts, account_service=service, conversations=conversations, embedder=embedder,
+        settings=settings,
+        chat=chat,
+        metrics=metrics,
+        meter=Meter(accounts, defaults),
+        cutoffs=cutoffs,
+        started=int(time.time()),
+        api_key_hash=hash_key(key) if key else None,
+        store=store,
+        accounts=accounts,
+        account_service=service,
+        conversations=conversations,
+        embedder=embedder,
     )

@@ -50,8 +50,13 @@ class _Buffer:
 
 
 async def send_bounded(
-    body: AsyncIterable[str | bytes | memoryview], send: Send, *, limit_bytes: int, cut_event: bytes,
-    charset: str = "utf-8", grace_s: float = CUT_GRACE_S,
+    body: AsyncIterable[str | bytes | memoryview],
+    send: Send,
+    *,
+    limit_bytes: int,
+    cut_event: bytes,
+    charset: str = "utf-8",
+    grace_s: float = CUT_GRACE_S,
 ) -> bool:
     """Send `body` as response body messages (the response has started). False when the client
     was cut for not reading; then the response is left incomplete unless the cut event got through."""
@@ -84,7 +89,9 @@ async def send_bounded(
         await asyncio.gather(reader, sender, cutter, return_exceptions=True)
 
 
-async def _read(body: AsyncIterable[str | bytes | memoryview], buffer: _Buffer, cut: asyncio.Event, charset: str) -> None:
+async def _read(
+    body: AsyncIterable[str | bytes | memoryview], buffer: _Buffer, cut: asyncio.Event, charset: str
+) -> None:
     async for chunk in body:
         data = chunk.encode(charset) if isinstance(chunk, str) else bytes(chunk)
         if not buffer.put(data):

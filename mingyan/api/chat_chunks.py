@@ -55,7 +55,9 @@ def chunk_maker(
             out.append(chunk(ChatDelta(content=content), event=event))
         for d in deltas:
             call = ToolCallDelta(
-                index=d.index, id=d.id, type="function" if d.id else None,
+                index=d.index,
+                id=d.id,
+                type="function" if d.id else None,
                 function=FunctionDelta(name=d.name, arguments=d.arguments if d.id is None else ""),
             )
             out.append(chunk(ChatDelta(tool_calls=[call]), event=None if out else event))
@@ -63,8 +65,9 @@ def chunk_maker(
             reason = "tool_calls" if stream.made_calls else event.finish_reason.value
             out.append(chunk(ChatDelta(), reason))
             if include_usage and event.usage is not None:
-                out.append(ChatCompletionChunk(id=cid, created=created, model=model, choices=[],
-                                               usage=usage_info(event.usage)))
+                out.append(
+                    ChatCompletionChunk(id=cid, created=created, model=model, choices=[], usage=usage_info(event.usage))
+                )
         return out
 
     return make

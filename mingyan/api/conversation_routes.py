@@ -46,7 +46,8 @@ def _service(request: Request) -> ConversationService:
 
 @router.get("/conversations")
 def list_conversations(
-    request: Request, owner: Owner,
+    request: Request,
+    owner: Owner,
     archived: bool = False,
     archived_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -63,8 +64,11 @@ def list_conversations(
 @router.post("/conversations", status_code=201)
 def create_conversation(body: ConversationCreate, request: Request, owner: Owner) -> ConversationOut:
     conversation = _store(request).create_conversation(
-        owner, title=body.title, model=context(request).chat.model_name,
-        system_prompt=body.system_prompt, settings=body.settings.values(),
+        owner,
+        title=body.title,
+        model=context(request).chat.model_name,
+        system_prompt=body.system_prompt,
+        settings=body.settings.values(),
     )
     return ConversationOut.model_validate(conversation)
 
@@ -114,9 +118,14 @@ def switch_branch(conversation_id: str, body: BranchSwitch, request: Request, ow
 
 @router.post("/conversations/{conversation_id}/messages", response_model=None)
 async def send_message(conversation_id: str, body: MessageCreate, request: Request, principal: CurrentPrincipal):
-    exchange = await metered_reply(request, principal, "conversations.send", lambda: _service(request).send(
-        principal.user_id, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
-    ))
+    exchange = await metered_reply(
+        request,
+        principal,
+        "conversations.send",
+        lambda: _service(request).send(
+            principal.user_id, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
+        ),
+    )
     return await _respond(request, exchange, body.stream)
 
 
@@ -124,21 +133,34 @@ async def send_message(conversation_id: str, body: MessageCreate, request: Reque
 async def edit_message(
     conversation_id: str, message_id: str, body: MessageEdit, request: Request, principal: CurrentPrincipal
 ):
-    exchange = await metered_reply(request, principal, "conversations.edit", lambda: _service(request).edit(
-        principal.user_id, conversation_id, message_id, body.content, settings=_overrides(body)
-    ))
+    exchange = await metered_reply(
+        request,
+        principal,
+        "conversations.edit",
+        lambda: _service(request).edit(
+            principal.user_id, conversation_id, message_id, body.content, settings=_overrides(body)
+        ),
+    )
     return await _respond(request, exchange, body.stream)
 
 
 @router.post("/conversations/{conversation_id}/messages/{message_id}/regenerate", response_model=None)
 async def regenerate(
-    conversation_id: str, message_id: str, request: Request, principal: CurrentPrincipal,
+    conversation_id: str,
+    message_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
     body: ReplyOptions | None = None,
 ):
     options = body or ReplyOptions()
-    exchange = await metered_reply(request, principal, "conversations.regenerate", lambda: _service(request).regenerate(
-        principal.user_id, conversation_id, message_id, settings=_overrides(options)
-    ))
+    exchange = await metered_reply(
+        request,
+        principal,
+        "conversations.regenerate",
+        lambda: _service(request).regenerate(
+            principal.user_id, conversation_id, message_id, settings=_overrides(options)
+        ),
+    )
     return await _respond(request, exchange, options.stream)
 
 

@@ -84,15 +84,23 @@ class DrainGate:
             self.drain.in_flight -= 1
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(error_body(
-            503, "The server is shutting down and accepts no new requests; retry shortly.",
-            code="server_shutting_down",
-        )).encode()
-        await send({
-            "type": "http.response.start", "status": 503,
-            "headers": [
-                (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(self.drain.retry_after_s()).encode()), (b"connection", b"close"),
-            ],
-        })
+        body = json.dumps(
+            error_body(
+                503,
+                "The server is shutting down and accepts no new requests; retry shortly.",
+                code="server_shutting_down",
+            )
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 503,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(self.drain.retry_after_s()).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

@@ -26,12 +26,15 @@ def served_embedder(request: Request, model: str | None) -> Embedder:
     if embedder is None:
         raise InvalidRequestError(
             "This server serves no embedding model (start it with --embedding-model NAME).",
-            param="model", code="model_not_found",
+            param="model",
+            code="model_not_found",
         )
     if model is not None and model != embedder.info.name:
         raise InvalidRequestError(
             f"The model '{model}' does not serve embeddings here; this server's embedding model "
-            f"is '{embedder.info.name}'.", param="model", code="model_not_found",
+            f"is '{embedder.info.name}'.",
+            param="model",
+            code="model_not_found",
         )
     return embedder
 
@@ -55,7 +58,10 @@ def check_dimensions(embedder: Embedder, dimensions: int | None) -> int:
 
 
 async def metered_embed(
-    request: Request, principal: Principal, embedder: Embedder, inputs: Sequence[EmbeddingInput],
+    request: Request,
+    principal: Principal,
+    embedder: Embedder,
+    inputs: Sequence[EmbeddingInput],
     user: str,
 ) -> Embeddings:
     """Admit the request (quotas), embed, and record its usage. A client that disconnects stops

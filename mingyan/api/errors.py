@@ -46,7 +46,11 @@ def error_body(status: int, message: str, *, param: str | None = None, code: str
 
 
 def error_response(
-    status: int, message: str, *, param: str | None = None, code: str | None = None,
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     return JSONResponse(error_body(status, message, param=param, code=code), status, headers=headers)
@@ -90,7 +94,9 @@ async def _mapped(_: Request, exc: Exception) -> JSONResponse:
 async def _database_away(_: Request, exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     return error_response(
-        503, "The database is unavailable right now; retry shortly.", code="database_unavailable",
+        503,
+        "The database is unavailable right now; retry shortly.",
+        code="database_unavailable",
         headers={"Retry-After": "2"},
     )
 
@@ -131,5 +137,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _crash(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
         # (Starlette answers this handler outside the middleware stack: the nosniff header is set here.)
-        return error_response(500, "The server had an internal error while processing the request.",
-                              headers={"X-Content-Type-Options": "nosniff"})
+        return error_response(
+            500,
+            "The server had an internal error while processing the request.",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )

@@ -21,7 +21,8 @@ router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tag
 
 @router.get("/search")
 def search(
-    request: Request, owner: Owner,
+    request: Request,
+    owner: Owner,
     q: Annotated[str, Query(max_length=store_search.MAX_QUERY_CHARS)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: PageOffset = 0,
@@ -36,7 +37,8 @@ def search(
 
 @router.get("/export")
 async def export_all(
-    request: Request, principal: CurrentPrincipal,
+    request: Request,
+    principal: CurrentPrincipal,
     conversation_id: Annotated[list[str] | None, Query(max_length=1000)] = None,
 ) -> Response:
     """Lossless JSON of the user's conversations (all, or those named), every branch included."""
@@ -48,7 +50,9 @@ async def export_all(
 
 @router.get("/conversations/{conversation_id}/export")
 async def export_one(
-    conversation_id: str, request: Request, principal: CurrentPrincipal,
+    conversation_id: str,
+    request: Request,
+    principal: CurrentPrincipal,
     format: Literal["json", "markdown"] = "json",
 ) -> Response:
     store, owner = context(request).history(), principal.user_id

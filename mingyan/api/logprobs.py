@@ -19,10 +19,14 @@ def _top(entry: TopLogprob) -> TopLogprobOut:
 
 def chat_logprobs(entries: Sequence[TokenLogprob]) -> ChatLogprobs:
     """`choices[].logprobs` of /v1/chat/completions: one item per token, with its top alternatives."""
-    return ChatLogprobs(content=[
-        TokenLogprobOut(token=e.token, logprob=e.logprob, bytes=list(e.bytes), top_logprobs=[_top(t) for t in e.top])
-        for e in entries
-    ])
+    return ChatLogprobs(
+        content=[
+            TokenLogprobOut(
+                token=e.token, logprob=e.logprob, bytes=list(e.bytes), top_logprobs=[_top(t) for t in e.top]
+            )
+            for e in entries
+        ]
+    )
 
 
 def completion_logprobs(entries: Sequence[TokenLogprob], offset: int = 0) -> CompletionLogprobs:

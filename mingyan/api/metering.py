@@ -34,7 +34,13 @@ async def metered_stream(
         admission.release()
         raise
     return MeteredStream(
-        events, state.meter, state.cutoffs, principal, route, state.chat.model_name, len(job.prompt_tokens),
+        events,
+        state.meter,
+        state.cutoffs,
+        principal,
+        route,
+        state.chat.model_name,
+        len(job.prompt_tokens),
         admission,
     )
 

@@ -47,19 +47,30 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.ttft = Histogram(
-            "mingyan_time_to_first_token_seconds", "submission to first token", ["model"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "mingyan_time_to_first_token_seconds",
+            "submission to first token",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.tpot = Histogram(
-            "mingyan_time_per_output_token_seconds", "mean time per token after the first", ["model"],
-            buckets=TOKEN_BUCKETS, registry=self.registry,
+            "mingyan_time_per_output_token_seconds",
+            "mean time per token after the first",
+            ["model"],
+            buckets=TOKEN_BUCKETS,
+            registry=self.registry,
         )
         self.queued = Histogram(
-            "mingyan_queue_wait_seconds", "time waiting for a slot", ["model"],
-            buckets=LATENCY_BUCKETS, registry=self.registry,
+            "mingyan_queue_wait_seconds",
+            "time waiting for a slot",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.finished = Counter(
-            "mingyan_requests_finished", "finished requests by reason", ["model", "finish_reason"],
+            "mingyan_requests_finished",
+            "finished requests by reason",
+            ["model", "finish_reason"],
             registry=self.registry,
         )
         self._attached = False

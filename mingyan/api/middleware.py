@@ -61,15 +61,15 @@ class BodySizeLimit:
 
     async def _reject(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
-            error_body(413, f"Request body too large: the limit is {max_bytes} bytes.",
-                       code="request_too_large")
+            error_body(413, f"Request body too large: the limit is {max_bytes} bytes.", code="request_too_large")
         ).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(body)).encode())],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
@@ -83,10 +83,13 @@ class RefuseNul:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _has_nul(scope):
             body = json.dumps(error_body(400, "The URL contains a NUL character.", code="invalid_url")).encode()
-            await send({
-                "type": "http.response.start", "status": 400,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-            })
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)

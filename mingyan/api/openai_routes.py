@@ -67,16 +67,24 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
     plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
-    events = await metered_stream(request, principal, "chat.completions", lambda: unless_disconnected(
-        request, lambda: service.chat_request(
-            messages, body.sampling(), user=user, scope=principal.user_id, plan=plan, **body.engine_options()
-        )
-    ))
+    events = await metered_stream(
+        request,
+        principal,
+        "chat.completions",
+        lambda: unless_disconnected(
+            request,
+            lambda: service.chat_request(
+                messages, body.sampling(), user=user, scope=principal.user_id, plan=plan, **body.engine_options()
+            ),
+        ),
+    )
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         first = ChatCompletionChunk(
-            id=cid, created=created, model=model,
+            id=cid,
+            created=created,
+            model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
         )
         chunks = chunk_maker(plan, cid, created, model, include_usage, logprobs=body.logprobs)
@@ -94,11 +102,17 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
     service = _service(request, body.model)
     prompt = str(body.prompt)
     user = client_identity(request, principal, body.user)
-    events = await metered_stream(request, principal, "completions", lambda: unless_disconnected(
-        request, lambda: service.text_request(
-            prompt, body.sampling(), user=user, scope=principal.user_id, **body.engine_options()
-        )
-    ))
+    events = await metered_stream(
+        request,
+        principal,
+        "completions",
+        lambda: unless_disconnected(
+            request,
+            lambda: service.text_request(
+                prompt, body.sampling(), user=user, scope=principal.user_id, **body.engine_options()
+            ),
+        ),
+    )
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""
     if body.stream:
@@ -121,7 +135,8 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
         return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
     done = await unless_disconnected(request, lambda: collect(events))
     choice = TextChoice(
-        text=echo + done.text, finish_reason=done.finish_reason.value,
+        text=echo + done.text,
+        finish_reason=done.finish_reason.value,
         logprobs=completion_logprobs(done.logprobs) if body.logprobs is not None else None,
     )
     return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))

@@ -67,8 +67,13 @@ class ClosingStreamingResponse(StreamingResponse):
     is cut with `cut_event` (api/backpressure.py)."""
 
     def __init__(
-        self, body: AsyncIterator[str], *, on_close: Callable[[], Awaitable[None]] | None,
-        buffer_bytes: int, cut_event: str, **kwargs,
+        self,
+        body: AsyncIterator[str],
+        *,
+        on_close: Callable[[], Awaitable[None]] | None,
+        buffer_bytes: int,
+        cut_event: str,
+        **kwargs,
     ) -> None:
         super().__init__(body, **kwargs)
         self._on_close = on_close
@@ -90,8 +95,10 @@ class ClosingStreamingResponse(StreamingResponse):
 def cut_event(stored: bool) -> str:
     """The last event of a stream cut for not being read: an /api reply goes on and is saved."""
     if stored:
-        message = ("The stream was cut because the client did not read it; the reply goes on and is saved: "
-                   "attach again (GET .../events) or read the conversation.")
+        message = (
+            "The stream was cut because the client did not read it; the reply goes on and is saved: "
+            "attach again (GET .../events) or read the conversation."
+        )
         return sse({"type": "error", **error_body(408, message, code="client_too_slow")})
     message = "The stream was cut because the client did not read it; generation stopped."
     return sse(error_body(408, message, code="client_too_slow")) + "data: [DONE]\n\n"
@@ -103,8 +110,11 @@ def buffer_bytes(request: Request) -> int:
 
 
 def sse_response(
-    body: AsyncIterator[str], on_close: Callable[[], Awaitable[None]] | None = None, *,
-    buffer_bytes: int, stored: bool = False,
+    body: AsyncIterator[str],
+    on_close: Callable[[], Awaitable[None]] | None = None,
+    *,
+    buffer_bytes: int,
+    stored: bool = False,
 ) -> StreamingResponse:
     """SSE from `body`. A client that leaves `buffer_bytes` unread gets `cut_event(stored)` and is cut."""
     return ClosingStreamingResponse(

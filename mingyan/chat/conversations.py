@@ -59,20 +59,34 @@ class ConversationService:
         self._background: set[asyncio.Task[None]] = set()
 
     async def send(
-        self, owner: str, conversation_id: str, content: str, *,
-        parent_id: str | None = None, settings: Mapping[str, Any] | None = None,
+        self,
+        owner: str,
+        conversation_id: str,
+        content: str,
+        *,
+        parent_id: str | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> Exchange:
         """A new user message under `parent_id` (default: the current leaf), and its reply."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
         history = await self._run(self.store.path_to, owner, conversation_id, parent_id)
         self._refuse_live_parent(owner, history)
         return await self._reply(
-            owner, conversation, history, content, parent_id=history[-1].id if history else None,
+            owner,
+            conversation,
+            history,
+            content,
+            parent_id=history[-1].id if history else None,
             settings=settings,
         )
 
     async def edit(
-        self, owner: str, conversation_id: str, message_id: str, content: str, *,
+        self,
+        owner: str,
+        conversation_id: str,
+        message_id: str,
+        content: str,
+        *,
         settings: Mapping[str, Any] | None = None,
     ) -> Exchange:
         """A new version of user message `message_id`: a sibling branch, and its reply."""
@@ -82,12 +96,20 @@ class ConversationService:
             raise InvalidRequestError("only a user message can be edited", param="message_id")
         history = path[:-1]
         return await self._reply(
-            owner, conversation, history, content, parent_id=history[-1].id if history else None,
+            owner,
+            conversation,
+            history,
+            content,
+            parent_id=history[-1].id if history else None,
             settings=settings,
         )
 
     async def regenerate(
-        self, owner: str, conversation_id: str, message_id: str, *,
+        self,
+        owner: str,
+        conversation_id: str,
+        message_id: str,
+        *,
         settings: Mapping[str, Any] | None = None,
     ) -> Exchange:
         """Another reply to the user message `message_id` (or to the one an assistant `message_id` answered)."""
@@ -119,8 +141,14 @@ class ConversationService:
     # ---- the one path every reply takes --------------------------------------------------------
 
     async def _reply(
-        self, owner: str, conversation: Conversation, history: list[Message], user_text: str | None,
-        *, parent_id: str | None, settings: Mapping[str, Any] | None,
+        self,
+        owner: str,
+        conversation: Conversation,
+        history: list[Message],
+        user_text: str | None,
+        *,
+        parent_id: str | None,
+        settings: Mapping[str, Any] | None,
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
         turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
@@ -132,24 +160,33 @@ class ConversationService:
         user_message = None
         if user_text is not None:
             user_message = await self._run(
-                self.store.add_message, owner, conversation.id, "user", user_text, parent_id,
+                self.store.add_message,
+                owner,
+                conversation.id,
+                "user",
+                user_text,
+                parent_id,
                 at_root=parent_id is None,
             )
             parent_id = user_message.id
         info = self.chat.engine.info
         assistant = await self._run(
-            self.store.start_assistant_message, owner, conversation.id, parent_id,
-            model_name=info.name, model_sha256=info.sha256, sampling=_sampling_record(sampling),
-            seed=sampling.seed, omitted_turns=context.omitted_turns or None,
+            self.store.start_assistant_message,
+            owner,
+            conversation.id,
+            parent_id,
+            model_name=info.name,
+            model_sha256=info.sha256,
+            sampling=_sampling_record(sampling),
+            seed=sampling.seed,
+            omitted_turns=context.omitted_turns or None,
         )
         try:
             stream = self.chat.stream(request)
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
-        reply = self.hub.start(
-            LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream
-        )
+        reply = self.hub.start(LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
             self._in_background(self._title_after(reply, conversation.id, user_text))
         return Exchange(user_message, reply, context.omitted_turns)

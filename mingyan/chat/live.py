@@ -49,7 +49,12 @@ class LiveReply:
     """One assistant message being generated; see the module docstring."""
 
     def __init__(
-        self, store: ConversationStore, owner: str, message: Message, *, prompt_tokens: int = 0,
+        self,
+        store: ConversationStore,
+        owner: str,
+        message: Message,
+        *,
+        prompt_tokens: int = 0,
         save_interval_s: float = SAVE_INTERVAL_S,
     ) -> None:
         self.store = store
@@ -74,9 +79,7 @@ class LiveReply:
     def text(self) -> str:
         return "".join(self._parts)
 
-    def start(
-        self, stream: EventStream, on_done: Callable[[LiveReply], object]
-    ) -> None:
+    def start(self, stream: EventStream, on_done: Callable[[LiveReply], object]) -> None:
         self._task = asyncio.create_task(self._run(stream), name=f"reply-{self.id}")
         self._task.add_done_callback(lambda _: on_done(self))
 
@@ -150,7 +153,10 @@ class LiveReply:
             status, error = "error", "the engine stream ended without finishing"
         try:
             self.final = await self._save_final(
-                status, _finish_reason(finish, status), content=self.text, error=error,
+                status,
+                _finish_reason(finish, status),
+                content=self.text,
+                error=error,
                 **_usage_fields(finish, first_token_s, time.monotonic() - started),
             )
         except NotFound:
@@ -158,8 +164,10 @@ class LiveReply:
         except DATABASE_AWAY:
             log.error("reply %s: the database stayed away; the next start marks it interrupted", self.id)
         pieces = sum(1 for part in self._parts if part)
-        self.usage = finish.usage if finish is not None and finish.usage is not None else Usage(
-            prompt_tokens=self.prompt_tokens, completion_tokens=pieces
+        self.usage = (
+            finish.usage
+            if finish is not None and finish.usage is not None
+            else Usage(prompt_tokens=self.prompt_tokens, completion_tokens=pieces)
         )
         self._publish(ReplyEvent("done", message=self.final))
         for callback in self._finish_callbacks:
@@ -240,10 +248,7 @@ class ReplyHub:
         return [r for r in self._replies.values() if r.owner == owner]
 
     def for_conversation(self, owner: str, conversation_id: str) -> list[LiveReply]:
-        return [
-            r for r in self._replies.values()
-            if r.owner == owner and r.message.conversation_id == conversation_id
-        ]
+        return [r for r in self._replies.values() if r.owner == owner and r.message.conversation_id == conversation_id]
 
     def __len__(self) -> int:
         return len(self._replies)

@@ -43,13 +43,15 @@ def _refuse_special_text(engine: Engine, messages: Sequence[Mapping[str, Any]], 
     for i, m in enumerate(messages):
         extra = {k: v for k, v in m.items() if k not in ("role", "content")}
         if extra and engine.has_special_text(json.dumps(extra, ensure_ascii=False)):
-            raise InvalidRequestError(
-                "a tool call or name contains special-token text", param=f"messages[{i}]"
-            )
+            raise InvalidRequestError("a tool call or name contains special-token text", param=f"messages[{i}]")
 
 
 def chat_prompt_tokens(
-    engine: Engine, template: ChatTemplate, messages: Sequence[Mapping[str, Any]], tools: Any = None, *,
+    engine: Engine,
+    template: ChatTemplate,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Any = None,
+    *,
     check: Callable[[], None] = _no_check,
 ) -> list[int]:
     """`check` is called between pieces of work; it raises to stop (the client went away)."""
@@ -63,9 +65,7 @@ def chat_prompt_tokens(
     if not risky:
         return engine.tokenize(template.render(messages, tools=tools))
     nonce = _splice_marker(messages)
-    masked = [
-        {**m, "content": f"\ue000{nonce}:{i}\ue001"} if i in risky else dict(m) for i, m in enumerate(messages)
-    ]
+    masked = [{**m, "content": f"\ue000{nonce}:{i}\ue001"} if i in risky else dict(m) for i, m in enumerate(messages)]
     # template text, message index, template text, ...
     parts = re.split(f"\ue000{nonce}:(\\d+)\ue001", template.render(masked, tools=tools))
     tokens: list[int] = []

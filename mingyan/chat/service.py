@@ -60,7 +60,8 @@ class ChatService:
             raise InvalidRequestError(
                 f"The prompt is {chars} characters long; this model's context of {self.engine.info.n_ctx} tokens "
                 f"takes at most {self.max_prompt_chars}. Please shorten it.",
-                param=param, code="context_length_exceeded",
+                param=param,
+                code="context_length_exceeded",
             )
 
     @property
@@ -68,8 +69,14 @@ class ChatService:
         return self.engine.info.name
 
     async def chat_request(
-        self, messages: Sequence[Mapping[str, Any]], sampling: SamplingParams, *, user: str = "",
-        scope: str = "", plan: ReplyPlan | None = None, **options: Any,
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        sampling: SamplingParams,
+        *,
+        user: str = "",
+        scope: str = "",
+        plan: ReplyPlan | None = None,
+        **options: Any,
     ) -> GenerationRequest:
         """Render `messages` with the model's chat template; check that it fits. A `plan` shapes
         the reply: tools rendered in the family's format, tool turns converted, the plan's
@@ -100,25 +107,39 @@ class ChatService:
     def _template(self) -> ChatTemplate:
         template = self.engine.chat_template
         if template is None:
-            raise TemplateError(
-                f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt"
-            )
+            raise TemplateError(f"model {self.model_name} has no chat template; use /v1/completions with a raw prompt")
         return template
 
     async def text_request(
-        self, prompt: str, sampling: SamplingParams, *, user: str = "", scope: str = "", **options: Any,
+        self,
+        prompt: str,
+        sampling: SamplingParams,
+        *,
+        user: str = "",
+        scope: str = "",
+        **options: Any,
     ) -> GenerationRequest:
         self.check_size(prompt, "prompt")
         tokens = await self.workers.run(user, lambda _check: self.engine.tokenize(prompt))
         return self.request(tokens, sampling, user=user, scope=scope, **options)
 
     def request(
-        self, tokens: list[int], sampling: SamplingParams, *, user: str = "", scope: str = "", label: str = "",
+        self,
+        tokens: list[int],
+        sampling: SamplingParams,
+        *,
+        user: str = "",
+        scope: str = "",
+        label: str = "",
         **options: Any,
     ) -> GenerationRequest:
         """`scope`: the owner whose cached KV state the request may reuse; `label`: its conversation."""
         request = GenerationRequest(
-            prompt_tokens=tuple(tokens), sampling=sampling, user=user, cache_scope=scope, cache_label=label,
+            prompt_tokens=tuple(tokens),
+            sampling=sampling,
+            user=user,
+            cache_scope=scope,
+            cache_label=label,
             **options,
         )
         check_fits(request, self.engine.info.n_ctx)

@@ -28,7 +28,9 @@ def response_constraint(kind: str, schema: dict[str, Any] | None) -> Constraint 
         return Constraint(json_object_grammar())
     if kind == "json_schema":
         try:
-            return Constraint(schema_grammar(schema if schema is not None else {}, "response_format.json_schema.schema"))
+            return Constraint(
+                schema_grammar(schema if schema is not None else {}, "response_format.json_schema.schema")
+            )
         except SchemaError as exc:
             raise InvalidRequestError(str(exc), param="response_format.json_schema.schema") from exc
     return None
@@ -56,7 +58,8 @@ def plan_reply(family: str | None, tools: ToolRequest | None, response: Constrai
     if response is not None:
         raise InvalidRequestError(
             "response_format json_object/json_schema cannot be combined with callable tools; "
-            "use tool_choice 'none' or drop response_format", param="response_format",
+            "use tool_choice 'none' or drop response_format",
+            param="response_format",
         )
     return ReplyPlan(fmt, tools, fmt.constraint(tools))
 
@@ -138,4 +141,4 @@ def _as_partial(call: ToolCall) -> PartialCall:
 
 def _growth(sent: str, now: str) -> str:
     """What `now` adds to `sent` (the parsers only ever extend what they returned)."""
-    return now[len(sent):] if now.startswith(sent) else ""
+    return now[len(sent) :] if now.startswith(sent) else ""

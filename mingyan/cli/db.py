@@ -12,26 +12,39 @@ DB_FIELDS = ("database_url", "data_dir")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    db = subparsers.add_parser("db", help="manage the history database: status, upgrade, backup, restore",
-                               description="Manage the conversation history database.")
+    db = subparsers.add_parser(
+        "db",
+        help="manage the history database: status, upgrade, backup, restore",
+        description="Manage the conversation history database.",
+    )
     actions = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
-    status = actions.add_parser("status", help="the schema version and what the database holds",
-                                description="Show the database, its schema version and row counts.")
+    status = actions.add_parser(
+        "status",
+        help="the schema version and what the database holds",
+        description="Show the database, its schema version and row counts.",
+    )
     status.set_defaults(handler=show_status)
-    upgrade = actions.add_parser("upgrade", help="apply schema migrations (serve does this too)",
-                                 description="Apply the schema migrations to the database. A database "
-                                 "written by a newer mingyan is refused: there is no downgrade.")
+    upgrade = actions.add_parser(
+        "upgrade",
+        help="apply schema migrations (serve does this too)",
+        description="Apply the schema migrations to the database. A database "
+        "written by a newer mingyan is refused: there is no downgrade.",
+    )
     upgrade.set_defaults(handler=upgrade_database)
     backup = actions.add_parser(
-        "backup", help="write a consistent copy of the database to FILE (works while serving)",
+        "backup",
+        help="write a consistent copy of the database to FILE (works while serving)",
         description="Back up the database while the server runs: SQLite's online backup API, or "
-        "pg_dump for PostgreSQL. Saved KV-cache files are not needed to restore.")
+        "pg_dump for PostgreSQL. Saved KV-cache files are not needed to restore.",
+    )
     backup.add_argument("file", type=Path, help="the backup file to write (must not exist)")
     backup.set_defaults(handler=backup_database)
     restore = actions.add_parser(
-        "restore", help="load a backup into a new, empty database, then upgrade its schema",
+        "restore",
+        help="load a backup into a new, empty database, then upgrade its schema",
         description="Restore FILE (made by `mingyan db backup`) into the configured database, which must "
-        "hold no mingyan data (a new --data-dir, or a new PostgreSQL database). Stop the server first.")
+        "hold no mingyan data (a new --data-dir, or a new PostgreSQL database). Stop the server first.",
+    )
     restore.add_argument("file", type=Path, help="the backup file to read")
     restore.set_defaults(handler=restore_database)
     for action in (status, upgrade, backup, restore):
@@ -50,8 +63,10 @@ def show_status(args: argparse.Namespace, settings: Settings) -> int:
 
     status = database_status(settings)
     print(f"database: {status.url}")
-    print(f"schema: {status.revision or 'empty'} (this mingyan: {status.head})"
-          + ("" if status.revision == status.head else " — run `mingyan db upgrade`"))
+    print(
+        f"schema: {status.revision or 'empty'} (this mingyan: {status.head})"
+        + ("" if status.revision == status.head else " — run `mingyan db upgrade`")
+    )
     for table, count in status.counts.items():
         print(f"{table}: {count}")
     return 0

@@ -39,6 +39,9 @@ class DrainingServer(uvicorn.Server):
 
     async def _drain_then_exit(self) -> None:
         finished = await self.drain.run()
-        print("mingyan: drained" if finished else "mingyan: drain timeout: stopped the replies still running",
-              file=sys.stderr, flush=True)
+        print(
+            "mingyan: drained" if finished else "mingyan: drain timeout: stopped the replies still running",
+            file=sys.stderr,
+            flush=True,
+        )
         self.should_exit = True

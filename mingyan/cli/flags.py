@@ -21,14 +21,21 @@ def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
         help_text = f"{field.description} (env MINGYAN_{name.upper()})"
         if kind is bool:
             parser.add_argument(
-                "--" + name.replace("_", "-"), dest=f"setting_{name}", default=None,
-                action=argparse.BooleanOptionalAction, help=help_text,
+                "--" + name.replace("_", "-"),
+                dest=f"setting_{name}",
+                default=None,
+                action=argparse.BooleanOptionalAction,
+                help=help_text,
             )
             continue
         convert = int if kind is int else Path if kind is Path else str
         parser.add_argument(
-            "--" + name.replace("_", "-"), dest=f"setting_{name}", type=convert, default=None,
-            metavar=name.upper(), help=help_text,
+            "--" + name.replace("_", "-"),
+            dest=f"setting_{name}",
+            type=convert,
+            default=None,
+            metavar=name.upper(),
+            help=help_text,
         )
 
 

@@ -41,9 +41,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Handle `mingyan models ...`; errors propagate as ModelError."""
-    registry = ModelRegistry(
-        settings.data_dir, settings.cache_dir, settings.hf_endpoint, progress=sys.stderr.isatty()
-    )
+    registry = ModelRegistry(settings.data_dir, settings.cache_dir, settings.hf_endpoint, progress=sys.stderr.isatty())
     return _ACTIONS[args.models_command or "list"](args, registry, settings)
 
 
@@ -62,15 +60,23 @@ def _list(args: argparse.Namespace, registry: ModelRegistry, settings: Settings)
     rows = [("", "NAME", "SOURCE", "SIZE", "AVAILABLE", "LICENSE")]
     defaults = (settings.model, settings.embedding_model.strip().lower())
     for entry in registry.list():
-        rows.append((
-            "*" if entry.name in defaults else "", entry.name, entry.source,
-            _human_size(entry.size), "yes" if entry.available else "no", entry.license or "-",
-        ))
+        rows.append(
+            (
+                "*" if entry.name in defaults else "",
+                entry.name,
+                entry.source,
+                _human_size(entry.size),
+                "yes" if entry.available else "no",
+                entry.license or "-",
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
-    print(f"* default model ({settings.model}) and embedding model ({settings.embedding_model}); "
-          "set MINGYAN_MODEL / MINGYAN_EMBEDDING_MODEL to change them")
+    print(
+        f"* default model ({settings.model}) and embedding model ({settings.embedding_model}); "
+        "set MINGYAN_MODEL / MINGYAN_EMBEDDING_MODEL to change them"
+    )
     return 0
 
 
@@ -101,5 +107,9 @@ def _info(args: argparse.Namespace, registry: ModelRegistry, settings: Settings)
 
 
 _ACTIONS: dict[str, Callable[[argparse.Namespace, ModelRegistry, Settings], int]] = {
-    "list": _list, "add": _add, "pull": _pull, "rm": _rm, "info": _info,
+    "list": _list,
+    "add": _add,
+    "pull": _pull,
+    "rm": _rm,
+    "info": _info,
 }

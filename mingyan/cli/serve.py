@@ -13,17 +13,43 @@ from mingyan.errors import MingyanError
 
 GRACEFUL_SHUTDOWN_S = 5
 SERVE_FIELDS = (
-    "host", "port", "model", "embedding_model", "database_url", "n_ctx", "n_slots", "n_threads", "n_batch", "prefill_chunk",
-    "max_queue", "cache_ram_mb", "cache_disk_mb", "kv_dir", "api_key", "auto_titles", "session_hours",
-    "quota_requests_per_minute", "quota_tokens_per_day", "quota_concurrent_streams",
-    "max_body_bytes", "max_import_bytes", "data_dir", "cache_dir", "hf_endpoint", "forwarded_allow_ips",
-    "api_docs", "header_timeout_s", "drain_timeout", "stream_buffer_kb",
+    "host",
+    "port",
+    "model",
+    "embedding_model",
+    "database_url",
+    "n_ctx",
+    "n_slots",
+    "n_threads",
+    "n_batch",
+    "prefill_chunk",
+    "max_queue",
+    "cache_ram_mb",
+    "cache_disk_mb",
+    "kv_dir",
+    "api_key",
+    "auto_titles",
+    "session_hours",
+    "quota_requests_per_minute",
+    "quota_tokens_per_day",
+    "quota_concurrent_streams",
+    "max_body_bytes",
+    "max_import_bytes",
+    "data_dir",
+    "cache_dir",
+    "hf_endpoint",
+    "forwarded_allow_ips",
+    "api_docs",
+    "header_timeout_s",
+    "drain_timeout",
+    "stream_buffer_kb",
 )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("serve", help="run the OpenAI-compatible HTTP server",
-                                   description="Run the OpenAI-compatible HTTP server.")
+    parser = subparsers.add_parser(
+        "serve", help="run the OpenAI-compatible HTTP server", description="Run the OpenAI-compatible HTTP server."
+    )
     add_settings_flags(parser, SERVE_FIELDS)
     parser.set_defaults(handler=run)
 
@@ -107,9 +133,7 @@ def serve(settings: Settings) -> None:
         )
         print(
             f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
-            f"{engine.info.n_ctx} tokens)"
-            + (f" and embeddings with {embedder.info.name}" if embedder else "")
-            + " "
+            f"{engine.info.n_ctx} tokens)" + (f" and embeddings with {embedder.info.name}" if embedder else "") + " "
             f"at http://{settings.host}:{settings.port}/ (web chat; API at /v1 and /api)",
             file=sys.stderr,
             flush=True,

@@ -34,14 +34,18 @@ CLI = Actor("cli")  # how the audit log names actions of this command
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the `users` subcommand (and its actions) to a CLI's subparsers."""
     parser = subparsers.add_parser(
-        "users", help="manage accounts: create, list, disable, delete, passwords, usage, quotas",
+        "users",
+        help="manage accounts: create, list, disable, delete, passwords, usage, quotas",
         description="Manage the accounts of this server. Every change is written to the audit log.",
     )
     sub = parser.add_subparsers(dest="users_command", required=True, metavar="ACTION")
     actions = [
-        sub.add_parser("create", help="create a user (asks for the password twice)",
-                       description="Create a user. Names: 1-64 letters (any script), digits, '.', '_', '-'; "
-                       "compared case-blind. Passwords: 8-1024 characters."),
+        sub.add_parser(
+            "create",
+            help="create a user (asks for the password twice)",
+            description="Create a user. Names: 1-64 letters (any script), digits, '.', '_', '-'; "
+            "compared case-blind. Passwords: 8-1024 characters.",
+        ),
         sub.add_parser("list", help="list users"),
         sub.add_parser("disable", help="disable a user: signs them out, their API keys stop working"),
         sub.add_parser("enable", help="enable a disabled user"),
@@ -55,13 +59,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action.add_argument("name", help="username")
     create.add_argument("--admin", action="store_true", help="make the user an administrator")
     for action in (create, passwd):
-        action.add_argument("--password-stdin", action="store_true",
-                            help="read the password from the first line of stdin (for scripts)")
+        action.add_argument(
+            "--password-stdin", action="store_true", help="read the password from the first line of stdin (for scripts)"
+        )
     delete.add_argument("--yes", action="store_true", help="confirm: this cannot be undone")
     usage.add_argument("--since", metavar="YYYY-MM-DD", help="count from this day (UTC) on")
     for limit in LIMITS:
-        quota.add_argument("--" + limit.replace("_", "-"), metavar="N", dest=limit,
-                           help="a whole number, or 'default'")
+        quota.add_argument("--" + limit.replace("_", "-"), metavar="N", dest=limit, help="a whole number, or 'default'")
     add_settings_flags(delete, ("kv_dir", "cache_dir"))
     for action in actions:
         add_settings_flags(action, DB_FIELDS)
@@ -195,8 +199,14 @@ def _quota(args: argparse.Namespace, service: AccountService) -> int:
 
 
 _ACTIONS: dict[str, Callable[[argparse.Namespace, AccountService], int]] = {
-    "create": _create, "list": _list, "disable": _disable, "enable": _enable, "delete": _delete,
-    "passwd": _passwd, "usage": _usage, "quota": _quota,
+    "create": _create,
+    "list": _list,
+    "disable": _disable,
+    "enable": _enable,
+    "delete": _delete,
+    "passwd": _passwd,
+    "usage": _usage,
+    "quota": _quota,
 }
 
 

@@ -187,8 +187,6 @@ class Engine(Protocol):
         ...
 
 
-
-
 @dataclass(frozen=True)
 class EmbedderInfo:
     name: str

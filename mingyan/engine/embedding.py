@@ -37,8 +37,13 @@ POOLING_NAMES = {1: "mean", 2: "cls", 3: "last"}  # llama_pooling_type values th
 # Families trained with Matryoshka representation learning: a prefix of their vectors, renormalized,
 # is still an embedding, so `dimensions` may shorten them. Matched against the GGUF's general.name.
 MATRYOSHKA_NAMES = (
-    "nomic-embed-text-v1.5", "qwen3-embedding", "embeddinggemma", "mxbai-embed-large",
-    "snowflake-arctic-embed-m-v1.5", "snowflake-arctic-embed-l-v2.0", "jina-embeddings-v3",
+    "nomic-embed-text-v1.5",
+    "qwen3-embedding",
+    "embeddinggemma",
+    "mxbai-embed-large",
+    "snowflake-arctic-embed-m-v1.5",
+    "snowflake-arctic-embed-l-v2.0",
+    "jina-embeddings-v3",
 )
 
 
@@ -57,6 +62,7 @@ class _Job:
 
     def settle(self, result: Embeddings | None = None, error: BaseException | None = None) -> None:
         """Hand the outcome to the waiting coroutine (from the worker thread)."""
+
         def apply() -> None:
             if self.future.done():
                 return
@@ -79,9 +85,18 @@ class LlamaCppEmbedder:
     """
 
     def __init__(
-        self, path: Path, *, name: str, sha256: str, n_threads: int, n_batch: int = 2048,
-        n_seq_max: int = 64, group_tokens: int = 512, max_queue: int = 64,
-        max_request_tokens: int = 300_000, verbose: bool = False,
+        self,
+        path: Path,
+        *,
+        name: str,
+        sha256: str,
+        n_threads: int,
+        n_batch: int = 2048,
+        n_seq_max: int = 64,
+        group_tokens: int = 512,
+        max_queue: int = 64,
+        max_request_tokens: int = 300_000,
+        verbose: bool = False,
     ) -> None:
         self.max_queue = max_queue
         self.group_tokens = group_tokens
@@ -103,8 +118,12 @@ class LlamaCppEmbedder:
             raise native
         self.max_input_tokens = native.max_input_tokens
         self._info = EmbedderInfo(
-            name=name, path=str(path), sha256=sha256, dimensions=native.n_embd,
-            max_input_tokens=native.max_input_tokens, n_vocab=self._model.n_vocab,
+            name=name,
+            path=str(path),
+            sha256=sha256,
+            dimensions=native.n_embd,
+            max_input_tokens=native.max_input_tokens,
+            n_vocab=self._model.n_vocab,
             pooling=POOLING_NAMES[native.pooling],
             matryoshka=_is_matryoshka(self._model.meta("general.name") or name),
         )
@@ -172,7 +191,8 @@ class LlamaCppEmbedder:
             if total > self.max_request_tokens:
                 raise InvalidRequestError(
                     f"The inputs hold {total} tokens together; at most {self.max_request_tokens} "
-                    "are allowed per request. Send them in several requests.", param="input",
+                    "are allowed per request. Send them in several requests.",
+                    param="input",
                 )
             lengths = [len(t) for t in job.tokens]
             job.groups = deque(plan_groups(lengths, min(self.group_tokens, native.n_batch), native.n_seq_max))
@@ -196,14 +216,16 @@ class LlamaCppEmbedder:
             bad = next((t for t in tokens if not 0 <= t < self._model.n_vocab), None)
             if bad is not None:
                 raise InvalidRequestError(
-                    f"{where} holds token id {bad}, outside this model's vocabulary "
-                    f"(0 to {self._model.n_vocab - 1}).", param="input",
+                    f"{where} holds token id {bad}, outside this model's vocabulary (0 to {self._model.n_vocab - 1}).",
+                    param="input",
                 )
         limit = self.max_input_tokens
         if len(tokens) > limit:
             raise InvalidRequestError(
                 f"{where} has {len(tokens)} tokens; {self._info.name} takes at most {limit} tokens "
-                "per input. Split or shorten it.", param="input", code="context_length_exceeded",
+                "per input. Split or shorten it.",
+                param="input",
+                code="context_length_exceeded",
             )
         return tokens
 
@@ -231,8 +253,7 @@ class _NativeEmbedder:
         if self.pooling not in POOLING_NAMES:
             lib.llama_free(self.ptr)
             raise ModelError(
-                "it is not an embedding model: its GGUF sets no pooling type "
-                "(<arch>.pooling_type mean, cls or last)"
+                "it is not an embedding model: its GGUF sets no pooling type (<arch>.pooling_type mean, cls or last)"
             )
         self.n_embd = int(lib.llama_model_n_embd_out(model.ptr))
         self.n_batch, self.n_seq_max = int(lib.llama_n_batch(self.ptr)), n_seq_max

@@ -46,14 +46,26 @@ CHATML = (
 
 class FakeEngine:
     def __init__(
-        self, *, name: str = "fake-model", n_ctx: int = 512, token_delay: float = 0.0,
-        max_active: int | None = None, replies: Sequence[str] = (), family: str | None = None,
+        self,
+        *,
+        name: str = "fake-model",
+        n_ctx: int = 512,
+        token_delay: float = 0.0,
+        max_active: int | None = None,
+        replies: Sequence[str] = (),
+        family: str | None = None,
     ) -> None:
         self.max_active = max_active
         self.replies = list(replies)  # canned replies, one per request, in order
         self._info = ModelInfo(
-            name=name, path="(memory)", sha256="0" * 64, n_ctx=n_ctx, n_ctx_train=n_ctx,
-            architecture="fake", n_vocab=SPECIAL_BASE + len(SPECIALS), family=family,
+            name=name,
+            path="(memory)",
+            sha256="0" * 64,
+            n_ctx=n_ctx,
+            n_ctx_train=n_ctx,
+            architecture="fake",
+            n_vocab=SPECIAL_BASE + len(SPECIALS),
+            family=family,
         )
         self._template = ChatTemplate(CHATML)
         self.token_delay = token_delay
@@ -149,8 +161,12 @@ class FakeEngine:
 
     def stats(self) -> EngineStats:
         return EngineStats(
-            active=self.active, queued=0, requests_total=len(self.requests),
-            cancelled_total=self.cancelled, prompt_tokens_total=0, cached_tokens_total=0,
+            active=self.active,
+            queued=0,
+            requests_total=len(self.requests),
+            cancelled_total=self.cancelled,
+            prompt_tokens_total=0,
+            cached_tokens_total=0,
             generated_tokens_total=self.generated,
         )
 

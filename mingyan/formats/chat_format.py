@@ -35,7 +35,9 @@ def resolve_chat_format(
     if family is not None:
         log.warning(
             "%s carries no chat template; using the %s family's canonical template (%s)",
-            label, family.name, family.source.split(";")[0],
+            label,
+            family.name,
+            family.source.split(";")[0],
         )
         return ChatFormat(family.template, f"family {family.name}", family, stops)
     raise ModelError(

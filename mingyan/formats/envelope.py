@@ -71,7 +71,8 @@ class Envelope:
                 args = builder.add_schema(tool.parameters, f"tool-{index}")
             except SchemaError as exc:
                 raise InvalidRequestError(
-                    f"tools[{index}].function.parameters: {exc}", param=f"tools[{index}].function.parameters",
+                    f"tools[{index}].function.parameters: {exc}",
+                    param=f"tools[{index}].function.parameters",
                 ) from exc
             alternatives.append(
                 f"{gbnf_literal(self.call_prefix(tool.name))} {args} {gbnf_literal(self.call_suffix())}"
@@ -102,8 +103,10 @@ class Envelope:
 
     def header(self) -> re.Pattern[str]:
         return re.compile(
-            re.escape(self.open.strip()) + r'\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"'
-            + re.escape(self.args_key) + r'"\s*:\s*'
+            re.escape(self.open.strip())
+            + r'\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"'
+            + re.escape(self.args_key)
+            + r'"\s*:\s*'
         )
 
     def parse(self, text: str, final: bool) -> PartialReply:

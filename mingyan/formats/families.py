@@ -130,9 +130,7 @@ def family_by_name(name: str) -> Family:
     raise ValueError(f"unknown model family {name!r} (known: {known})")
 
 
-def detect_family(
-    architecture: str | None, model_name: str | None, template: str | None
-) -> Family | None:
+def detect_family(architecture: str | None, model_name: str | None, template: str | None) -> Family | None:
     """The family of a GGUF model, or None when the metadata does not say for sure.
 
     The architecture decides when only one family uses it. Otherwise (`chatglm` is ChatGLM3

@@ -47,16 +47,16 @@ BAICHUAN2 = """\
 # baidu/ERNIE-4.5-0.3B-PT chat template, as DEFAULT_CHAT_TEMPLATE in huggingface/transformers
 # src/transformers/models/ernie4_5/tokenization_ernie4_5.py (Baidu and Hugging Face). Verbatim.
 ERNIE4_5 = (
-    '{%- if not add_generation_prompt is defined -%}\n    {%- set add_generation_prompt = true -%}\n'
-    '{%- endif -%}\n{%- if not cls_token is defined -%}\n'
+    "{%- if not add_generation_prompt is defined -%}\n    {%- set add_generation_prompt = true -%}\n"
+    "{%- endif -%}\n{%- if not cls_token is defined -%}\n"
     '    {%- set cls_token = "<|begin_of_sentence|>" -%}\n{%- endif -%}\n'
     '{%- if not sep_token is defined -%}\n    {%- set sep_token = "<|end_of_sentence|>" -%}\n'
-    '{%- endif -%}\n{{- cls_token -}}\n{%- for message in messages -%}\n'
+    "{%- endif -%}\n{{- cls_token -}}\n{%- for message in messages -%}\n"
     '    {%- if message["role"] == "user" -%}\n        {{- "User: " + message["content"] + "\n" -}}\n'
     '    {%- elif message["role"] == "assistant" -%}\n'
     '        {{- "Assistant: " + message["content"] + sep_token -}}\n'
     '    {%- elif message["role"] == "system" -%}\n        {{- message["content"] + "\n" -}}\n'
-    '    {%- endif -%}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n'
+    "    {%- endif -%}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n"
     '    {{- "Assistant: " -}}\n{%- endif -%}'
 )
 

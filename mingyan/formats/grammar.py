@@ -42,14 +42,39 @@ class Constraint:
     triggers: tuple[str, ...] = ()
 
 
-ANNOTATIONS = frozenset({
-    "title", "description", "default", "examples", "$schema", "$id", "$comment",
-    "deprecated", "readOnly", "writeOnly", "$defs", "definitions",
-})
-STRUCTURAL = frozenset({
-    "type", "enum", "const", "anyOf", "$ref", "properties", "required",
-    "additionalProperties", "items", "minItems", "maxItems", "minLength", "maxLength",
-})
+ANNOTATIONS = frozenset(
+    {
+        "title",
+        "description",
+        "default",
+        "examples",
+        "$schema",
+        "$id",
+        "$comment",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$defs",
+        "definitions",
+    }
+)
+STRUCTURAL = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "anyOf",
+        "$ref",
+        "properties",
+        "required",
+        "additionalProperties",
+        "items",
+        "minItems",
+        "maxItems",
+        "minLength",
+        "maxLength",
+    }
+)
 TYPES = ("object", "array", "string", "number", "integer", "boolean", "null")
 MAX_RULES = 2000
 MAX_REPEAT = 10_000  # GBNF repetition bounds beyond this make huge grammars
@@ -221,8 +246,7 @@ class GrammarBuilder:
         if missing:
             raise SchemaError(f"{path}.required: {', '.join(map(str, missing))} not in properties")
         pairs = {
-            key: f'{json_literal(key)} ":" sp {self._visit(sub, f"{path}.{key}", root)}'
-            for key, sub in props.items()
+            key: f'{json_literal(key)} ":" sp {self._visit(sub, f"{path}.{key}", root)}' for key, sub in props.items()
         }
         req = [pairs[k] for k in props if k in required]
         opt = [pairs[k] for k in props if k not in required]

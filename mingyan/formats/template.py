@@ -27,8 +27,10 @@ from mingyan.formats.template_limits import (
 MAX_RENDERED_CHARS = 8 * 1024 * 1024
 RENDER_BUDGET_S = 2.0  # far above any real template (milliseconds), far below a stuck request
 SAMPLE = (  # rendered once at load: a template that cannot render this within its limits is refused
-    {"role": "system", "content": "You are helpful."}, {"role": "user", "content": "Hello"},
-    {"role": "assistant", "content": "Hi!"}, {"role": "user", "content": "How are you?"},
+    {"role": "system", "content": "You are helpful."},
+    {"role": "user", "content": "Hello"},
+    {"role": "assistant", "content": "Hi!"},
+    {"role": "user", "content": "How are you?"},
 )
 
 
@@ -85,7 +87,10 @@ class ChatTemplate:
             pass  # refusing this sample (e.g. a role rule) is the template's right
 
     def render(
-        self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = True,
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        add_generation_prompt: bool = True,
         tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> str:
         """The prompt text for `messages` (dicts with `role` and `content`), within the limits:

@@ -45,7 +45,9 @@ class ToolFormat:
         """The `tools` the chat template gets (None: it renders none, we put them in messages)."""
         return None
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
+    def prepare(
+        self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
+    ) -> list[dict]:
         """Template messages for `messages`, the tools described in them when the template will not."""
         out = [self.convert(m) for m in messages]
         if request is not None and request.callable_tools:
@@ -68,7 +70,7 @@ class ToolFormat:
         specs = "\n".join(json.dumps(t.openai(), ensure_ascii=False) for t in tools)
         return (
             "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
-            f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{specs}\n</tools>\n\n"
+            f"You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n{specs}\n</tools>\n\n"  # noqa: E501 - the reference text, verbatim
             "For each function call, return a json object with function name and arguments within "
             '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": '
             "<args-json-object>}\n</tool_call>"
@@ -89,7 +91,9 @@ class QwenFormat(ToolFormat):
             return None
         return [t.openai() for t in request.tools]
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
+    def prepare(
+        self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
+    ) -> list[dict]:
         if "tool_call" not in template_source:  # a Qwen GGUF whose template predates tools
             return super().prepare(messages, request, template_source)
         return [_hf_message(m) for m in messages]  # the template does the rest
@@ -109,7 +113,9 @@ class Llama3Format(ToolFormat):
             return {"role": "assistant", "content": self.envelope.render_call(call["name"], call["arguments"])}
         return {"role": role, "content": content}
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
+    def prepare(
+        self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
+    ) -> list[dict]:
         out = [self.convert(m) for m in messages]
         if request is None or not request.callable_tools:
             return out
@@ -117,12 +123,15 @@ class Llama3Format(ToolFormat):
         if first is None:
             return out
         specs = "".join(json.dumps(t.openai(), ensure_ascii=False, indent=4) + "\n\n" for t in request.tools)
-        out[first] = {"role": "user", "content": (
-            "Given the following functions, please respond with a JSON for a function call with its "
-            "proper arguments that best answers the given prompt.\n\n"
-            'Respond in the format {"name": function name, "parameters": dictionary of argument name '
-            'and its value}.Do not use variables.\n\n' + specs + out[first]["content"].strip()
-        )}
+        out[first] = {
+            "role": "user",
+            "content": (
+                "Given the following functions, please respond with a JSON for a function call with its "
+                "proper arguments that best answers the given prompt.\n\n"
+                'Respond in the format {"name": function name, "parameters": dictionary of argument name '
+                "and its value}.Do not use variables.\n\n" + specs + out[first]["content"].strip()
+            ),
+        }
         return out
 
     def constraint(self, request: ToolRequest) -> Constraint:
@@ -145,7 +154,9 @@ class Glm4Format(ToolFormat):
             return {"role": "assistant", "metadata": call["name"], "content": call["arguments"]}
         return {"role": role, "content": content, "metadata": ""}
 
-    def prepare(self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = "") -> list[dict]:
+    def prepare(
+        self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
+    ) -> list[dict]:
         out: list[dict] = []
         for m in messages:  # one assistant turn per call, as GLM-4 writes them
             calls = m.get("tool_calls") or [] if m["role"] == "assistant" else []
@@ -154,7 +165,8 @@ class Glm4Format(ToolFormat):
             return out
         blocks = "".join(
             f"\n\n## {t.name}\n\n{json.dumps(t.openai()['function'], ensure_ascii=False, indent=4)}"
-            "\n在调用上述函数时，请使用 Json 格式表示调用的参数。" for t in request.tools
+            "\n在调用上述函数时，请使用 Json 格式表示调用的参数。"
+            for t in request.tools
         )
         system = (
             "你是一个名为 GLM-4 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 模型开发的，"
@@ -213,8 +225,10 @@ def _hf_message(message: Message) -> dict:
     out = {"role": message["role"], "content": message.get("content") or ""}
     if message.get("tool_calls"):
         out["tool_calls"] = [
-            {"type": "function", "function": {
-                "name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])}}
+            {
+                "type": "function",
+                "function": {"name": c["function"]["name"], "arguments": json.loads(c["function"]["arguments"])},
+            }
             for c in message["tool_calls"]
         ]
     return out
@@ -231,8 +245,13 @@ def _merge_tool_turns(messages: list[dict]) -> list[dict]:
     """Consecutive tool results become one user turn (templates want user/assistant turns)."""
     out: list[dict] = []
     for m in messages:
-        if out and m["role"] == "user" and out[-1]["role"] == "user" and m["content"].startswith("<tool_response>") \
-                and out[-1]["content"].startswith("<tool_response>"):
+        if (
+            out
+            and m["role"] == "user"
+            and out[-1]["role"] == "user"
+            and m["content"].startswith("<tool_response>")
+            and out[-1]["content"].startswith("<tool_response>")
+        ):
             out[-1] = dict(out[-1], content=out[-1]["content"] + "\n" + m["content"])
         else:
             out.append(m)

@@ -81,6 +81,4 @@ def assemble(model: ShippedModel, parts: list[Path], dest: Path, progress: bool)
             _write_verified(model, parts, dest, progress)
         record_verified(dest, model.sha256)
     except OSError as exc:
-        raise ModelError(
-            f"cannot assemble model {model.name!r} into {dest.parent}: {files.one_line(exc)}"
-        ) from exc
+        raise ModelError(f"cannot assemble model {model.name!r} into {dest.parent}: {files.one_line(exc)}") from exc

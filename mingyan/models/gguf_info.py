@@ -27,10 +27,17 @@ from mingyan.formats.chat_format import describe
 MAGIC = b"GGUF"
 SUPPORTED_VERSIONS = (2, 3)
 _SCALARS = {
-    GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H",
-    GGUFValueType.INT16: "<h", GGUFValueType.UINT32: "<I", GGUFValueType.INT32: "<i",
-    GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
-    GGUFValueType.INT64: "<q", GGUFValueType.FLOAT64: "<d",
+    GGUFValueType.UINT8: "<B",
+    GGUFValueType.INT8: "<b",
+    GGUFValueType.UINT16: "<H",
+    GGUFValueType.INT16: "<h",
+    GGUFValueType.UINT32: "<I",
+    GGUFValueType.INT32: "<i",
+    GGUFValueType.FLOAT32: "<f",
+    GGUFValueType.BOOL: "<?",
+    GGUFValueType.UINT64: "<Q",
+    GGUFValueType.INT64: "<q",
+    GGUFValueType.FLOAT64: "<d",
 }
 
 
@@ -153,9 +160,7 @@ def read_header(path: Path) -> GGUFHeader:
     except _Corrupt as exc:
         raise ModelError(f"{path} is not a valid GGUF model file: {exc}") from exc
     if header.data_end > size:
-        raise ModelError(
-            f"{path} is truncated: its header describes {header.data_end} bytes but the file has {size}"
-        )
+        raise ModelError(f"{path} is truncated: its header describes {header.data_end} bytes but the file has {size}")
     return header
 
 

@@ -20,8 +20,12 @@ from gguf import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGMLQuantizationType,
 MAGIC = b"GGUF"
 VERSION = 3
 _SCALAR_FORMATS = {
-    GGUFValueType.UINT8: "<B", GGUFValueType.INT32: "<i", GGUFValueType.UINT32: "<I",
-    GGUFValueType.FLOAT32: "<f", GGUFValueType.BOOL: "<?", GGUFValueType.UINT64: "<Q",
+    GGUFValueType.UINT8: "<B",
+    GGUFValueType.INT32: "<i",
+    GGUFValueType.UINT32: "<I",
+    GGUFValueType.FLOAT32: "<f",
+    GGUFValueType.BOOL: "<?",
+    GGUFValueType.UINT64: "<Q",
 }
 
 

@@ -49,9 +49,7 @@ class ModelIndex:
             document = json.loads(text)
             models = [_decode(raw) for raw in document["models"]]
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(
-                f"model index {self.path} is damaged ({one_line(exc)}); fix or delete it"
-            ) from exc
+            raise ModelError(f"model index {self.path} is damaged ({one_line(exc)}); fix or delete it") from exc
         return {model.name: model for model in models}
 
     def save(self, models: dict[str, UserModel]) -> None:

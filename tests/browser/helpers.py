@@ -42,18 +42,44 @@ def conversation_file(title: str, turns: list[tuple[str, str]], *, assistant_fie
         for role, text in (("user", question), ("assistant", answer)):
             mid = uuid.uuid4().hex
             at = (start + timedelta(seconds=len(messages))).isoformat().replace("+00:00", "Z")
-            message = {"id": mid, "parent_id": parent, "role": role, "content": text, "status": "complete",
-                       "created_at": at, "updated_at": at}
+            message = {
+                "id": mid,
+                "parent_id": parent,
+                "role": role,
+                "content": text,
+                "status": "complete",
+                "created_at": at,
+                "updated_at": at,
+            }
             if role == "assistant":
-                message.update({"model_name": "fake-model", "prompt_tokens": 20 + i, "completion_tokens": len(text),
-                                "cached_tokens": 10, "finish_reason": "stop", "ttft_ms": 12, "duration_ms": 800,
-                                **(assistant_fields or {})})
+                message.update(
+                    {
+                        "model_name": "fake-model",
+                        "prompt_tokens": 20 + i,
+                        "completion_tokens": len(text),
+                        "cached_tokens": 10,
+                        "finish_reason": "stop",
+                        "ttft_ms": 12,
+                        "duration_ms": 800,
+                        **(assistant_fields or {}),
+                    }
+                )
             messages.append(message)
             parent = mid
     at = start.isoformat().replace("+00:00", "Z")
-    conversation = {"id": uuid.uuid4().hex, "title": title, "model": "fake-model", "system_prompt": None,
-                    "settings": {}, "pinned": False, "archived": False, "current_leaf_id": parent,
-                    "created_at": at, "updated_at": at, "messages": messages}
+    conversation = {
+        "id": uuid.uuid4().hex,
+        "title": title,
+        "model": "fake-model",
+        "system_prompt": None,
+        "settings": {},
+        "pinned": False,
+        "archived": False,
+        "current_leaf_id": parent,
+        "created_at": at,
+        "updated_at": at,
+        "messages": messages,
+    }
     return {"format": "mingyan-conversations", "version": 1, "conversations": [conversation]}
 
 

@@ -102,7 +102,8 @@ def test_admin_manages_users_and_reads_the_audit_log(browser, accounts_web) -> N
         # Role, and the last administrator is kept.
         user_row(page, "root").locator("select[data-action=role]").select_option("user")
         expect(page.locator("#admin-users > .form-error")).to_have_text(
-            "This is the last enabled administrator: make another user an administrator first.")
+            "This is the last enabled administrator: make another user an administrator first."
+        )
         expect(user_row(page, "root").locator("select")).to_have_value("admin")
         with page.expect_response(lambda r: r.request.method == "PATCH") as promoted:
             user_row(page, "bob").locator("select[data-action=role]").select_option("admin")
@@ -130,8 +131,16 @@ def test_admin_manages_users_and_reads_the_audit_log(browser, accounts_web) -> N
         events = page.locator(".audit-table tbody tr")
         expect(events.first).to_have_attribute("data-event", "user_deleted")
         seen = events.evaluate_all("rows => rows.map(r => r.dataset.event)")
-        for event in ("user_created", "login", "user_disabled", "login_failed", "user_enabled", "quota_changed",
-                      "role_changed", "user_deleted"):
+        for event in (
+            "user_created",
+            "login",
+            "user_disabled",
+            "login_failed",
+            "user_enabled",
+            "quota_changed",
+            "role_changed",
+            "user_deleted",
+        ):
             assert event in seen, (event, seen)
         deleted = events.first
         expect(deleted.locator(".audit-actor")).to_have_text("root")
@@ -186,7 +195,9 @@ def test_audit_details_render_as_text(browser, accounts_web) -> None:
     with browser_page(browser, accounts_web, "/login") as page:
         sign_in(page, payload, "whatever it is")  # failed sign-ins are audited with the typed name
         expect(page.locator("#login-form .form-error")).to_be_visible()
-        accounts_web.accounts.ledger.audit("export", target="<svg onload=alert(2)>", details='"><script>alert(3)</script>')
+        accounts_web.accounts.ledger.audit(
+            "export", target="<svg onload=alert(2)>", details='"><script>alert(3)</script>'
+        )
         sign_in(page, "root")
         signed_in_as(page, "root")
         page.goto(accounts_web.url + "/admin")

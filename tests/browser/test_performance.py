@@ -58,8 +58,10 @@ def test_two_hundred_messages_open_fast_and_streaming_touches_only_the_new_reply
     assert opened < 5.0, f"200 messages took {opened:.2f}s to open"
     print(f"opened 200 messages in {opened:.2f}s")
     # The page opened at the newest message.
-    assert page.evaluate("(() => { const s = document.querySelector('#scroller'); "
-                         "return s.scrollHeight - s.scrollTop - s.clientHeight < 120; })()")
+    assert page.evaluate(
+        "(() => { const s = document.querySelector('#scroller'); "
+        "return s.scrollHeight - s.scrollTop - s.clientHeight < 120; })()"
+    )
 
     page.evaluate(OBSERVE)
     web.engine.token_delay = 0.02

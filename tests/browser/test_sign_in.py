@@ -75,7 +75,8 @@ def test_login_and_a_lost_session_keep_the_composer_text(browser, accounts_web) 
         expect(page.locator("#login-password")).to_have_attribute("autocomplete", "current-password")
         sign_in(page, "alice", "not the password")
         expect(page.locator("#login-form .form-error")).to_have_text(
-            "Wrong username or password, or the account is disabled.")
+            "Wrong username or password, or the account is disabled."
+        )
         expect(page.locator("#login-password")).to_have_value("")
         sign_in(page, "alice")
         signed_in_as(page, "alice")
@@ -110,5 +111,6 @@ def test_too_many_failed_sign_ins_say_how_long_to_wait(browser, accounts_web) ->
     with browser_page(browser, accounts_web, "/login") as page:
         sign_in(page, "bob")
         expect(page.locator("#login-form .form-error")).to_have_text(
-            re.compile(r"^Too many failed sign-ins\. Try again in 1[45] min\.$"))
+            re.compile(r"^Too many failed sign-ins\. Try again in 1[45] min\.$")
+        )
         expect(page.locator("#login-submit")).to_be_enabled()

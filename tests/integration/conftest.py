@@ -27,11 +27,7 @@ def tiny_model_path(tmp_path_factory, qwen_vocab):
     def path_of(name: str) -> Path:
         if name not in made:
             template = family_by_name(name).template  # the canonical one mingyan ships
-            made[name] = make_tiny_model(
-                folder / f"{name}.gguf", FAMILIES[name], qwen_vocab, chat_template=template
-            )
+            made[name] = make_tiny_model(folder / f"{name}.gguf", FAMILIES[name], qwen_vocab, chat_template=template)
         return made[name]
 
     return path_of
-
-

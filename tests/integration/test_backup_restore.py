@@ -19,8 +19,12 @@ from tests.integration.test_durable_history import new_conversation, server_args
 
 
 def mingyan(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mingyan", *args, "--data-dir", str(data_dir)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "mingyan", *args, "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def complete_messages(url: str) -> set[tuple[str, str, str]]:
@@ -63,8 +67,10 @@ def test_backup_while_replies_stream_then_restore_finds_every_completed_message(
         api = httpx.Client(base_url=server.url + "/api", timeout=120)
         for i in range(3):  # finished conversations
             cid = new_conversation(api)
-            r = api.post(f"/conversations/{cid}/messages",
-                         json={"content": f"Say the number {i}.", "stream": False, "settings": {"max_tokens": 16}})
+            r = api.post(
+                f"/conversations/{cid}/messages",
+                json={"content": f"Say the number {i}.", "stream": False, "settings": {"max_tokens": 16}},
+            )
             assert r.status_code == 200, r.text
         before = complete_messages(db_url)
         assert len(before) == 6

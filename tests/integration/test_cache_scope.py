@@ -28,7 +28,12 @@ SECRET = "You are the vault keeper. The vault code is 583920. Never tell anyone 
 def create_user(tmp: Path, name: str, *flags: str) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "mingyan", "users", "create", name, "--password-stdin", *flags],
-        input=PASSWORD, capture_output=True, text=True, env=mingyan_env(tmp), timeout=120, check=False,
+        input=PASSWORD,
+        capture_output=True,
+        text=True,
+        env=mingyan_env(tmp),
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -49,7 +54,9 @@ def key_client(api: httpx.Client, url: str) -> openai.OpenAI:
 
 def cached(client: openai.OpenAI, system: str, user: str = "Hello, who are you?") -> int:
     answer = client.chat.completions.create(
-        model=SMOLLM, max_tokens=2, temperature=0,
+        model=SMOLLM,
+        max_tokens=2,
+        temperature=0,
         messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
     )
     return answer.usage.prompt_tokens_details.cached_tokens
@@ -84,8 +91,19 @@ def server_dir(tmp_path: Path) -> Path:
 def serve(tmp: Path):
     # No RAM for saved states: every finished request's state goes to disk at once, so the test
     # can see it; four slots, so that Alice's state also stays in a slot for Bob to hit.
-    return start_server(tmp, SMOLLM, "--n-ctx", "2048", "--n-slots", "4", "--cache-ram-mb", "0",
-                        "--kv-dir", str(tmp / "kv"), "--no-auto-titles")
+    return start_server(
+        tmp,
+        SMOLLM,
+        "--n-ctx",
+        "2048",
+        "--n-slots",
+        "4",
+        "--cache-ram-mb",
+        "0",
+        "--kv-dir",
+        str(tmp / "kv"),
+        "--no-auto-titles",
+    )
 
 
 def test_guesses_of_another_users_prompt_learn_nothing_and_deletion_removes_states(server_dir: Path) -> None:
@@ -109,7 +127,9 @@ def test_guesses_of_another_users_prompt_learn_nothing_and_deletion_removes_stat
         cid = conversation.json()["id"]
         r = alice_api.post(f"/conversations/{cid}/messages", json={"content": SECRET, "stream": False})
         assert r.status_code in (200, 201), r.text
-        mine = wait_for(lambda: [p for p in files_in(folder) if label_of(p) == label_id(cid)], "the conversation's state")
+        mine = wait_for(
+            lambda: [p for p in files_in(folder) if label_of(p) == label_id(cid)], "the conversation's state"
+        )
         others = [p for p in files_in(folder) if p not in mine]
         assert alice_api.delete(f"/conversations/{cid}").status_code == 204
         assert not any(p.exists() for p in mine)
@@ -144,9 +164,13 @@ def test_forget_during_a_running_request_keeps_nothing_of_it(tmp_path: Path) -> 
     entry = open_registry(Settings(), progress=False).resolve(SMOLLM)
     config = EngineConfig(n_ctx=1024, n_slots=2, n_threads=2, cache_dir=tmp_path, cache_disk_bytes=1 << 30)
     engine = LlamaCppEngine(entry.path, name=SMOLLM, sha256=entry.sha256, config=config)
-    prompt = tuple(engine.tokenize(engine.chat_template.render(
-        [{"role": "system", "content": SECRET}, {"role": "user", "content": "Count from one to twenty."}]
-    )))
+    prompt = tuple(
+        engine.tokenize(
+            engine.chat_template.render(
+                [{"role": "system", "content": SECRET}, {"role": "user", "content": "Count from one to twenty."}]
+            )
+        )
+    )
 
     async def run(scope: str, forget_midway: bool = False) -> int:
         request = GenerationRequest(prompt, SamplingParams(temperature=0, max_tokens=24), cache_scope=scope)

@@ -40,8 +40,13 @@ def api(server) -> Iterator[httpx.Client]:
 
 def chat(tmp_path, *args: str, stdin: str = "", timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mingyan", "chat", *args], check=False, input=stdin, capture_output=True, text=True,
-        timeout=timeout, env=mingyan_env(tmp_path),
+        [sys.executable, "-m", "mingyan", "chat", *args],
+        check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=mingyan_env(tmp_path),
     )
 
 
@@ -159,7 +164,11 @@ class Reader(threading.Thread):
 def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(tmp_path, server, api) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "mingyan", "chat", "--url", server.url, "--max-tokens", "300"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=mingyan_env(tmp_path),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=mingyan_env(tmp_path),
     )
     reader = Reader(process.stdout)
     reader.start()
@@ -181,7 +190,11 @@ def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(tmp_path, server, 
     assert "(stopped; the partial reply is kept in the conversation)" in reader.text
     messages = path_of(newest(api))
     assert [(m["role"], m["status"]) for m in messages] == [
-        ("user", "complete"), ("assistant", "stopped"), ("user", "complete"), ("assistant", "complete")]
+        ("user", "complete"),
+        ("assistant", "stopped"),
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
     assert messages[1]["content"] and messages[1]["finish_reason"] == "cancelled"
 
 
@@ -204,7 +217,10 @@ def test_errors_are_one_line(tmp_path, server, api) -> None:
     one_line_error(chat(tmp_path, "--url", "http://127.0.0.1:9", "--list"), "cannot reach")
     out = ok(chat(tmp_path, "--url", server.url, stdin="/resume nosuchconversation\n/title\n/search\n/exit\n"))
     assert out.splitlines()[1:] == [
-        "error: No conversation nosuchconversation.", "error: usage: /title TEXT", "error: usage: /search TEXT"]
+        "error: No conversation nosuchconversation.",
+        "error: usage: /title TEXT",
+        "error: usage: /search TEXT",
+    ]
     one_line_error(chat(tmp_path, "--url", server.url, "--search", "x" * 300), "q")  # the server's 400
 
 

@@ -12,8 +12,12 @@ from tests.conftest import SMOLLM, mingyan_env
 
 def run(tmp_path, *args, stdin="", timeout=300):
     return subprocess.run(
-        [sys.executable, "-m", "mingyan", *args], input=stdin, capture_output=True, text=True,
-        timeout=timeout, env=mingyan_env(tmp_path),
+        [sys.executable, "-m", "mingyan", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=mingyan_env(tmp_path),
     )
 
 

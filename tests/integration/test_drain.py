@@ -63,8 +63,19 @@ def conversation(api: httpx.Client) -> str:
 def test_sigterm_drains_then_saves_what_still_runs_and_exits_0(tmp_path, db_url) -> None:
     kv = tmp_path / "kv"
     server = start_server(
-        tmp_path, SMOLLM, "--n-ctx", "2048", "--database-url", db_url, "--no-auto-titles",
-        "--kv-dir", str(kv), "--drain-timeout", str(DRAIN_S), "--n-slots", "4",
+        tmp_path,
+        SMOLLM,
+        "--n-ctx",
+        "2048",
+        "--database-url",
+        db_url,
+        "--no-auto-titles",
+        "--kv-dir",
+        str(kv),
+        "--drain-timeout",
+        str(DRAIN_S),
+        "--n-slots",
+        "4",
     )
     try:
         api = httpx.Client(base_url=server.url + "/api", timeout=120)
@@ -79,9 +90,14 @@ def test_sigterm_drains_then_saves_what_still_runs_and_exits_0(tmp_path, db_url)
 
         health = wait_for_draining(server.url)
         assert health.status_code == 503 and health.json()["status"] == "draining"
-        refused = httpx.post(server.url + "/v1/chat/completions", timeout=10, json={
-            "model": SMOLLM, "messages": [{"role": "user", "content": "hi"}],
-        })
+        refused = httpx.post(
+            server.url + "/v1/chat/completions",
+            timeout=10,
+            json={
+                "model": SMOLLM,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
         assert refused.status_code == 503
         assert int(refused.headers["retry-after"]) >= 1
         error = refused.json()["error"]

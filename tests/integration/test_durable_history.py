@@ -77,11 +77,17 @@ def check_integrity(db_url: str) -> None:
                 assert c.exec_driver_sql("PRAGMA foreign_key_check").all() == []
             else:
                 c.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS amcheck")
-                indexes = c.execute(text(
-                    "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
-                    "JOIN pg_am a ON a.oid = (SELECT relam FROM pg_class WHERE oid = i.indexrelid) "
-                    "WHERE t.relname IN ('conversations', 'messages') AND a.amname = 'btree'"
-                )).scalars().all()
+                indexes = (
+                    c.execute(
+                        text(
+                            "SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid "
+                            "JOIN pg_am a ON a.oid = (SELECT relam FROM pg_class WHERE oid = i.indexrelid) "
+                            "WHERE t.relname IN ('conversations', 'messages') AND a.amname = 'btree'"
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
                 assert indexes
                 for index in indexes:
                     c.execute(text("SELECT bt_index_check(CAST(:i AS regclass), true)"), {"i": index})
@@ -135,9 +141,14 @@ def test_kill_9_mid_answer_loses_at_most_the_last_second(tmp_path, db_url) -> No
         reply = next(m for m in detail["messages"] if m["id"] == reader.message_id)
         assert (reply["status"], reply["content"]) == ("interrupted", saved)
         assert detail["live"] == []
-        follow = api.post(f"/conversations/{cid}/messages", json={
-            "content": "Thanks. Now just say OK.", "stream": False, "settings": {"max_tokens": 8},
-        })
+        follow = api.post(
+            f"/conversations/{cid}/messages",
+            json={
+                "content": "Thanks. Now just say OK.",
+                "stream": False,
+                "settings": {"max_tokens": 8},
+            },
+        )
         assert follow.status_code == 200, follow.text
         assert follow.json()["message"]["status"] == "complete"
         assert follow.json()["user_message"]["parent_id"] == reader.message_id

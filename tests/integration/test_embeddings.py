@@ -111,8 +111,14 @@ def test_base64_is_little_endian_float32_and_the_client_decodes_it(oai, server) 
 
 
 def test_similar_sentences_are_closer_in_chinese_english_and_across(oai) -> None:
-    texts = ["猫坐在垫子上", "一只猫在垫子上", "股票市场今天下跌",
-             "The cat sits on the mat", "A cat is sitting on a mat", "Stock markets fell today"]
+    texts = [
+        "猫坐在垫子上",
+        "一只猫在垫子上",
+        "股票市场今天下跌",
+        "The cat sits on the mat",
+        "A cat is sitting on a mat",
+        "Stock markets fell today",
+    ]
     v = np.array([d.embedding for d in oai.embeddings.create(model=E5, input=texts, encoding_format="float").data])
     sim = v @ v.T
     assert sim[0, 1] > sim[0, 2] + 0.05  # zh: same meaning vs unrelated
@@ -135,25 +141,28 @@ def test_models_lists_the_embedding_model(oai) -> None:
     assert ids == {SMOLLM, E5}
 
 
-@pytest.mark.parametrize(("body", "param", "words"), [
-    ({"input": []}, "input", "at least one"),
-    ({"input": ""}, "input", "empty"),
-    ({"input": [[]]}, "input", "empty"),
-    ({"input": ["a", 1]}, "input", "list of strings"),
-    ({"input": [True]}, "input", "list of strings"),
-    ({"input": 5}, "input", "must be a string"),
-    ({"input": [[1, 2], [999999]]}, "input", "vocabulary"),
-    ({"input": [-1]}, "input", "vocabulary"),
-    ({"input": "hello " * 600}, "input", "at most 512 tokens"),
-    ({"input": ["x"] * 2049}, "input", "at most 2048"),
-    ({"input": "x", "model": "text-embedding-3-small"}, "model", "does not serve embeddings"),
-    ({"input": "x", "model": SMOLLM}, "model", "does not serve embeddings"),
-    ({"input": "x", "dimensions": 128}, "dimensions", "not a Matryoshka"),
-    ({"input": "x", "dimensions": 0}, "dimensions", ""),
-    ({"input": "x", "encoding_format": "int8"}, "encoding_format", ""),
-    ({"input": "x", "input_type": "query"}, "input_type", "not permitted"),
-    ({"input": "x", "user": "u" * 300}, "user", ""),
-])
+@pytest.mark.parametrize(
+    ("body", "param", "words"),
+    [
+        ({"input": []}, "input", "at least one"),
+        ({"input": ""}, "input", "empty"),
+        ({"input": [[]]}, "input", "empty"),
+        ({"input": ["a", 1]}, "input", "list of strings"),
+        ({"input": [True]}, "input", "list of strings"),
+        ({"input": 5}, "input", "must be a string"),
+        ({"input": [[1, 2], [999999]]}, "input", "vocabulary"),
+        ({"input": [-1]}, "input", "vocabulary"),
+        ({"input": "hello " * 600}, "input", "at most 512 tokens"),
+        ({"input": ["x"] * 2049}, "input", "at most 2048"),
+        ({"input": "x", "model": "text-embedding-3-small"}, "model", "does not serve embeddings"),
+        ({"input": "x", "model": SMOLLM}, "model", "does not serve embeddings"),
+        ({"input": "x", "dimensions": 128}, "dimensions", "not a Matryoshka"),
+        ({"input": "x", "dimensions": 0}, "dimensions", ""),
+        ({"input": "x", "encoding_format": "int8"}, "encoding_format", ""),
+        ({"input": "x", "input_type": "query"}, "input_type", "not permitted"),
+        ({"input": "x", "user": "u" * 300}, "user", ""),
+    ],
+)
 def test_bad_requests_are_400_naming_the_field(server, body, param, words) -> None:
     r = post(server, **body)
     assert r.status_code == 400, r.text
@@ -196,6 +205,7 @@ def test_embeddings_can_be_turned_off(tmp_path) -> None:
 
 def test_the_gguf_normalizes_text_as_the_model_was_trained(reference) -> None:
     """The charsmap built from the package's normalization table works inside llama.cpp."""
+
     def tokens(text: str) -> list[int]:
         return reference.tokenize(text.encode())
 
@@ -215,8 +225,13 @@ def test_an_added_embedding_gguf_is_served_by_name(tmp_path, reference) -> None:
 
     copy = tmp_path / "My-E5.gguf"
     shutil.copyfile(reference.model_path, copy)
-    added = subprocess.run([sys.executable, "-m", "mingyan", "models", "add", str(copy), "--name", "my-e5"],
-                           env=mingyan_env(tmp_path), capture_output=True, text=True, timeout=300)
+    added = subprocess.run(
+        [sys.executable, "-m", "mingyan", "models", "add", str(copy), "--name", "my-e5"],
+        env=mingyan_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert added.returncode == 0, added.stderr
     server = start_server(tmp_path, SMOLLM, "--n-ctx", "512", "--embedding-model", "my-e5")
     try:

@@ -54,10 +54,13 @@ async def generate(engine, text: str, *, arm: threading.Event | None = None) -> 
 def test_a_failed_decode_step_fails_its_request_and_the_engine_goes_on(smollm) -> None:
     armed = threading.Event()
     engine = LlamaCppEngine(
-        smollm.path, name=SMOLLM, config=EngineConfig(n_ctx=1024, n_slots=1, n_threads=1, cache_disk_bytes=0),
+        smollm.path,
+        name=SMOLLM,
+        config=EngineConfig(n_ctx=1024, n_slots=1, n_threads=1, cache_disk_bytes=0),
         context_class=failing_context(armed),
     )
     try:
+
         async def scenario():
             hit = asyncio.ensure_future(generate(engine, "Tell me about rivers.", arm=armed))
             await asyncio.sleep(0)
@@ -76,9 +79,13 @@ def test_a_failed_decode_step_fails_its_request_and_the_engine_goes_on(smollm) -
 
         with TestClient(create_app(Settings(), engine)) as client:
             health = client.get("/health")
-            ok = client.post("/v1/chat/completions", json={
-                "messages": [{"role": "user", "content": "Say hi."}], "max_tokens": 8,
-            })
+            ok = client.post(
+                "/v1/chat/completions",
+                json={
+                    "messages": [{"role": "user", "content": "Say hi."}],
+                    "max_tokens": 8,
+                },
+            )
         assert health.status_code == 200 and ok.status_code == 200
         body = health.json()
         assert body["engine_errors_total"] == 1

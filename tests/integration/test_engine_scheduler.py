@@ -216,6 +216,7 @@ def test_closing_a_stream_never_read_cancels_its_job(smollm):
     the generation (not let it run to max_tokens for nobody)."""
     engine = make_engine(smollm)
     try:
+
         async def scenario():
             tokens = prompt(engine, "Tell me a very long story.")
             stream = engine.generate(GenerationRequest(tokens, SamplingParams(temperature=0, max_tokens=1500)))

@@ -23,24 +23,42 @@ from mingyan.formats.grammar import json_object_grammar, schema_grammar
 from tests.conftest import SMOLLM
 
 SCHEMAS = [
-    {"type": "object", "properties": {"city": {"type": "string"}, "temp_c": {"type": "integer"},
-                                      "sunny": {"type": "boolean"}}, "required": ["city", "temp_c", "sunny"]},
+    {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "temp_c": {"type": "integer"}, "sunny": {"type": "boolean"}},
+        "required": ["city", "temp_c", "sunny"],
+    },
     {"type": "array", "items": {"type": "string", "maxLength": 12}, "minItems": 2, "maxItems": 4},
-    {"type": "object", "properties": {"answer": {"enum": ["yes", "no"]}, "why": {"type": "string", "maxLength": 40}},
-     "required": ["answer"], "additionalProperties": False},
-    {"$defs": {"p": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 20},
-                                                      "age": {"type": ["integer", "null"]}},
-                     "required": ["name", "age"]}},
-     "type": "object", "properties": {"people": {"type": "array", "items": {"$ref": "#/$defs/p"}, "maxItems": 3}},
-     "required": ["people"]},
+    {
+        "type": "object",
+        "properties": {"answer": {"enum": ["yes", "no"]}, "why": {"type": "string", "maxLength": 40}},
+        "required": ["answer"],
+        "additionalProperties": False,
+    },
+    {
+        "$defs": {
+            "p": {
+                "type": "object",
+                "properties": {"name": {"type": "string", "maxLength": 20}, "age": {"type": ["integer", "null"]}},
+                "required": ["name", "age"],
+            }
+        },
+        "type": "object",
+        "properties": {"people": {"type": "array", "items": {"$ref": "#/$defs/p"}, "maxItems": 3}},
+        "required": ["people"],
+    },
 ]
 
 
 @pytest.fixture(scope="module")
 def engine():
     entry = open_registry(Settings(), progress=False).resolve(SMOLLM)
-    eng = LlamaCppEngine(entry.path, name=SMOLLM, sha256=entry.sha256,
-                         config=EngineConfig(n_ctx=1024, n_threads=2, n_slots=1, cache_disk_bytes=0))
+    eng = LlamaCppEngine(
+        entry.path,
+        name=SMOLLM,
+        sha256=entry.sha256,
+        config=EngineConfig(n_ctx=1024, n_threads=2, n_slots=1, cache_disk_bytes=0),
+    )
     yield eng
     eng.close()
 
@@ -65,8 +83,9 @@ def ask(engine, text: str, constraint: Constraint | None, **sampling) -> tuple[s
 
 @pytest.mark.parametrize("schema", SCHEMAS)
 def test_output_under_a_schema_grammar_parses_and_validates(engine, schema):
-    text, reason = ask(engine, "Give me some example data as JSON.", Constraint(schema_grammar(schema)),
-                       temperature=0.8, seed=7)
+    text, reason = ask(
+        engine, "Give me some example data as JSON.", Constraint(schema_grammar(schema)), temperature=0.8, seed=7
+    )
     assert reason is FinishReason.STOP, text
     jsonschema.validate(json.loads(text), schema)
 
@@ -81,7 +100,7 @@ def test_json_object_grammar_yields_an_object_where_the_model_would_write_prose(
 
 
 def test_a_grammar_llama_cpp_cannot_parse_is_refused_before_any_token(engine):
-    for bad in ('root ::= undefined-rule', 'root ::= "unterminated', 'other ::= "x"'):
+    for bad in ("root ::= undefined-rule", 'root ::= "unterminated', 'other ::= "x"'):
         with pytest.raises(InvalidRequestError, match="grammar"):
             ask(engine, "hi", Constraint(bad))
     text, _ = ask(engine, "Say hello.", None, max_tokens=8)  # the engine still serves
@@ -92,6 +111,10 @@ def test_a_lazy_grammar_leaves_text_free_until_its_trigger(engine):
     lazy = Constraint('root ::= "<call>" [a-z]{1,8} "</call>"', triggers=("<call>",))
     text, _ = ask(engine, "Say hello to the user in one sentence.", lazy, max_tokens=30)
     assert "<call>" not in text and text.strip()
-    forced, _ = ask(engine, "Reply with <call>, then a lowercase word, then </call>.",
-                    Constraint('root ::= "<call>" [a-z]{1,8} "</call>"'), max_tokens=30)
+    forced, _ = ask(
+        engine,
+        "Reply with <call>, then a lowercase word, then </call>.",
+        Constraint('root ::= "<call>" [a-z]{1,8} "</call>"'),
+        max_tokens=30,
+    )
     assert forced.startswith("<call>") and forced.endswith("</call>")

@@ -31,7 +31,12 @@ def test_a_bias_of_plus_100_forces_a_token(client, vocab):
     token = first_token(vocab, " zebra")
     piece = vocab.piece(token).decode()
     answer = client.chat.completions.create(
-        model=SMOLLM, messages=ASK, temperature=0, max_tokens=3, logit_bias={str(token): 100}, logprobs=True,
+        model=SMOLLM,
+        messages=ASK,
+        temperature=0,
+        max_tokens=3,
+        logit_bias={str(token): 100},
+        logprobs=True,
     )
     assert [t.token for t in answer.choices[0].logprobs.content] == [piece] * 3
     assert answer.choices[0].message.content == piece * 3
@@ -43,7 +48,12 @@ def test_a_bias_of_minus_100_bans_a_token(client, vocab):
     banned = first_token(vocab, bytes(first.bytes).decode())
     assert vocab.piece(banned) == bytes(first.bytes)
     again = client.chat.completions.create(
-        model=SMOLLM, messages=ASK, temperature=0, max_tokens=4, logprobs=True, logit_bias={str(banned): -100},
+        model=SMOLLM,
+        messages=ASK,
+        temperature=0,
+        max_tokens=4,
+        logprobs=True,
+        logit_bias={str(banned): -100},
     )
     assert all(bytes(t.bytes) != bytes(first.bytes) for t in again.choices[0].logprobs.content)
 
@@ -58,7 +68,12 @@ def check_entry(entry, top: int) -> None:
 
 def test_chat_logprobs_in_openais_shape(client):
     answer = client.chat.completions.create(
-        model=SMOLLM, messages=ASK, temperature=0, max_tokens=8, logprobs=True, top_logprobs=3,
+        model=SMOLLM,
+        messages=ASK,
+        temperature=0,
+        max_tokens=8,
+        logprobs=True,
+        top_logprobs=3,
     )
     content = answer.choices[0].logprobs.content
     assert len(content) == answer.usage.completion_tokens
@@ -71,7 +86,13 @@ def test_chat_logprobs_in_openais_shape(client):
 
 def test_streamed_chat_logprobs(client):
     stream = client.chat.completions.create(
-        model=SMOLLM, messages=ASK, temperature=0, max_tokens=8, logprobs=True, top_logprobs=2, stream=True,
+        model=SMOLLM,
+        messages=ASK,
+        temperature=0,
+        max_tokens=8,
+        logprobs=True,
+        top_logprobs=2,
+        stream=True,
     )
     text, tokens = "", []
     for chunk in stream:
@@ -89,29 +110,37 @@ def test_no_logprobs_unless_asked(client):
 
 
 def test_completion_logprobs_in_the_legacy_shape(client):
-    answer = client.completions.create(model=SMOLLM, prompt="The capital of France is", temperature=0,
-                                       max_tokens=6, logprobs=2)
+    answer = client.completions.create(
+        model=SMOLLM, prompt="The capital of France is", temperature=0, max_tokens=6, logprobs=2
+    )
     choice = answer.choices[0]
     lp = choice.logprobs
     assert "".join(lp.tokens) == choice.text and len(lp.tokens) == 6
     assert all(v <= 0 for v in lp.token_logprobs)
-    assert all(len(top) <= 2 and max(top.values()) == pytest.approx(v) for top, v in zip(lp.top_logprobs, lp.token_logprobs, strict=True))
+    assert all(
+        len(top) <= 2 and max(top.values()) == pytest.approx(v)
+        for top, v in zip(lp.top_logprobs, lp.token_logprobs, strict=True)
+    )
     assert lp.text_offset == [sum(len(t) for t in lp.tokens[:i]) for i in range(6)]
-    streamed = client.completions.create(model=SMOLLM, prompt="The capital of France is", temperature=0,
-                                         max_tokens=6, logprobs=2, stream=True)
+    streamed = client.completions.create(
+        model=SMOLLM, prompt="The capital of France is", temperature=0, max_tokens=6, logprobs=2, stream=True
+    )
     parts = [c.choices[0].logprobs for c in streamed if c.choices and c.choices[0].text]
     assert [t for p in parts for t in p.tokens] == lp.tokens
     assert [o for p in parts for o in p.text_offset] == lp.text_offset
 
 
-@pytest.mark.parametrize("kwargs, param", [
-    ({"best_of": 2}, "best_of"),
-    ({"suffix": "and the end."}, "suffix"),
-    ({"logit_bias": {"99999999": 5}}, "logit_bias"),
-    ({"logit_bias": {"12": 101}}, "logit_bias"),
-    ({"logit_bias": {"twelve": 1}}, "logit_bias"),
-    ({"logprobs": 2, "echo": True}, "logprobs"),
-])
+@pytest.mark.parametrize(
+    "kwargs, param",
+    [
+        ({"best_of": 2}, "best_of"),
+        ({"suffix": "and the end."}, "suffix"),
+        ({"logit_bias": {"99999999": 5}}, "logit_bias"),
+        ({"logit_bias": {"12": 101}}, "logit_bias"),
+        ({"logit_bias": {"twelve": 1}}, "logit_bias"),
+        ({"logprobs": 2, "echo": True}, "logprobs"),
+    ],
+)
 def test_unsupported_or_invalid_fields_are_a_400_naming_them(client, kwargs, param):
     with pytest.raises(openai.BadRequestError) as info:
         client.completions.create(model=SMOLLM, prompt="Hello", max_tokens=2, **kwargs)

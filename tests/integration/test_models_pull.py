@@ -117,8 +117,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def make_registry(tmp_path: Path, server: Server, attempts: int = 3, **kwargs: object) -> ModelRegistry:
     downloader = Downloader(progress=False, attempts=attempts, backoff_s=0, **kwargs)  # type: ignore[arg-type]
-    return ModelRegistry(tmp_path / "data", tmp_path / "cache", hf_endpoint=f"{server.base}/hf",
-                         progress=False, downloader=downloader)
+    return ModelRegistry(
+        tmp_path / "data", tmp_path / "cache", hf_endpoint=f"{server.base}/hf", progress=False, downloader=downloader
+    )
 
 
 def one_line(error: pytest.ExceptionInfo[ModelError]) -> str:
@@ -209,7 +210,9 @@ def test_hugging_face_reference_maps_to_resolve_url(tmp_path: Path, server: Serv
     assert registry.pull("owner/repo/sub/dir/Tiny-Q8.gguf@v1.0").name == "tiny-q8"
     # Hugging Face answers with a redirect to its CDN and the sha256 in X-Linked-Etag.
     server.behaviour.redirects["/hf/o/r/resolve/main/x.gguf"] = (
-        f"{server.base}/files/tiny.gguf", {"X-Linked-Etag": f'"{"e" * 64}"'})
+        f"{server.base}/files/tiny.gguf",
+        {"X-Linked-Etag": f'"{"e" * 64}"'},
+    )
     with pytest.raises(ModelError) as error:
         registry.pull("o/r/x.gguf")
     assert "e" * 64 in one_line(error)

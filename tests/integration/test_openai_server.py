@@ -98,8 +98,15 @@ def test_same_seed_same_text(client):
 
 
 def test_penalties_and_sampling_parameters_are_accepted(client):
-    reply = ask(client, max_tokens=20, temperature=0.9, top_p=0.8, presence_penalty=1.5,
-                frequency_penalty=0.5, extra_body={"top_k": 20, "min_p": 0.1, "repeat_penalty": 1.3})
+    reply = ask(
+        client,
+        max_tokens=20,
+        temperature=0.9,
+        top_p=0.8,
+        presence_penalty=1.5,
+        frequency_penalty=0.5,
+        extra_body={"top_k": 20, "min_p": 0.1, "repeat_penalty": 1.3},
+    )
     assert reply.usage.completion_tokens > 0
 
 
@@ -129,9 +136,17 @@ def test_bad_parameters_are_400_naming_the_field(client, field, value):
 
 
 def test_client_disconnect_stops_generation(smollm_server):
-    body = {"model": SMOLLM, "messages": [{"role": "user", "content": "Tell me a very long story."}],
-            "stream": True, "max_tokens": 1500, "temperature": 1.0, "seed": 7, "min_p": 0,
-            "top_k": 0, "top_p": 1.0}
+    body = {
+        "model": SMOLLM,
+        "messages": [{"role": "user", "content": "Tell me a very long story."}],
+        "stream": True,
+        "max_tokens": 1500,
+        "temperature": 1.0,
+        "seed": 7,
+        "min_p": 0,
+        "top_k": 0,
+        "top_p": 1.0,
+    }
     before = smollm_server.health()["generated_tokens_total"]
     with httpx.Client(timeout=60) as http:
         with http.stream("POST", smollm_server.base_url + "/chat/completions", json=body) as response:
@@ -151,8 +166,10 @@ def test_client_disconnect_stops_generation(smollm_server):
 
 def test_two_concurrent_requests_are_both_answered(client):
     prompts = ["Name three colors.", "What is two plus two?"]
-    alone = [ask(client, [{"role": "user", "content": p}], max_tokens=30, **GREEDY).choices[0].message.content
-             for p in prompts]
+    alone = [
+        ask(client, [{"role": "user", "content": p}], max_tokens=30, **GREEDY).choices[0].message.content
+        for p in prompts
+    ]
     results: dict[int, str] = {}
 
     def run(i: int) -> None:
@@ -169,7 +186,9 @@ def test_two_concurrent_requests_are_both_answered(client):
 
 def test_follow_up_turn_reuses_cached_prefix(client):
     first = ask(client, max_tokens=30, **GREEDY)
-    history = QUESTION + [{"role": "assistant", "content": first.choices[0].message.content},
-                          {"role": "user", "content": "Now one more."}]
+    history = QUESTION + [
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "Now one more."},
+    ]
     follow = ask(client, history, max_tokens=10, **GREEDY)
     assert follow.usage.prompt_tokens_details.cached_tokens >= first.usage.prompt_tokens

@@ -31,7 +31,10 @@ def restart_cluster(bindir, url: str) -> None:
     log = f"{data}/../restart.log"  # the new postmaster must not hold our pipes open
     subprocess.run(
         postgres._as_user([str(bindir / "pg_ctl"), "-D", data, "-l", log, "-m", "fast", "-w", "-t", "60", "restart"]),
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
     )
 
 
@@ -59,12 +62,22 @@ def test_replies_survive_a_postgres_restart(tmp_path) -> None:
     if bindir is None:
         pytest.skip("PostgreSQL is not installed: `apt-get install postgresql`")
     with postgres.cluster(bindir) as url:
-        server = start_server(tmp_path, SMOLLM, "--n-ctx", "2048", "--database-url", url, "--no-auto-titles",
-                              "--n-threads", "1", "--n-slots", "2")
+        server = start_server(
+            tmp_path,
+            SMOLLM,
+            "--n-ctx",
+            "2048",
+            "--database-url",
+            url,
+            "--no-auto-titles",
+            "--n-threads",
+            "1",
+            "--n-slots",
+            "2",
+        )
         try:
             api = httpx.Client(base_url=server.url + "/api", timeout=120)
-            replies = [StreamedReply(api, conversation(api), "Write a short story about a cat.", 160)
-                       for _ in range(2)]
+            replies = [StreamedReply(api, conversation(api), "Write a short story about a cat.", 160) for _ in range(2)]
             for reply in replies:
                 reply.start()
             for reply in replies:
@@ -76,8 +89,10 @@ def test_replies_survive_a_postgres_restart(tmp_path) -> None:
                 reply.join(300)
             poller.stop.set()
             poller.join(30)
-            after = api.post(f"/conversations/{conversation(api)}/messages",
-                             json={"content": "Say OK.", "stream": False, "settings": {"max_tokens": 4}})
+            after = api.post(
+                f"/conversations/{conversation(api)}/messages",
+                json={"content": "Say OK.", "stream": False, "settings": {"max_tokens": 4}},
+            )
         finally:
             stop_server(server)
         rows = stored(url)

@@ -49,7 +49,8 @@ def test_a_hundred_thousand_messages_are_refused_at_once(smollm_server) -> None:
 
 
 def test_a_prompt_longer_than_any_context_is_refused_before_tokenizing(smollm_server) -> None:
-    r = httpx.post(smollm_server.base_url + "/completions", json={"prompt": "<|im_end|>" * 200_000, "max_tokens": 1},
-                   timeout=60)
+    r = httpx.post(
+        smollm_server.base_url + "/completions", json={"prompt": "<|im_end|>" * 200_000, "max_tokens": 1}, timeout=60
+    )
     assert r.status_code == 400, r.text
     assert r.json()["error"]["param"] == "prompt" and r.json()["error"]["code"] == "context_length_exceeded"

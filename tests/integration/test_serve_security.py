@@ -35,11 +35,19 @@ def test_forwarded_headers_are_ignored_and_slow_headers_cut_off(served: tuple[Se
     server, accounts = served
     accounts.users.create_user("victim", PASSWORD)
     for i in range(FAILED_LOGIN_LIMIT):
-        r = httpx.post(server.url + "/api/auth/login", json={"username": "victim", "password": "wrong guess"},
-                       headers={"X-Forwarded-For": f"203.0.113.{i}"}, timeout=30)
+        r = httpx.post(
+            server.url + "/api/auth/login",
+            json={"username": "victim", "password": "wrong guess"},
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+            timeout=30,
+        )
         assert r.status_code == 401, r.text
-    r = httpx.post(server.url + "/api/auth/login", json={"username": "VICTIM", "password": PASSWORD},
-                   headers={"X-Forwarded-For": "198.51.100.1"}, timeout=30)
+    r = httpx.post(
+        server.url + "/api/auth/login",
+        json={"username": "VICTIM", "password": PASSWORD},
+        headers={"X-Forwarded-For": "198.51.100.1"},
+        timeout=30,
+    )
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     assert {e.ip for e in accounts.ledger.audit_events(100, event="login_failed")} == {"127.0.0.1"}
 

@@ -14,8 +14,9 @@ from tests.conftest import SMOLLM, start_server, stop_server
 
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("load"), SMOLLM, "--n-ctx", "1024",
-                          "--n-slots", "1", "--max-queue", "1")
+    server = start_server(
+        tmp_path_factory.mktemp("load"), SMOLLM, "--n-ctx", "1024", "--n-slots", "1", "--max-queue", "1"
+    )
     yield server
     stop_server(server)
 
@@ -37,8 +38,14 @@ def test_metrics_count_what_was_served(smollm_server, client):
 
 
 def test_full_queue_answers_429_with_retry_after_and_nothing_is_lost(small_server):
-    body = {"model": SMOLLM, "stream": True, "max_tokens": 300, "temperature": 0.8, "seed": 3,
-            "messages": [{"role": "user", "content": "Tell me a long story."}]}
+    body = {
+        "model": SMOLLM,
+        "stream": True,
+        "max_tokens": 300,
+        "temperature": 0.8,
+        "seed": 3,
+        "messages": [{"role": "user", "content": "Tell me a long story."}],
+    }
     results: dict[str, object] = {}
     started = threading.Event()
 

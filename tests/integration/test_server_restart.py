@@ -27,8 +27,11 @@ def test_follow_up_after_restart_comes_from_the_disk_cache(tmp_path):
         stop_server(server)  # SIGTERM: the server saves its KV states on the way out
     assert server.process.returncode is not None
     assert list(kv.rglob("*.kv")), "no KV state was saved at shutdown"
-    follow = [*HISTORY, {"role": "assistant", "content": first.choices[0].message.content},
-              {"role": "user", "content": "Give an example."}]
+    follow = [
+        *HISTORY,
+        {"role": "assistant", "content": first.choices[0].message.content},
+        {"role": "user", "content": "Give an example."},
+    ]
     server = start_server(tmp_path, SMOLLM, *args)
     try:
         reply = ask(server, follow, max_tokens=5)

@@ -35,10 +35,13 @@ def test_conversion_gives_the_pinned_gguf(tmp_path) -> None:
     assert registry(tmp_path, model).info(model.name)["pooling_type"] == 1  # what `models info` shows
 
 
-@pytest.mark.parametrize(("change", "words"), [
-    ({"source_sha256": "0" * 64}, "reinstall them"),
-    ({"sha256": "0" * 64}, "converted file has sha256"),
-])
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"source_sha256": "0" * 64}, "reinstall them"),
+        ({"sha256": "0" * 64}, "converted file has sha256"),
+    ],
+)
 def test_a_mismatch_at_either_end_is_refused_and_leaves_no_file(tmp_path, change, words) -> None:
     model = dataclasses.replace(e5(), **change)
     reg = registry(tmp_path, model)

@@ -51,8 +51,17 @@ def read_all(sock: socket.socket) -> bytes:
 
 def test_a_client_that_never_reads_is_cut_without_holding_up_others(tmp_path) -> None:
     server = start_server(
-        tmp_path, SMOLLM, "--n-ctx", "2048", "--n-slots", "3", "--n-threads", "1", "--no-auto-titles",
-        "--stream-buffer-kb", "16",
+        tmp_path,
+        SMOLLM,
+        "--n-ctx",
+        "2048",
+        "--n-slots",
+        "3",
+        "--n-threads",
+        "1",
+        "--no-auto-titles",
+        "--stream-buffer-kb",
+        "16",
     )
     port = int(server.url.rsplit(":", 1)[1])
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=120)
@@ -62,13 +71,27 @@ def test_a_client_that_never_reads_is_cut_without_holding_up_others(tmp_path) ->
         client.chat.completions.create(model=SMOLLM, messages=[{"role": "user", "content": "Hi"}], max_tokens=8)
         baseline = rss_kib(server.process.pid)
         cid = api.post("/conversations", json={}).json()["id"]
-        sockets.append(never_reading(port, f"/api/conversations/{cid}/messages", {
-            "content": "Write three sentences about rivers.", "settings": {"max_tokens": 120},
-        }))
-        slow = never_reading(port, "/v1/chat/completions", {
-            "model": SMOLLM, "messages": [{"role": "user", "content": COUNTING}], "max_tokens": 1900,
-            "stream": True, "temperature": 0,
-        })
+        sockets.append(
+            never_reading(
+                port,
+                f"/api/conversations/{cid}/messages",
+                {
+                    "content": "Write three sentences about rivers.",
+                    "settings": {"max_tokens": 120},
+                },
+            )
+        )
+        slow = never_reading(
+            port,
+            "/v1/chat/completions",
+            {
+                "model": SMOLLM,
+                "messages": [{"role": "user", "content": COUNTING}],
+                "max_tokens": 1900,
+                "stream": True,
+                "temperature": 0,
+            },
+        )
         sockets.append(slow)
         rss, served = [], []
         deadline = time.monotonic() + 600
@@ -76,7 +99,9 @@ def test_a_client_that_never_reads_is_cut_without_holding_up_others(tmp_path) ->
             assert time.monotonic() < deadline, "the slow /v1 stream was never cut"
             started = time.monotonic()
             reply = client.chat.completions.create(
-                model=SMOLLM, messages=[{"role": "user", "content": "Name a colour."}], max_tokens=12,
+                model=SMOLLM,
+                messages=[{"role": "user", "content": "Name a colour."}],
+                max_tokens=12,
             )
             served.append(time.monotonic() - started)
             assert reply.choices[0].message.content

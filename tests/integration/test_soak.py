@@ -33,9 +33,25 @@ def test_a_short_soak_loses_nothing_and_stays_within_its_memory(tmp_path) -> Non
     duration = soak_seconds()
     report = tmp_path / "soak.json"
     result = subprocess.run(
-        [sys.executable, str(SOAK), "--duration", str(duration), "--users", "3", "--model", SMOLLM,
-         "--data-dir", str(tmp_path / "data"), "--json", str(report), "--server-arg=--n-threads=1"],
-        capture_output=True, text=True, timeout=duration + 900, check=False,
+        [
+            sys.executable,
+            str(SOAK),
+            "--duration",
+            str(duration),
+            "--users",
+            "3",
+            "--model",
+            SMOLLM,
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--json",
+            str(report),
+            "--server-arg=--n-threads=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 900,
+        check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = json.loads(report.read_text())

@@ -45,9 +45,7 @@ def engine(family, tiny_model_path) -> Iterator[LlamaCppEngine]:
 def client(engine) -> Iterator[openai.OpenAI]:
     """The official openai client speaking HTTP to the app, in process."""
     with TestClient(create_app(Settings(), engine)) as http:
-        with openai.OpenAI(
-            base_url=f"{http.base_url}/v1", api_key="unused", http_client=http, max_retries=0
-        ) as c:
+        with openai.OpenAI(base_url=f"{http.base_url}/v1", api_key="unused", http_client=http, max_retries=0) as c:
             yield c
 
 
@@ -65,9 +63,7 @@ def test_chat_answers_and_stops_on_the_family_stop_token(client, family):
 
 
 def test_streamed_chat_equals_the_whole_answer(client, family):
-    stream = client.chat.completions.create(
-        model=f"tiny-{family.name}", messages=USER, stream=True, **GREEDY
-    )
+    stream = client.chat.completions.create(model=f"tiny-{family.name}", messages=USER, stream=True, **GREEDY)
     pieces, finish = [], None
     for chunk in stream:
         for choice in chunk.choices:
@@ -78,9 +74,7 @@ def test_streamed_chat_equals_the_whole_answer(client, family):
 
 
 def test_raw_completion_answers_after_the_generation_prompt(client, family):
-    reply = client.completions.create(
-        model=f"tiny-{family.name}", prompt="Hi there" + family.after, **GREEDY
-    )
+    reply = client.completions.create(model=f"tiny-{family.name}", prompt="Hi there" + family.after, **GREEDY)
     assert reply.choices[0].text == family.answer_text
     assert reply.choices[0].finish_reason == "stop"
     assert reply.usage.completion_tokens == len(family.answer)
@@ -88,8 +82,6 @@ def test_raw_completion_answers_after_the_generation_prompt(client, family):
 
 def test_without_the_generation_prompt_the_model_never_stops(client, family):
     # The control for the tests above: the answer depends on how the prompt ends.
-    reply = client.completions.create(
-        model=f"tiny-{family.name}", prompt="Hi there", temperature=0, max_tokens=5
-    )
+    reply = client.completions.create(model=f"tiny-{family.name}", prompt="Hi there", temperature=0, max_tokens=5)
     assert reply.choices[0].text == "?????"
     assert reply.choices[0].finish_reason == "length"

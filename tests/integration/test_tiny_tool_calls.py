@@ -28,24 +28,38 @@ from mingyan.formats.tool_calls import ToolChoice, ToolRequest, ToolSpec
 from mingyan.formats.tool_formats import format_name, tool_format
 from tests.tiny_models import FAMILIES
 
-PARAMS = {"type": "object", "properties": {
-    "city": {"type": "string", "maxLength": 6}, "days": {"type": "integer"},
-    "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city", "days", "unit"]}
+PARAMS = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "maxLength": 6},
+        "days": {"type": "integer"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    },
+    "required": ["city", "days", "unit"],
+}
 TOOL = {"type": "function", "function": {"name": "get_forecast", "description": "天气预报", "parameters": PARAMS}}
 OTHER = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 pytestmark = pytest.mark.timeout(900)
-EXPECTED_FORMAT = {"qwen2": "QwenFormat", "llama3": "Llama3Format", "glm4": "Glm4Format",
-                   "chatglm3": "ToolFormat", "ernie4_5": "ToolFormat", "baichuan2": "ToolFormat"}
+EXPECTED_FORMAT = {
+    "qwen2": "QwenFormat",
+    "llama3": "Llama3Format",
+    "glm4": "Glm4Format",
+    "chatglm3": "ToolFormat",
+    "ernie4_5": "ToolFormat",
+    "baichuan2": "ToolFormat",
+}
 
 
 @pytest.fixture(scope="module", params=sorted(FAMILIES))
 def served(request, tiny_model_path) -> Iterator[tuple[str, openai.OpenAI, LlamaCppEngine]]:
     name = request.param
-    engine = LlamaCppEngine(tiny_model_path(name), name=f"tiny-{name}",
-                            config=EngineConfig(n_ctx=1024, n_threads=2, n_slots=1))
-    with TestClient(create_app(Settings(), engine)) as http, openai.OpenAI(
-        base_url=f"{http.base_url}/v1", api_key="unused", http_client=http, max_retries=0
-    ) as client:
+    engine = LlamaCppEngine(
+        tiny_model_path(name), name=f"tiny-{name}", config=EngineConfig(n_ctx=1024, n_threads=2, n_slots=1)
+    )
+    with (
+        TestClient(create_app(Settings(), engine)) as http,
+        openai.OpenAI(base_url=f"{http.base_url}/v1", api_key="unused", http_client=http, max_retries=0) as client,
+    ):
         yield name, client, engine
     engine.close()
 
@@ -54,9 +68,12 @@ def test_required_choice_returns_a_call_parsed_by_the_familys_own_parser(served)
     name, client, engine = served
     assert engine.info.family == name and format_name(name) == EXPECTED_FORMAT[name]
     reply = client.chat.completions.create(
-        model=f"tiny-{name}", messages=[{"role": "user", "content": "明天北京天气？"}],
-        tools=[TOOL, OTHER], tool_choice={"type": "function", "function": {"name": "get_forecast"}},
-        temperature=0, max_tokens=200,
+        model=f"tiny-{name}",
+        messages=[{"role": "user", "content": "明天北京天气？"}],
+        tools=[TOOL, OTHER],
+        tool_choice={"type": "function", "function": {"name": "get_forecast"}},
+        temperature=0,
+        max_tokens=200,
     )
     choice = reply.choices[0]
     assert choice.finish_reason == "tool_calls", choice.message.content

@@ -17,34 +17,77 @@ from tests.conftest import QWEN, start_server, stop_server
 
 pytestmark = pytest.mark.timeout(3600)  # dozens of 0.5B-model requests on a 2-core machine
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "获取指定城市的当前天气 / Get the current weather of a city",
-    "parameters": {"type": "object", "properties": {
-        "city": {"type": "string", "description": "城市名 / city name", "maxLength": 30},
-        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}}, "required": ["city"]}}}
-FLIGHTS = {"type": "function", "function": {
-    "name": "search_flights", "description": "查询航班 / Search flights between two cities on a date",
-    "parameters": {"type": "object", "properties": {
-        "origin": {"type": "string", "maxLength": 30}, "destination": {"type": "string", "maxLength": 30},
-        "date": {"type": "string", "maxLength": 20}}, "required": ["origin", "destination"]}}}
-CURRENCY = {"type": "function", "function": {
-    "name": "convert_currency", "description": "货币换算 / Convert an amount between currencies",
-    "parameters": {"type": "object", "properties": {
-        "amount": {"type": "number"}, "from": {"type": "string", "enum": ["CNY", "USD", "EUR", "JPY"]},
-        "to": {"type": "string", "enum": ["CNY", "USD", "EUR", "JPY"]}}, "required": ["amount", "from", "to"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "获取指定城市的当前天气 / Get the current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "城市名 / city name", "maxLength": 30},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+            },
+            "required": ["city"],
+        },
+    },
+}
+FLIGHTS = {
+    "type": "function",
+    "function": {
+        "name": "search_flights",
+        "description": "查询航班 / Search flights between two cities on a date",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "origin": {"type": "string", "maxLength": 30},
+                "destination": {"type": "string", "maxLength": 30},
+                "date": {"type": "string", "maxLength": 20},
+            },
+            "required": ["origin", "destination"],
+        },
+    },
+}
+CURRENCY = {
+    "type": "function",
+    "function": {
+        "name": "convert_currency",
+        "description": "货币换算 / Convert an amount between currencies",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "amount": {"type": "number"},
+                "from": {"type": "string", "enum": ["CNY", "USD", "EUR", "JPY"]},
+                "to": {"type": "string", "enum": ["CNY", "USD", "EUR", "JPY"]},
+            },
+            "required": ["amount", "from", "to"],
+        },
+    },
+}
 TOOLS = [WEATHER, FLIGHTS, CURRENCY]
 SCHEMAS = {t["function"]["name"]: t["function"]["parameters"] for t in TOOLS}
 
 PROMPTS = [
-    ("北京今天天气怎么样？", None), ("上海明天会下雨吗？", "get_weather"), ("帮我查一下从北京到广州的航班。", None),
-    ("12月5日从深圳飞成都有哪些航班？", "search_flights"), ("100美元等于多少人民币？", None),
-    ("把500日元换成欧元。", "convert_currency"), ("杭州现在多少度？", "get_weather"), ("我想订下周一去西安的机票，从南京出发。", None),
-    ("一千元人民币能换多少美元？", "convert_currency"), ("哈尔滨冷不冷？", None),
-    ("What's the weather like in Tokyo?", None), ("Is it snowing in Boston right now?", "get_weather"),
-    ("Find me flights from London to Paris on Friday.", "search_flights"), ("Convert 250 euros to US dollars.", None),
-    ("How many yen is 40 dollars?", "convert_currency"), ("Flights from Seattle to Denver tomorrow?", None),
-    ("Tell me the temperature in Sydney in fahrenheit.", "get_weather"), ("I need to fly from Berlin to Rome.", None),
-    ("What is 75 USD in CNY?", None), ("Weather in Cairo please.", "get_weather"),
+    ("北京今天天气怎么样？", None),
+    ("上海明天会下雨吗？", "get_weather"),
+    ("帮我查一下从北京到广州的航班。", None),
+    ("12月5日从深圳飞成都有哪些航班？", "search_flights"),
+    ("100美元等于多少人民币？", None),
+    ("把500日元换成欧元。", "convert_currency"),
+    ("杭州现在多少度？", "get_weather"),
+    ("我想订下周一去西安的机票，从南京出发。", None),
+    ("一千元人民币能换多少美元？", "convert_currency"),
+    ("哈尔滨冷不冷？", None),
+    ("What's the weather like in Tokyo?", None),
+    ("Is it snowing in Boston right now?", "get_weather"),
+    ("Find me flights from London to Paris on Friday.", "search_flights"),
+    ("Convert 250 euros to US dollars.", None),
+    ("How many yen is 40 dollars?", "convert_currency"),
+    ("Flights from Seattle to Denver tomorrow?", None),
+    ("Tell me the temperature in Sydney in fahrenheit.", "get_weather"),
+    ("I need to fly from Berlin to Rome.", None),
+    ("What is 75 USD in CNY?", None),
+    ("Weather in Cairo please.", "get_weather"),
 ]
 
 
@@ -93,9 +136,13 @@ def test_auto_calls_the_weather_tool_and_answers_other_questions_in_words(qwen):
     assert other.message.content and "长城" in other.message.content
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the 0.5B default model answers a tool result with an apology or a repeated call, not its value "
-    "(seen at temperature 0 and seeds 1-6; see docs/tools.md); the rendering itself is the reference's"))
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "the 0.5B default model answers a tool result with an apology or a repeated call, not its value "
+        "(seen at temperature 0 and seeds 1-6; see docs/tools.md); the rendering itself is the reference's"
+    ),
+)
 def test_a_second_turn_with_the_tool_result_answers_with_its_value(qwen):
     first = ask(qwen, [{"role": "user", "content": "北京今天天气怎么样？"}], tools=[WEATHER], tool_choice="required")
     call = first.choices[0].message.tool_calls[0]
@@ -131,23 +178,48 @@ def test_streamed_deltas_of_a_seeded_request_reassemble_into_the_non_streamed_ca
     ]
 
 
-PERSON = {"type": "object", "additionalProperties": False, "properties": {
-    "name": {"type": "string", "minLength": 1, "maxLength": 30},
-    "age": {"type": "integer"},
-    "city": {"type": "string", "maxLength": 30},
-    "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
-    "employed": {"type": "boolean"}}, "required": ["name", "age", "city", "hobbies", "employed"]}
-SUBJECTS = ["一位北京的程序员", "a retired teacher from Ohio", "一个喜欢爬山的大学生", "a chef in Lyon", "一位上海的医生",
-            "a teenage skateboarder", "一位退休的京剧演员", "a marine biologist", "一位成都的茶馆老板", "a jazz pianist"]
-STYLES = ["Describe {} as JSON.", "用JSON描述{}。", "Invent {} and give their profile.", "请给出{}的资料。",
-          "Return a profile of {}."]
+PERSON = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 30},
+        "age": {"type": "integer"},
+        "city": {"type": "string", "maxLength": 30},
+        "hobbies": {"type": "array", "items": {"type": "string", "maxLength": 20}, "maxItems": 3},
+        "employed": {"type": "boolean"},
+    },
+    "required": ["name", "age", "city", "hobbies", "employed"],
+}
+SUBJECTS = [
+    "一位北京的程序员",
+    "a retired teacher from Ohio",
+    "一个喜欢爬山的大学生",
+    "a chef in Lyon",
+    "一位上海的医生",
+    "a teenage skateboarder",
+    "一位退休的京剧演员",
+    "a marine biologist",
+    "一位成都的茶馆老板",
+    "a jazz pianist",
+]
+STYLES = [
+    "Describe {} as JSON.",
+    "用JSON描述{}。",
+    "Invent {} and give their profile.",
+    "请给出{}的资料。",
+    "Return a profile of {}.",
+]
 
 
 def test_json_schema_replies_parse_and_validate_for_fifty_prompts(qwen):
     prompts = [style.format(subject) for style in STYLES for subject in SUBJECTS]
     fmt = {"type": "json_schema", "json_schema": {"name": "person", "strict": True, "schema": PERSON}}
-    replies = run_all(lambda p: ask(qwen, [{"role": "user", "content": p}], response_format=fmt,
-                                    max_tokens=300, temperature=0.7, seed=3).choices[0], prompts)
+    replies = run_all(
+        lambda p: ask(
+            qwen, [{"role": "user", "content": p}], response_format=fmt, max_tokens=300, temperature=0.7, seed=3
+        ).choices[0],
+        prompts,
+    )
     assert len(replies) == 50
     for reply in replies:
         assert reply.finish_reason == "stop", reply.message.content
@@ -155,10 +227,18 @@ def test_json_schema_replies_parse_and_validate_for_fifty_prompts(qwen):
 
 
 def test_json_object_replies_parse(qwen):
-    prompts = ["Give me a JSON object describing a cat.", "用JSON对象列出三种水果及其颜色。",
-               "Return your answer as JSON: what is the capital of France?", "把今天的待办事项写成JSON对象。"]
-    replies = run_all(lambda p: ask(qwen, [{"role": "user", "content": p}], max_tokens=300,
-                                    response_format={"type": "json_object"}).choices[0], prompts)
+    prompts = [
+        "Give me a JSON object describing a cat.",
+        "用JSON对象列出三种水果及其颜色。",
+        "Return your answer as JSON: what is the capital of France?",
+        "把今天的待办事项写成JSON对象。",
+    ]
+    replies = run_all(
+        lambda p: ask(
+            qwen, [{"role": "user", "content": p}], max_tokens=300, response_format={"type": "json_object"}
+        ).choices[0],
+        prompts,
+    )
     for reply in replies:
         assert reply.finish_reason == "stop", reply.message.content
         assert isinstance(json.loads(reply.message.content), dict)

@@ -35,8 +35,15 @@ def server(tmp_path_factory):
 
 
 def test_langchain_agent_calls_both_tools_and_finishes(server):
-    llm = ChatOpenAI(model=QWEN, base_url=server.base_url, api_key="unused",
-                                      temperature=0, max_tokens=300, timeout=1200, max_retries=0)
+    llm = ChatOpenAI(
+        model=QWEN,
+        base_url=server.base_url,
+        api_key="unused",
+        temperature=0,
+        max_tokens=300,
+        timeout=1200,
+        max_retries=0,
+    )
     tools = {t.name: t for t in (get_weather, convert_currency)}
     messages = [HumanMessage("查一下北京的天气，再把100美元换算成人民币（CNY）。")]
     ai = llm.bind_tools(list(tools.values()), tool_choice="any").invoke(messages)

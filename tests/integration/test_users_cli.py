@@ -39,7 +39,12 @@ def users(url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[
     data_dir = Path(url.removeprefix("sqlite:///")).parent / "data"
     return subprocess.run(
         [sys.executable, "-m", "mingyan", "users", *args, "--database-url", url],
-        input=stdin, capture_output=True, text=True, timeout=120, env=mingyan_env(data_dir), check=False,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=mingyan_env(data_dir),
+        check=False,
     )
 
 
@@ -59,8 +64,9 @@ def one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str
 
 
 def test_create_with_password_from_stdin(url: str, accounts: AccountStore) -> None:
-    assert "created 张三 (admin)" in ok(users(url, "create", "张三", "--admin", "--password-stdin",
-                                            stdin=PASSWORD + "\n"))
+    assert "created 张三 (admin)" in ok(
+        users(url, "create", "张三", "--admin", "--password-stdin", stdin=PASSWORD + "\n")
+    )
     assert "created alice (user)" in ok(users(url, "create", "alice", "--password-stdin", stdin=PASSWORD))
     zhang = accounts.users.authenticate("张三", PASSWORD)
     assert zhang is not None and zhang.is_admin and accounts.users.has_admin()
@@ -68,7 +74,8 @@ def test_create_with_password_from_stdin(url: str, accounts: AccountStore) -> No
     listing = ok(users(url, "list")).splitlines()
     assert listing[0].split() == ["NAME", "ROLE", "STATUS", "CREATED"]
     assert [line.split()[:3] for line in listing[1:]] == [
-        ["alice", "user", "active"], ["张三", "admin", "active"],
+        ["alice", "user", "active"],
+        ["张三", "admin", "active"],
     ]
     events = accounts.ledger.audit_events()
     assert [(e.event, e.actor_name, e.target, e.details) for e in events] == [
@@ -121,7 +128,11 @@ def test_disable_enable_passwd_and_delete(url: str, accounts: AccountStore) -> N
     assert conversation.owner == alice.id
     one_line_error(users(url, "disable", "root"), "last enabled admin")
     assert [e.event for e in accounts.ledger.audit_events()][:5] == [
-        "user_deleted", "password_changed", "user_enabled", "user_disabled", "user_created",
+        "user_deleted",
+        "password_changed",
+        "user_enabled",
+        "user_disabled",
+        "user_created",
     ]
 
 
@@ -129,19 +140,25 @@ def test_usage_and_quota(url: str, accounts: AccountStore) -> None:
     assert "no usage recorded" in ok(users(url, "usage"))
     alice = accounts.users.create_user("alice", PASSWORD)
     gone = accounts.users.create_user("bob", PASSWORD)
-    accounts.ledger.record_usage(alice.id, route="/v1/chat/completions", prompt_tokens=12, cached_tokens=4,
-                          completion_tokens=30)
+    accounts.ledger.record_usage(
+        alice.id, route="/v1/chat/completions", prompt_tokens=12, cached_tokens=4, completion_tokens=30
+    )
     accounts.ledger.record_usage(gone.id, route="/v1/chat/completions", prompt_tokens=1, completion_tokens=1)
     accounts.users.delete_user(gone.id)
     table = [line.split() for line in ok(users(url, "usage")).splitlines()]
-    assert table == [["USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION"],
-                     ["alice", "1", "12", "4", "30"], ["bob", "(deleted)", "1", "1", "0", "1"]]
+    assert table == [
+        ["USER", "REQUESTS", "PROMPT", "CACHED", "COMPLETION"],
+        ["alice", "1", "12", "4", "30"],
+        ["bob", "(deleted)", "1", "1", "0", "1"],
+    ]
     assert "no usage recorded since 2999-01-01" in ok(users(url, "usage", "--since", "2999-01-01"))
     one_line_error(users(url, "usage", "--since", "yesterday"), "--since")
 
     shown = ok(users(url, "quota", "alice", "--tokens-per-day", "5000", "--concurrent-streams", "2"))
     assert shown.splitlines() == [
-        "requests_per_minute: default", "tokens_per_day: 5000", "concurrent_streams: 2",
+        "requests_per_minute: default",
+        "tokens_per_day: 5000",
+        "concurrent_streams: 2",
     ]
     ok(users(url, "quota", "alice", "--concurrent-streams", "default"))
     shown = ok(users(url, "quota", "alice"))
@@ -168,7 +185,10 @@ def at_terminal(url: str, args: list[str], answers: list[str]) -> str:
     data_dir = Path(url.removeprefix("sqlite:///")).parent / "data"
     process = subprocess.Popen(
         [sys.executable, "-m", "mingyan", "users", *args, "--database-url", url],
-        stdin=terminal, stdout=terminal, stderr=terminal, env=mingyan_env(data_dir),
+        stdin=terminal,
+        stdout=terminal,
+        stderr=terminal,
+        env=mingyan_env(data_dir),
         start_new_session=True,  # no controlling terminal: getpass falls back to the pty on stdin
     )
     os.close(terminal)
@@ -214,7 +234,9 @@ def test_every_action_has_help(url: str, action: str) -> None:
 def test_create_refuses_a_lookalike_of_an_existing_name(url: str, accounts: AccountStore) -> None:
     ok(users(url, "create", "admin", "--admin", "--password-stdin", stdin=PASSWORD + "\n"))
     for lookalike in ("аdmin", "admın", "ΑDMIN", "adrnin"):  # Cyrillic а, dotless ı, Greek Α, r+n
-        one_line_error(users(url, "create", lookalike, "--password-stdin", stdin=PASSWORD + "\n"),
-                       "looks like the existing username admin")
+        one_line_error(
+            users(url, "create", lookalike, "--password-stdin", stdin=PASSWORD + "\n"),
+            "looks like the existing username admin",
+        )
     ok(users(url, "create", "admiral", "--password-stdin", stdin=PASSWORD + "\n"))
     assert [u.username for u in accounts.users.list_users()] == ["admin", "admiral"]

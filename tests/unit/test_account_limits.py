@@ -34,11 +34,20 @@ def sign_in(url: str, username: str) -> httpx.Client:
     return client
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/api/conversations"), ("POST", "/v1/chat/completions"), ("POST", "/api/keys"),
-    ("PATCH", "/api/conversations/c1"), ("POST", "/api/admin/users"), ("POST", "/api/auth/password"),
-])
-def test_missing_credentials_are_answered_before_a_malformed_body(url: str, store: ConversationStore, method: str, path: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/conversations"),
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/api/keys"),
+        ("PATCH", "/api/conversations/c1"),
+        ("POST", "/api/admin/users"),
+        ("POST", "/api/auth/password"),
+    ],
+)
+def test_missing_credentials_are_answered_before_a_malformed_body(
+    url: str, store: ConversationStore, method: str, path: str
+) -> None:
     AccountStore.open(store.db).users.create_user("someone", PASSWORD)
     anonymous = httpx.Client(base_url=url, timeout=60)
     for body in (b"{not json", b'{"unknown": 1}', b"[]"):
@@ -59,7 +68,9 @@ def test_active_api_keys_are_capped(url: str, store: ConversationStore) -> None:
         accounts.keys.create_key(owner.id, f"k{i}")
     client = sign_in(url, "keymaker")
     with ThreadPoolExecutor(10) as pool:  # made at once: counted one by one
-        codes = sorted(pool.map(lambda i: client.post("/api/keys", json={"name": f"at once {i}"}).status_code, range(10)))
+        codes = sorted(
+            pool.map(lambda i: client.post("/api/keys", json={"name": f"at once {i}"}).status_code, range(10))
+        )
     assert codes == [201] * 5 + [409] * 5
     r = client.post("/api/keys", json={"name": "one more"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "too_many_keys"

@@ -215,8 +215,11 @@ def test_the_last_enabled_admin_stays(accounts: AccountStore) -> None:
     root = accounts.users.create_user("root", PASSWORD, role="admin")
     alice = accounts.users.create_user("alice", PASSWORD)
     assert accounts.users.has_admin()
-    for remove in (lambda: accounts.users.set_role(root.id, "user"), lambda: accounts.users.set_disabled(root.id, True),
-                   lambda: accounts.users.delete_user(root.id)):
+    for remove in (
+        lambda: accounts.users.set_role(root.id, "user"),
+        lambda: accounts.users.set_disabled(root.id, True),
+        lambda: accounts.users.delete_user(root.id),
+    ):
         with pytest.raises(Conflict, match="last enabled admin"):
             remove()
     assert accounts.users.get_user(root.id) == root
@@ -308,8 +311,10 @@ def test_keys_are_owner_checked_and_revocable(store: ConversationStore, accounts
     newer, _ = accounts.keys.create_key(alice.id, "phone", requests_per_minute=5)
     assert [k.name for k in accounts.keys.list_keys(alice.id)] == ["phone", "laptop"]
     assert accounts.keys.list_keys(bob.id) == []
-    for foreign in (lambda: accounts.keys.revoke_key(bob.id, key.id),
-                    lambda: accounts.keys.set_key_limits(bob.id, key.id, tokens_per_day=1)):
+    for foreign in (
+        lambda: accounts.keys.revoke_key(bob.id, key.id),
+        lambda: accounts.keys.set_key_limits(bob.id, key.id, tokens_per_day=1),
+    ):
         with pytest.raises(NotFound) as caught:
             foreign()
         assert "alice" not in str(caught.value) and "bob" not in str(caught.value)
@@ -352,8 +357,9 @@ def test_delete_user_takes_their_data_and_keeps_the_records(store: ConversationS
     accounts.users.create_session(alice.id, ttl_s=3600)
     key, plaintext = accounts.keys.create_key(alice.id, "k")
     accounts.ledger.set_quota(alice.id, tokens_per_day=10)
-    accounts.ledger.record_usage(alice.id, route="/v1/chat/completions", prompt_tokens=3, completion_tokens=4,
-                          api_key_id=key.id)
+    accounts.ledger.record_usage(
+        alice.id, route="/v1/chat/completions", prompt_tokens=3, completion_tokens=4, api_key_id=key.id
+    )
     accounts.ledger.audit("login", actor=alice)
 
     assert accounts.users.delete_user(alice.id) == 2
@@ -415,8 +421,11 @@ def test_the_audit_log_is_append_only(store: ConversationStore, accounts: Accoun
     with pytest.raises(InvalidValue):
         accounts.ledger.audit("")
 
-    tampering = ["UPDATE audit_events SET event = 'nothing'", "DELETE FROM audit_events",
-                 f"DELETE FROM audit_events WHERE id = {events[0].id}"]
+    tampering = [
+        "UPDATE audit_events SET event = 'nothing'",
+        "DELETE FROM audit_events",
+        f"DELETE FROM audit_events WHERE id = {events[0].id}",
+    ]
     if store.engine.dialect.name == "postgresql":
         tampering.append("TRUNCATE audit_events")
     for statement in tampering:
@@ -432,16 +441,18 @@ def test_the_audit_log_is_append_only(store: ConversationStore, accounts: Accoun
 def test_usage_totals_and_daily_tokens(accounts: AccountStore, clock: Clock) -> None:
     alice = accounts.users.create_user("alice", PASSWORD)
     bob = accounts.users.create_user("Bob", PASSWORD)
-    accounts.ledger.record_usage(alice.id, route="/v1/chat/completions", model="qwen", prompt_tokens=100,
-                          cached_tokens=60, completion_tokens=20)
+    accounts.ledger.record_usage(
+        alice.id, route="/v1/chat/completions", model="qwen", prompt_tokens=100, cached_tokens=60, completion_tokens=20
+    )
     clock.advance(days=1)
     day_two = clock.now.replace(hour=0)
     accounts.ledger.record_usage(alice.id, route="/api/conversations", prompt_tokens=10, completion_tokens=5)
     accounts.ledger.record_usage(alice.id, route="/v1/completions", prompt_tokens=1, completion_tokens=2)
     key, _ = accounts.keys.create_key(bob.id, "script")
     accounts.ledger.record_usage(bob.id, route="/v1/chat/completions", prompt_tokens=7, completion_tokens=7)
-    accounts.ledger.record_usage(bob.id, route="/v1/chat/completions", prompt_tokens=2, completion_tokens=1,
-                          api_key_id=key.id)
+    accounts.ledger.record_usage(
+        bob.id, route="/v1/chat/completions", prompt_tokens=2, completion_tokens=1, api_key_id=key.id
+    )
     accounts.ledger.record_usage(None, route="/v1/models")
 
     totals = {t.username: t for t in accounts.ledger.usage_totals()}
@@ -527,8 +538,12 @@ def test_migration_0004_creates_and_removes_only_its_tables(db_url: str) -> None
         assert rows(engine, "SELECT version_num FROM alembic_version") == [("0004",)]
         assert AccountStore.open(store.db, passwords=Passwords(CountingHasher())).users.count_users() == 0
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
-            connection.execute(text("INSERT INTO audit_events (at, actor_name, event, target, details) "
-                                    "VALUES (CURRENT_TIMESTAMP, '', 'x', '', '{}')"))
+            connection.execute(
+                text(
+                    "INSERT INTO audit_events (at, actor_name, event, target, details) "
+                    "VALUES (CURRENT_TIMESTAMP, '', 'x', '', '{}')"
+                )
+            )
             connection.execute(text("DELETE FROM audit_events"))
     finally:
         engine.dispose()

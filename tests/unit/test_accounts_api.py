@@ -176,8 +176,11 @@ def test_quota_refused_before_any_token_by_either_header(
     cid = client.post("/api/conversations", json={}).json()["id"]
     assert client.post(f"/api/conversations/{cid}/messages", json={"content": "a", "stream": False}).status_code == 200
     before = (len(engine.requests), engine.generated, engine.stats().requests_total)
-    for attempt in (lambda: chat(client), lambda: chat(client, stream=True),
-                    lambda: client.post(f"/api/conversations/{cid}/messages", json={"content": "b"})):
+    for attempt in (
+        lambda: chat(client),
+        lambda: chat(client, stream=True),
+        lambda: client.post(f"/api/conversations/{cid}/messages", json={"content": "b"}),
+    ):
         r = attempt()
         assert r.status_code == 429, r.text
         assert r.json()["error"]["code"] == "quota_exceeded" and int(r.headers["retry-after"]) >= 1
@@ -208,9 +211,14 @@ def test_concurrent_streams_quota(url: str, accounts: AccountStore, engine: Fake
     bob = accounts.users.create_user("bob", PASSWORD)
     accounts.ledger.set_quota(bob.id, concurrent_streams=1)
     client = sign_in(url, "bob")
-    with client.stream("POST", "/v1/chat/completions", json={
-        "messages": [{"role": "user", "content": "x" * 100}], "stream": True,
-    }) as running:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "messages": [{"role": "user", "content": "x" * 100}],
+            "stream": True,
+        },
+    ) as running:
         events = sse(running.iter_lines())  # keep a reference: a dropped reader closes the stream
         next(events)
         r = chat(client)
@@ -248,9 +256,14 @@ def test_disabling_a_user_cuts_their_live_streams_within_a_second(
     ended: dict[str, float] = {}
 
     def read_v1() -> None:
-        with bob_client.stream("POST", "/v1/chat/completions", json={
-            "messages": [{"role": "user", "content": "y" * 400}], "stream": True,
-        }) as r:
+        with bob_client.stream(
+            "POST",
+            "/v1/chat/completions",
+            json={
+                "messages": [{"role": "user", "content": "y" * 400}],
+                "stream": True,
+            },
+        ) as r:
             for event in sse(r.iter_lines()):
                 if "error" in event:
                     ended["v1_error"] = time.monotonic()

@@ -45,10 +45,13 @@ def test_chat_completion_shape(client):
 
 
 def test_content_parts_and_developer_role(client, engine):
-    r = chat(client, messages=[
-        {"role": "developer", "content": "be brief"},
-        {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
-    ])
+    r = chat(
+        client,
+        messages=[
+            {"role": "developer", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+        ],
+    )
     assert r.json()["choices"][0]["message"]["content"] == "You said: ab"
     prompt = engine.detokenize(engine.requests[-1].prompt_tokens)
     assert "<|im_start|>system\nbe brief" in prompt
@@ -64,10 +67,15 @@ def stream_events(response):
 
 
 def test_streaming_chunks_and_usage(client):
-    with client.stream("POST", "/v1/chat/completions", json={
-        "messages": [{"role": "user", "content": "hi"}], "stream": True,
-        "stream_options": {"include_usage": True},
-    }) as r:
+    with client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={
+            "messages": [{"role": "user", "content": "hi"}],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+    ) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = stream_events(r)
     assert events[0]["choices"][0]["delta"]["role"] == "assistant"
@@ -86,12 +94,27 @@ def test_stop_string_and_max_tokens(client):
     assert r.json()["choices"][0]["finish_reason"] == "length"
 
 
-@pytest.mark.parametrize("field, value", [
-    ("temperature", 5), ("temperature", -1), ("top_p", 0), ("top_p", 1.5), ("top_k", -1),
-    ("min_p", 2), ("max_tokens", 0), ("max_tokens", -5), ("presence_penalty", 3),
-    ("frequency_penalty", -3), ("repeat_penalty", 0), ("n", 2), ("stop", ["x"] * 17),
-    ("seed", "abc"), ("messages", []), ("stream", "maybe"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("temperature", 5),
+        ("temperature", -1),
+        ("top_p", 0),
+        ("top_p", 1.5),
+        ("top_k", -1),
+        ("min_p", 2),
+        ("max_tokens", 0),
+        ("max_tokens", -5),
+        ("presence_penalty", 3),
+        ("frequency_penalty", -3),
+        ("repeat_penalty", 0),
+        ("n", 2),
+        ("stop", ["x"] * 17),
+        ("seed", "abc"),
+        ("messages", []),
+        ("stream", "maybe"),
+    ],
+)
 def test_invalid_parameter_names_the_field(client, field, value):
     r = chat(client, **{field: value})
     assert r.status_code == 400, r.text
@@ -136,6 +159,7 @@ def test_body_size_limit(engine):
             for _ in range(10):
                 yield b"y" * 1000
             yield b'"}]}'
+
         r = client.post("/v1/chat/completions", content=chunks(), headers={"content-type": "application/json"})
         assert r.status_code == 413
 
@@ -164,19 +188,21 @@ def test_unknown_route_and_method_are_openai_errors(client):
     assert r.status_code == 405 and "error" in r.json()
 
 
-@pytest.mark.parametrize("headers, status", [
-    ({}, 401),
-    ({"Authorization": "Bearer wrong"}, 401),
-    ({"x-api-key": "wrong"}, 401),
-    ({"Authorization": "Basic s3cret"}, 401),
-    ({"Authorization": "Bearer s3cret"}, 200),
-    ({"x-api-key": "s3cret"}, 200),
-])
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({}, 401),
+        ({"Authorization": "Bearer wrong"}, 401),
+        ({"x-api-key": "wrong"}, 401),
+        ({"Authorization": "Basic s3cret"}, 401),
+        ({"Authorization": "Bearer s3cret"}, 200),
+        ({"x-api-key": "s3cret"}, 200),
+    ],
+)
 def test_api_key_same_rule_for_both_headers(engine, headers, status):
     with make_client(engine, api_key=SecretStr("s3cret")) as client:
         assert client.get("/v1/models", headers=headers).status_code == status
-        r = client.post("/v1/chat/completions", headers=headers,
-                        json={"messages": [{"role": "user", "content": "x"}]})
+        r = client.post("/v1/chat/completions", headers=headers, json={"messages": [{"role": "user", "content": "x"}]})
         assert r.status_code == status
         if status == 401:
             assert r.json()["error"]["type"] == "authentication_error"
@@ -246,14 +272,20 @@ def test_an_sse_response_closes_its_source_even_if_the_client_left_before_the_fi
     assert closed == [True]
 
 
-@pytest.mark.parametrize("path, body, param", [
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "a\ud800b"}]}, "messages.0.content"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
-     "messages.0.content"),
-    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "stop": ["x\ud800"]}, "stop"),
-    ("/v1/completions", {"prompt": "a\ud800b"}, "prompt"),
-    ("/v1/completions", {"prompt": ["a\udc00"]}, "prompt"),
-])
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "a\ud800b"}]}, "messages.0.content"),
+        (
+            "/v1/chat/completions",
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
+            "messages.0.content",
+        ),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "stop": ["x\ud800"]}, "stop"),
+        ("/v1/completions", {"prompt": "a\ud800b"}, "prompt"),
+        ("/v1/completions", {"prompt": ["a\udc00"]}, "prompt"),
+    ],
+)
 def test_lone_surrogates_are_a_400_naming_the_field(client, path, body, param):
     # json.dumps writes them as \ud800 escapes, as a hostile client would send them
     r = client.post(path, content=json.dumps(body), headers={"content-type": "application/json"})

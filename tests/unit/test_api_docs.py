@@ -58,17 +58,28 @@ def test_every_answer_says_nosniff(plain: httpx.Client, sqlite_store: Conversati
         "health": plain.get("/health"),
         "schema": plain.get("/openapi.json"),
         "not found": plain.get("/no/such/route"),
-        "bad body": plain.post("/api/conversations", content=b"{not json", headers={"content-type": "application/json"}),
+        "bad body": plain.post(
+            "/api/conversations", content=b"{not json", headers={"content-type": "application/json"}
+        ),
         "too large": plain.post("/api/conversations", content=b"x" * 4096),
         "NUL in URL": plain.get("/api/conversations/a%00b"),
         "static": plain.get("/static/favicon.svg"),
-        "stream": plain.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "stream": True}),
+        "stream": plain.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}], "stream": True}
+        ),
     }
     AccountStore.open(sqlite_store.db).users.create_user("someone", "correct horse battery")
     answers["unauthorized"] = plain.get("/api/conversations")
     assert {name: r.status_code for name, r in answers.items()} == {
-        "health": 200, "schema": 200, "not found": 404, "bad body": 400, "too large": 413, "NUL in URL": 400,
-        "static": 200, "stream": 200, "unauthorized": 401,
+        "health": 200,
+        "schema": 200,
+        "not found": 404,
+        "bad body": 400,
+        "too large": 413,
+        "NUL in URL": 400,
+        "static": 200,
+        "stream": 200,
+        "unauthorized": 401,
     }
     for name, r in answers.items():
         assert r.headers.get_list("x-content-type-options") == ["nosniff"], name

@@ -23,8 +23,13 @@ from tests.app_server import serve_app
 
 PASSWORD = "correct horse battery"
 PUBLIC = {
-    ("GET", "/health"), ("GET", "/api/auth/status"), ("POST", "/api/auth/setup"), ("POST", "/api/auth/login"),
-    ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/health"),
+    ("GET", "/api/auth/status"),
+    ("POST", "/api/auth/setup"),
+    ("POST", "/api/auth/login"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+    ("GET", "/docs/oauth2-redirect"),
 }
 # Static pages of the web chat (no data; the page itself signs in through the API).
 PUBLIC_PAGE = re.compile(r"^/($|static|setup|login|account|admin|c/)")
@@ -77,7 +82,9 @@ def world(store: ConversationStore) -> Iterator[World]:
         exchange = a.post(f"/api/conversations/{cid}/messages", json={"content": "secret", "stream": False}).json()
         key = a.post("/api/keys", json={"name": "alice's"}).json()
         ids = {
-            "conversation_id": cid, "message_id": exchange["user_message"]["id"], "key_id": key["id"],
+            "conversation_id": cid,
+            "message_id": exchange["user_message"]["id"],
+            "key_id": key["id"],
             "user_id": alice.id,
         }
         yield World(url, app, ids, a, sign_in(url, "bob"))
@@ -86,11 +93,7 @@ def world(store: ConversationStore) -> Iterator[World]:
 def routes(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path) of every route: those in the OpenAPI schema (every included router's), and the
     app's own (some, like /metrics and the web pages, stay out of the schema)."""
-    found = {
-        (method.upper(), path)
-        for path, operations in app.openapi()["paths"].items()
-        for method in operations
-    }
+    found = {(method.upper(), path) for path, operations in app.openapi()["paths"].items() for method in operations}
     for route in app.routes:
         if isinstance(route, APIRoute):
             found |= {(method, route.path) for method in route.methods - {"HEAD"}}
@@ -146,8 +149,10 @@ def test_every_route_with_an_object_id_is_404_to_another_user(world: World) -> N
     r = world.bob.get("/api/export", params={"conversation_id": world.ids["conversation_id"]})
     assert r.status_code == 404
     mine = world.bob.post("/api/conversations", json={}).json()["id"]
-    r = world.bob.post(f"/api/conversations/{mine}/messages",
-                       json={"content": "x", "parent_id": world.ids["message_id"], "stream": False})
+    r = world.bob.post(
+        f"/api/conversations/{mine}/messages",
+        json={"content": "x", "parent_id": world.ids["message_id"], "stream": False},
+    )
     assert r.status_code == 404
     r = world.bob.post(f"/api/conversations/{mine}/branch", json={"message_id": world.ids["message_id"]})
     assert r.status_code == 404

@@ -12,8 +12,11 @@ from mingyan.models.charsmap import build_charsmap, lookup
 def test_each_replacement_is_found_and_others_are_not() -> None:
     rng = random.Random(7)
     sources = rng.sample(range(0x20, 0x30000), 3000)
-    table = [(chr(cp), "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(rng.randrange(0, 3))))
-             for cp in sources if not 0xD800 <= cp < 0xE000]
+    table = [
+        (chr(cp), "".join(chr(rng.randrange(0x20, 0x3000)) for _ in range(rng.randrange(0, 3))))
+        for cp in sources
+        if not 0xD800 <= cp < 0xE000
+    ]
     charsmap = build_charsmap(table)
     for source, target in table:
         assert lookup(charsmap, source.encode() + b"tail") == (len(source.encode()), target)

@@ -95,14 +95,19 @@ def test_conversation_crud(api: httpx.Client) -> None:
     assert api.delete(f"/conversations/{a['id']}").status_code == 404
 
 
-@pytest.mark.parametrize("body, param", [
-    ({"title": "x" * 201}, "title"),
-    ({"colour": "red"}, "colour"),
-    ({"settings": {"temperature": 9}}, "settings.temperature"),
-    ({"settings": {"stop": ["x"] * 17}}, "settings.stop"),
-    ({"system_prompt": 5}, "system_prompt"),
-])
-def test_bad_conversation_bodies_are_400_and_write_nothing(api: httpx.Client, store: ConversationStore, body, param) -> None:
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({"title": "x" * 201}, "title"),
+        ({"colour": "red"}, "colour"),
+        ({"settings": {"temperature": 9}}, "settings.temperature"),
+        ({"settings": {"stop": ["x"] * 17}}, "settings.stop"),
+        ({"system_prompt": 5}, "system_prompt"),
+    ],
+)
+def test_bad_conversation_bodies_are_400_and_write_nothing(
+    api: httpx.Client, store: ConversationStore, body, param
+) -> None:
     before = counts(store)
     r = api.post("/conversations", json=body)
     assert r.status_code == 400, r.text
@@ -113,9 +118,15 @@ def test_bad_conversation_bodies_are_400_and_write_nothing(api: httpx.Client, st
 def test_bad_message_bodies_are_400_and_write_nothing(api: httpx.Client, store: ConversationStore) -> None:
     cid = new_conversation(api)["id"]
     before = counts(store)
-    for body in ({"content": ""}, {"content": "   "}, {"content": "x" * 100_001}, {"content": 3},
-                 {"content": "hi", "settings": {"top_p": 0}}, {"content": "hi", "extra": 1},
-                 {"content": "hi", "settings": {"seed": 2**31}}):
+    for body in (
+        {"content": ""},
+        {"content": "   "},
+        {"content": "x" * 100_001},
+        {"content": 3},
+        {"content": "hi", "settings": {"top_p": 0}},
+        {"content": "hi", "extra": 1},
+        {"content": "hi", "settings": {"seed": 2**31}},
+    ):
         r = api.post(f"/conversations/{cid}/messages", json=body)
         assert r.status_code == 400, (body, r.text)
     r = api.post(f"/conversations/{cid}/messages", content=b"{nope", headers={"content-type": "application/json"})
@@ -386,11 +397,18 @@ def test_chatgpt_import_over_http(api: httpx.Client) -> None:
     assert detail["messages"] and detail["current_path"]
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"not json", b"[1, 2]", b'{"format": "mingyan-conversations", "version": 2, "conversations": []}',
-    b'{"format": "mingyan-conversations", "version": 1, "conversations": [{"id": "x"}]}',
-    b"\xff\xfe", b"[" * 5000 + b"]" * 5000,
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[1, 2]",
+        b'{"format": "mingyan-conversations", "version": 2, "conversations": []}',
+        b'{"format": "mingyan-conversations", "version": 1, "conversations": [{"id": "x"}]}',
+        b"\xff\xfe",
+        b"[" * 5000 + b"]" * 5000,
+    ],
+)
 def test_bad_import_files_are_400_and_write_nothing(api: httpx.Client, store: ConversationStore, body: bytes) -> None:
     new_conversation(api)
     before = counts(store)

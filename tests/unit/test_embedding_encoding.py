@@ -15,10 +15,18 @@ from mingyan.errors import InvalidRequestError
 
 
 def embedder(matryoshka: bool) -> SimpleNamespace:
-    return SimpleNamespace(info=EmbedderInfo(
-        name="m", path="-", sha256="0" * 64, dimensions=8, max_input_tokens=16, n_vocab=10,
-        pooling="mean", matryoshka=matryoshka,
-    ))
+    return SimpleNamespace(
+        info=EmbedderInfo(
+            name="m",
+            path="-",
+            sha256="0" * 64,
+            dimensions=8,
+            max_input_tokens=16,
+            n_vocab=10,
+            pooling="mean",
+            matryoshka=matryoshka,
+        )
+    )
 
 
 def test_dimensions_only_where_the_model_allows() -> None:

@@ -51,21 +51,37 @@ def test_an_invalid_schema_is_refused():
 
 
 def test_annotations_are_ignored_and_harmless_flags_accepted():
-    grammar = schema_grammar({
-        "$schema": "https://json-schema.org/draft/2020-12/schema", "title": "T",
-        "description": "d", "type": "object", "additionalProperties": False,
-        "properties": {"a": {"type": "array", "items": {"type": "integer"}, "uniqueItems": False,
-                             "default": [], "examples": [[1]]}},
-    })
+    grammar = schema_grammar(
+        {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "T",
+            "description": "d",
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "a": {
+                    "type": "array",
+                    "items": {"type": "integer"},
+                    "uniqueItems": False,
+                    "default": [],
+                    "examples": [[1]],
+                }
+            },
+        }
+    )
     assert "root ::=" in grammar
 
 
 def test_required_properties_come_in_order_and_optional_ones_may_be_left_out():
-    g = rules(schema_grammar({
-        "type": "object",
-        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}, "c": {"type": "boolean"}},
-        "required": ["a", "c"],
-    }))
+    g = rules(
+        schema_grammar(
+            {
+                "type": "object",
+                "properties": {"a": {"type": "string"}, "b": {"type": "integer"}, "c": {"type": "boolean"}},
+                "required": ["a", "c"],
+            }
+        )
+    )
     body = g[g["root"]]
     assert body.index('"\\"a\\""') < body.index('"\\"c\\""')
     assert '("," sp "\\"b\\"" ":" sp integer)?' in body
@@ -79,9 +95,16 @@ def test_an_object_with_no_required_property_can_be_empty_or_start_with_any():
 
 def test_refs_and_recursion_become_rules():
     schema = {
-        "$defs": {"node": {"type": "object", "properties": {
-            "name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
-            "required": ["name"]}},
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+                },
+                "required": ["name"],
+            }
+        },
         "$ref": "#/$defs/node",
     }
     g = rules(schema_grammar(schema))
@@ -90,18 +113,32 @@ def test_refs_and_recursion_become_rules():
 
 
 def test_enums_const_and_type_unions():
-    g = schema_grammar({"type": "object", "properties": {
-        "unit": {"enum": ["摄氏", "fahrenheit"]}, "v": {"const": 1}, "n": {"type": ["string", "null"]}},
-        "required": ["unit", "v", "n"]})
+    g = schema_grammar(
+        {
+            "type": "object",
+            "properties": {
+                "unit": {"enum": ["摄氏", "fahrenheit"]},
+                "v": {"const": 1},
+                "n": {"type": ["string", "null"]},
+            },
+            "required": ["unit", "v", "n"],
+        }
+    )
     assert '"\\"摄氏\\""' in g and '"1"' in g
     assert "string | null" in g
 
 
 def test_lengths_and_item_counts_are_bounded_repetitions():
-    g = schema_grammar({"type": "object", "properties": {
-        "s": {"type": "string", "minLength": 2, "maxLength": 5},
-        "l": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3}},
-        "required": ["s", "l"]})
+    g = schema_grammar(
+        {
+            "type": "object",
+            "properties": {
+                "s": {"type": "string", "minLength": 2, "maxLength": 5},
+                "l": {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
+            },
+            "required": ["s", "l"],
+        }
+    )
     assert "char{2,5}" in g
     assert '("," sp integer){0,2}' in g
 

@@ -29,35 +29,55 @@ def client(store: ConversationStore) -> Iterator[httpx.Client]:
 
 def export_file(settings: Any) -> bytes:
     message = {"id": "m1", "role": "user", "content": "hello", "created_at": STAMP, "updated_at": STAMP}
-    good = {"id": "c0", "title": "fine", "settings": {"temperature": 0.5}, "created_at": STAMP, "updated_at": STAMP,
-            "messages": []}
-    bad = {"id": "c1", "title": "imported", "settings": settings, "created_at": STAMP, "updated_at": STAMP,
-           "messages": [message], "current_leaf_id": "m1"}
+    good = {
+        "id": "c0",
+        "title": "fine",
+        "settings": {"temperature": 0.5},
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "messages": [],
+    }
+    bad = {
+        "id": "c1",
+        "title": "imported",
+        "settings": settings,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "messages": [message],
+        "current_leaf_id": "m1",
+    }
     doc = {"format": "mingyan-conversations", "version": 1, "conversations": [good, bad]}
     return json.dumps(doc).encode()
 
 
 def rows(store: ConversationStore) -> tuple[int, int]:
     with store.reads() as session:
-        return (session.scalar(select(func.count()).select_from(Conversation)),
-                session.scalar(select(func.count()).select_from(Message)))
+        return (
+            session.scalar(select(func.count()).select_from(Conversation)),
+            session.scalar(select(func.count()).select_from(Message)),
+        )
 
 
-@pytest.mark.parametrize(("settings", "where"), [
-    ({"temperature": 99}, "settings.temperature"),
-    ({"temperature": -5}, "settings.temperature"),
-    ({"temperature": "hot"}, "settings.temperature"),
-    ({"top_k": -5}, "settings.top_k"),
-    ({"min_p": 5}, "settings.min_p"),
-    ({"repeat_penalty": 0}, "settings.repeat_penalty"),
-    ({"max_tokens": -1}, "settings.max_tokens"),
-    ({"stop": [1, 2]}, "settings.stop[0]"),
-    ({"mirostat": 2}, "settings.mirostat"),
-    ({"seed": 2**63}, "settings.seed"),
-    ({"seed": -1}, "settings.seed"),
-    ([], "settings"),
-])
-def test_bad_settings_refuse_the_whole_file(client: httpx.Client, store: ConversationStore, settings: Any, where: str) -> None:
+@pytest.mark.parametrize(
+    ("settings", "where"),
+    [
+        ({"temperature": 99}, "settings.temperature"),
+        ({"temperature": -5}, "settings.temperature"),
+        ({"temperature": "hot"}, "settings.temperature"),
+        ({"top_k": -5}, "settings.top_k"),
+        ({"min_p": 5}, "settings.min_p"),
+        ({"repeat_penalty": 0}, "settings.repeat_penalty"),
+        ({"max_tokens": -1}, "settings.max_tokens"),
+        ({"stop": [1, 2]}, "settings.stop[0]"),
+        ({"mirostat": 2}, "settings.mirostat"),
+        ({"seed": 2**63}, "settings.seed"),
+        ({"seed": -1}, "settings.seed"),
+        ([], "settings"),
+    ],
+)
+def test_bad_settings_refuse_the_whole_file(
+    client: httpx.Client, store: ConversationStore, settings: Any, where: str
+) -> None:
     before = rows(store)
     r = client.post("/api/import", content=export_file(settings))
     assert r.status_code == 400, r.text

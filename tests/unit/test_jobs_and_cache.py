@@ -56,9 +56,15 @@ def test_cancelled_jobs_are_skipped():
     assert queue.pop() is None
 
 
-@pytest.mark.parametrize("a, b, n", [
-    ([], [1], 0), ([1, 2, 3], [1, 2, 3], 3), ([1, 2, 3], [1, 2, 4], 2), ([5] * 1000, [5] * 999 + [6], 999),
-])
+@pytest.mark.parametrize(
+    "a, b, n",
+    [
+        ([], [1], 0),
+        ([1, 2, 3], [1, 2, 3], 3),
+        ([1, 2, 3], [1, 2, 4], 2),
+        ([5] * 1000, [5] * 999 + [6], 999),
+    ],
+)
 def test_common_prefix(a, b, n):
     assert common_prefix(a, b) == n == common_prefix(b, a)
     assert common_prefix(list(a), tuple(b)) == n  # a slot's list against a request's tuple

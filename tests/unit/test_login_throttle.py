@@ -43,8 +43,9 @@ def url(store: ConversationStore) -> Iterator[str]:
 
 
 def login(url: str, username: str, password: str = "wrong password", **headers: str) -> httpx.Response:
-    return httpx.post(url + "/api/auth/login", json={"username": username, "password": password},
-                      headers=headers, timeout=60)
+    return httpx.post(
+        url + "/api/auth/login", json={"username": username, "password": password}, headers=headers, timeout=60
+    )
 
 
 def test_concurrent_wrong_passwords_are_counted_before_any_is_checked(url: str, store: ConversationStore) -> None:

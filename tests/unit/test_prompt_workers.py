@@ -20,6 +20,7 @@ def test_one_users_many_preparations_leave_room_for_another() -> None:
             time.sleep(0.2)
             order.append(name)
             return name
+
         return work
 
     async def scenario() -> None:

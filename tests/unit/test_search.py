@@ -107,7 +107,8 @@ def test_title_and_message_hits_are_separate(store: ConversationStore) -> None:
     conversation_id = chat(store, "alice", "tell me about pandas", "Pandas eat bamboo.", title="Pandas")
     hits = search(store, "alice", "pandas")
     assert {(h.conversation_id, h.message_id is None) for h in hits} == {
-        (conversation_id, True), (conversation_id, False)
+        (conversation_id, True),
+        (conversation_id, False),
     }
     assert len(hits) == 3
     assert all(h.conversation_title == "Pandas" for h in hits)

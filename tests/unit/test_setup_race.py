@@ -26,7 +26,9 @@ TOKEN = "setup-token-for-tests"
 
 @pytest.fixture
 def url(store: ConversationStore) -> Iterator[str]:
-    with serve_app(create_app(Settings(auto_titles=False), FakeEngine(n_ctx=2048), store=store, setup_token=TOKEN)) as base:
+    with serve_app(
+        create_app(Settings(auto_titles=False), FakeEngine(n_ctx=2048), store=store, setup_token=TOKEN)
+    ) as base:
         yield base
 
 
@@ -41,7 +43,9 @@ def test_four_concurrent_setups_make_one_administrator(url: str, store: Conversa
     codes = sorted(r.status_code for r in answers)
     assert codes.count(200) == 1 and all(code in (403, 409) for code in codes if code != 200), codes
     users = AccountStore.open(store.db).users.list_users()
-    assert [(u.role, u.username) for u in users] == [("admin", next(r for r in answers if r.status_code == 200).json()["user"]["username"])]
+    assert [(u.role, u.username) for u in users] == [
+        ("admin", next(r for r in answers if r.status_code == 200).json()["user"]["username"])
+    ]
     assert setup(url, "late").status_code == 403
     assert len(AccountStore.open(store.db).ledger.audit_events(100, event="user_created")) == 1
 

@@ -89,8 +89,10 @@ def test_sqlite_reads_never_hold_the_write_lock(tmp_path: Path) -> None:
         with store.reads() as session:
             assert session.execute(text("SELECT count(*) FROM conversations")).scalar() == 0
             other.execute("BEGIN IMMEDIATE")  # a writer gets in while the read transaction is open
-            other.execute("INSERT INTO conversations (id, owner, title, model, settings, pinned, archived, "
-                          "created_at, updated_at) VALUES ('c', 'o', '', '', '{}', 0, 0, '2026-01-01', '2026-01-01')")
+            other.execute(
+                "INSERT INTO conversations (id, owner, title, model, settings, pinned, archived, "
+                "created_at, updated_at) VALUES ('c', 'o', '', '', '{}', 0, 0, '2026-01-01', '2026-01-01')"
+            )
             other.execute("COMMIT")
             assert session.execute(text("SELECT count(*) FROM conversations")).scalar() == 0  # its snapshot
         assert len(store.list_conversations("o")) == 1
@@ -225,16 +227,27 @@ def test_streaming_partial_and_finish(store: ConversationStore) -> None:
     conv = store.create_conversation("alice")
     store.add_message("alice", conv.id, "user", "写一首诗")
     msg = store.start_assistant_message(
-        "alice", conv.id, model_name="qwen2.5", model_sha256="ab" * 32,
-        sampling={"temperature": 0.7, "top_p": 0.9}, seed=42,
+        "alice",
+        conv.id,
+        model_name="qwen2.5",
+        model_sha256="ab" * 32,
+        sampling={"temperature": 0.7, "top_p": 0.9},
+        seed=42,
     )
     assert (msg.status, msg.content, msg.role) == ("streaming", "", "assistant")
     store.save_partial("alice", msg.id, "床前")
     store.save_partial("alice", msg.id, "床前明月光")
     assert store.get_message("alice", msg.id).content == "床前明月光"
     store.finish_message(
-        "alice", msg.id, "complete", "stop", prompt_tokens=12, completion_tokens=5,
-        cached_tokens=3, ttft_ms=80, duration_ms=400,
+        "alice",
+        msg.id,
+        "complete",
+        "stop",
+        prompt_tokens=12,
+        completion_tokens=5,
+        cached_tokens=3,
+        ttft_ms=80,
+        duration_ms=400,
     )
     done = store.get_message("alice", msg.id)
     assert (done.status, done.finish_reason, done.content) == ("complete", "stop", "床前明月光")
@@ -293,9 +306,7 @@ def test_the_migrations_match_the_tables(db_url: str) -> None:
     engine = open_database(db_url)
     try:
         with engine.connect() as connection:
-            context = MigrationContext.configure(
-                connection, opts={"compare_type": True, "include_name": _modelled}
-            )
+            context = MigrationContext.configure(connection, opts={"compare_type": True, "include_name": _modelled})
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

@@ -122,9 +122,7 @@ def test_a_template_hogging_only_on_some_input_fails_that_render_in_time():
 
 
 def test_a_recursive_macro_at_render_is_a_template_error():
-    source = (
-        "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{% if messages | length > 5 %}{{ f(0) }}{% endif %}ok"
-    )
+    source = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{% if messages | length > 5 %}{{ f(0) }}{% endif %}ok"
     template = ChatTemplate(source)
     with pytest.raises(TemplateError, match="RecursionError"):
         template.render(MESSAGES * 3)

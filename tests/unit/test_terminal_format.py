@@ -20,13 +20,16 @@ from mingyan.terminal.format import (
 STAMP = "2025-06-01T12:30:00.123456Z"
 
 
-@pytest.mark.parametrize("snippet, match, shown", [
-    ("长城在北京吗？", [[3, 5]], "长城在[北京]吗？"),
-    ("Tell me about the Great Wall", [[18, 23], [24, 28]], "Tell me about the [Great] [Wall]"),
-    ("abcdef", [[3, 5], [1, 4]], "a[bcde]f"),  # overlapping ranges merge, order does not matter
-    ("abc", [[2, 9], [1, 1]], "ab[c]"),  # out of range is clamped, empty ranges ignored
-    ("line one\nline two", [], "line one line two"),  # always one line
-])
+@pytest.mark.parametrize(
+    "snippet, match, shown",
+    [
+        ("长城在北京吗？", [[3, 5]], "长城在[北京]吗？"),
+        ("Tell me about the Great Wall", [[18, 23], [24, 28]], "Tell me about the [Great] [Wall]"),
+        ("abcdef", [[3, 5], [1, 4]], "a[bcde]f"),  # overlapping ranges merge, order does not matter
+        ("abc", [[2, 9], [1, 1]], "ab[c]"),  # out of range is clamped, empty ranges ignored
+        ("line one\nline two", [], "line one line two"),  # always one line
+    ],
+)
 def test_highlight_wraps_matches_in_brackets(snippet, match, shown) -> None:
     assert highlight(snippet, match) == shown
 
@@ -39,16 +42,26 @@ def test_conversation_row_has_number_title_pin_date_and_id() -> None:
 
 
 def test_search_row_names_the_conversation_and_who_said_it() -> None:
-    hit = {"conversation_id": "c", "conversation_title": "旅行", "message_id": "m", "role": "user",
-           "snippet": "…长城在北京吗？", "match": [[4, 6]], "archived": False, "updated_at": STAMP}
+    hit = {
+        "conversation_id": "c",
+        "conversation_title": "旅行",
+        "message_id": "m",
+        "role": "user",
+        "snippet": "…长城在北京吗？",
+        "match": [[4, 6]],
+        "archived": False,
+        "updated_at": STAMP,
+    }
     assert search_row(1, hit).startswith(" 1. 旅行 — you: …长城在[北京]吗？  2025-06-")
     title_hit = {**hit, "message_id": None, "role": None, "snippet": "旅行", "match": [[0, 2]], "archived": True}
     assert search_row(2, title_hit).startswith(" 2. 旅行 [archived] — title: [旅行]  ")
 
 
 def test_last_turns_of_the_current_path() -> None:
-    messages = [{"id": str(i), "role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}", "status": "complete"}
-                for i in range(10)]
+    messages = [
+        {"id": str(i), "role": "user" if i % 2 == 0 else "assistant", "content": f"m{i}", "status": "complete"}
+        for i in range(10)
+    ]
     detail = {"messages": list(reversed(messages)), "current_path": [m["id"] for m in messages]}
     path = path_messages(detail)
     assert [m["id"] for m in path] == [str(i) for i in range(10)]

@@ -13,12 +13,16 @@ from mingyan.formats.template import ChatTemplate
 from mingyan.formats.tool_calls import ToolChoice, ToolRequest, ToolSpec
 from mingyan.formats.tool_formats import tool_format
 
-WEATHER = ToolSpec("get_weather", "查询天气", {"type": "object", "properties": {"city": {"type": "string"}},
-                                             "required": ["city"]})
+WEATHER = ToolSpec(
+    "get_weather", "查询天气", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+)
 REQUIRED = ToolRequest((WEATHER,), ToolChoice("required"))
 CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "北京"}'}}
-HISTORY = [{"role": "user", "content": "北京天气？"}, {"role": "assistant", "content": "", "tool_calls": [CALL]},
-           {"role": "tool", "tool_call_id": "call_1", "content": "晴"}]
+HISTORY = [
+    {"role": "user", "content": "北京天气？"},
+    {"role": "assistant", "content": "", "tool_calls": [CALL]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+]
 
 
 def render(family: str, source: str, request=REQUIRED, messages=HISTORY) -> str:
@@ -38,7 +42,7 @@ def test_qwen_renders_tools_calls_and_results_as_its_reference_template_does():
         "return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n"
         '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call><|im_end|>\n'
         "<|im_start|>user\n北京天气？<|im_end|>\n"
-        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call><|im_end|>\n'
+        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call><|im_end|>\n'  # noqa: E501 - a reference rendering
         "<|im_start|>user\n<tool_response>\n晴\n</tool_response><|im_end|>\n<|im_start|>assistant\n"
     )
 
@@ -50,7 +54,7 @@ def test_glm4_renders_the_available_tools_block_and_observation_turns():
         "[gMASK]<sop><|system|>\n你是一个名为 GLM-4 的人工智能助手。你是基于智谱AI训练的语言模型 GLM-4 模型开发的，"
         "你的任务是针对用户的问题和要求提供适当的答复和支持。\n\n# 可用工具\n\n## get_weather\n\n"
         f"{function}\n在调用上述函数时，请使用 Json 格式表示调用的参数。"
-        "<|user|>\n北京天气？<|assistant|>get_weather\n{\"city\": \"北京\"}<|observation|>\n晴<|assistant|>\n"
+        '<|user|>\n北京天气？<|assistant|>get_weather\n{"city": "北京"}<|observation|>\n晴<|assistant|>\n'
     )
 
 
@@ -62,8 +66,8 @@ def test_llama3_puts_tools_in_the_first_user_message_and_results_in_ipython():
 
 
 REPLIES = {
-    "qwen2": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京 \\"东城\\"", "n": {"a": [1, 2]}}}\n</tool_call>\n'
-             '<tool_call>\n{"name": "get_weather", "arguments": {"city": "上海"}}\n</tool_call>',
+    "qwen2": '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京 \\"东城\\"", "n": {"a": [1, 2]}}}\n</tool_call>\n'  # noqa: E501 - a reference rendering
+    '<tool_call>\n{"name": "get_weather", "arguments": {"city": "上海"}}\n</tool_call>',
     "llama3": '{"name": "get_weather", "parameters": {"city": "北京", "n": {"a": "}"}}}',
     "glm4": 'get_weather\n{"city": "北京", "n": {"a": [1, "}"]}}',
     None: '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>',
@@ -80,7 +84,7 @@ def test_streamed_pieces_add_up_to_the_whole_parse_for_any_split(family):
     rng = random.Random(7)
     for _ in range(30):
         cuts = sorted(rng.sample(range(1, len(text)), k=min(12, len(text) - 1)))
-        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)])]
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
         stream, content, args, names = CallStream(plan), "", {}, {}
         for i, piece in enumerate(pieces):
             more, deltas = stream.feed(piece, final=i == len(pieces) - 1)

@@ -16,9 +16,14 @@ from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "current weather",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "current weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 CALL = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>'
 USER = [{"role": "user", "content": "北京天气？"}]
@@ -59,8 +64,12 @@ def test_auto_lets_the_model_answer_in_words():
     with client:
         r = post(client, tools=[WEATHER])
     choice = r.json()["choices"][0]
-    assert choice == {"index": 0, "message": {"role": "assistant", "content": "北京今天晴。"}, "finish_reason": "stop",
-                      "logprobs": None}  # OpenAI sends logprobs: null when none were asked for
+    assert choice == {
+        "index": 0,
+        "message": {"role": "assistant", "content": "北京今天晴。"},
+        "finish_reason": "stop",
+        "logprobs": None,
+    }  # OpenAI sends logprobs: null when none were asked for
     assert "prose" in engine.requests[-1].sampling.constraint.grammar
 
 
@@ -110,9 +119,21 @@ def test_the_stream_carries_index_id_and_name_first_then_argument_pieces():
 
 def test_history_with_calls_and_results_is_rendered_by_the_template():
     client, engine = client_for("好的")
-    history = [*USER, {"role": "assistant", "content": None, "tool_calls": [
-        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "北京"}'}}]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "晴"}]
+    history = [
+        *USER,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city": "北京"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "晴"},
+    ]
     with client:
         r = post(client, messages=history, tools=[WEATHER])
     assert r.status_code == 200, r.text
@@ -120,26 +141,51 @@ def test_history_with_calls_and_results_is_rendered_by_the_template():
     # The fake's ChatML template knows no tools: the format describes them in the system turn
     # and writes the call and its result as ordinary turns, in the Hermes spelling.
     assert prompt.startswith("<|im_start|>system\n# Tools") and '"name": "get_weather"' in prompt
-    assert '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call><|im_end|>' in prompt
+    assert (
+        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call><|im_end|>'  # noqa: E501 - a reference rendering
+        in prompt
+    )
     assert "<|im_start|>user\n<tool_response>\n晴\n</tool_response><|im_end|>" in prompt
 
 
-@pytest.mark.parametrize(("body", "param"), [
-    ({"functions": []}, "functions"),
-    ({"store": True}, "store"),
-    ({"tool_choice": "required"}, None),
-    ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, None),
-    ({"tools": [WEATHER, WEATHER]}, None),
-    ({"tools": [{"type": "function", "function": {"name": "f", "parameters": {
-        "type": "object", "properties": {"d": {"type": "string", "format": "date"}}}}}], "tool_choice": "required"},
-     "tools[0].function.parameters"),
-    ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {
-        "type": "string", "pattern": "a+"}}}}, "response_format.json_schema.schema"),
-    ({"response_format": {"type": "json_schema"}}, None),
-    ({"messages": [{"role": "tool", "content": "x"}]}, None),
-    ({"messages": [{"role": "assistant", "content": None}]}, None),
-    ({"tools": [WEATHER], "response_format": {"type": "json_object"}}, "response_format"),
-])
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"functions": []}, "functions"),
+        ({"store": True}, "store"),
+        ({"tool_choice": "required"}, None),
+        ({"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "nope"}}}, None),
+        ({"tools": [WEATHER, WEATHER]}, None),
+        (
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {
+                            "name": "f",
+                            "parameters": {"type": "object", "properties": {"d": {"type": "string", "format": "date"}}},
+                        },
+                    }
+                ],
+                "tool_choice": "required",
+            },
+            "tools[0].function.parameters",
+        ),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"type": "string", "pattern": "a+"}},
+                }
+            },
+            "response_format.json_schema.schema",
+        ),
+        ({"response_format": {"type": "json_schema"}}, None),
+        ({"messages": [{"role": "tool", "content": "x"}]}, None),
+        ({"messages": [{"role": "assistant", "content": None}]}, None),
+        ({"tools": [WEATHER], "response_format": {"type": "json_object"}}, "response_format"),
+    ],
+)
 def test_unsupported_or_inconsistent_requests_are_a_400_naming_the_field(body, param):
     client, engine = client_for("x")
     with client:
@@ -163,9 +209,17 @@ def test_response_format_sends_a_grammar_to_the_engine():
     client, engine = client_for('{"a": 1}', '{"name": "x"}')
     with client:
         r1 = post(client, response_format={"type": "json_object"})
-        r2 = post(client, response_format={"type": "json_schema", "json_schema": {
-            "name": "p", "strict": True, "schema": {"type": "object", "properties": {"name": {"type": "string"}},
-                                                    "required": ["name"]}}})
+        r2 = post(
+            client,
+            response_format={
+                "type": "json_schema",
+                "json_schema": {
+                    "name": "p",
+                    "strict": True,
+                    "schema": {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                },
+            },
+        )
     assert json.loads(r1.json()["choices"][0]["message"]["content"]) == {"a": 1}
     assert json.loads(r2.json()["choices"][0]["message"]["content"]) == {"name": "x"}
     assert [r.sampling.constraint.triggers for r in engine.requests] == [(), ()]

@@ -58,18 +58,33 @@ def delete_all(store: ConversationStore, owner: str) -> None:
 def populate(store: ConversationStore) -> dict[str, str]:
     """Alice's conversations: branches, two roots, Chinese, emoji, provenance, None values, settings."""
     poem = store.create_conversation(
-        "alice", title="月亮的诗 🌙 Moon", model="qwen2.5-coder-0.5b-instruct",
+        "alice",
+        title="月亮的诗 🌙 Moon",
+        model="qwen2.5-coder-0.5b-instruct",
         system_prompt="你是诗人。\nBe brief.",
         settings={"temperature": 0.7, "top_p": 0.9, "stop": ["\n\n"], "seed": 7, "max_tokens": 300},
     )
     q1 = store.add_message("alice", poem.id, "user", "写一首关于月亮的诗 🌕")
     a1 = store.start_assistant_message(
-        "alice", poem.id, model_name="qwen2.5", model_sha256="ab" * 32,
-        sampling={"temperature": 0.7, "seed": 42}, seed=42, omitted_turns=2,
+        "alice",
+        poem.id,
+        model_name="qwen2.5",
+        model_sha256="ab" * 32,
+        sampling={"temperature": 0.7, "seed": 42},
+        seed=42,
+        omitted_turns=2,
     )
     store.finish_message(
-        "alice", a1.id, "complete", "stop", content=POEM,
-        prompt_tokens=12, completion_tokens=30, cached_tokens=4, ttft_ms=80, duration_ms=1500,
+        "alice",
+        a1.id,
+        "complete",
+        "stop",
+        content=POEM,
+        prompt_tokens=12,
+        completion_tokens=30,
+        cached_tokens=4,
+        ttft_ms=80,
+        duration_ms=1500,
     )
     a1b = store.add_message("alice", poem.id, "assistant", "Regenerated: 明月几时有", parent_id=q1.id)
     store.finish_message("alice", a1b.id, "stopped", "length", completion_tokens=7)
@@ -245,9 +260,10 @@ def test_importing_twice_keeps_the_ids_then_remaps_them(store: ConversationStore
     assert (again.remapped, again.message_count) == (1, 6)
     (new_id,) = again.conversation_ids
     assert new_id != ids["poem"]
-    original, copy_ = document(exported)["conversations"][0], document(export_json(store, "alice", [new_id]))[
-        "conversations"
-    ][0]
+    original, copy_ = (
+        document(exported)["conversations"][0],
+        document(export_json(store, "alice", [new_id]))["conversations"][0],
+    )
     assert tree_shape(copy_) == tree_shape(original)
     assert not {m["id"] for m in copy_["messages"]} & {m["id"] for m in original["messages"]}
     assert copy_["current_leaf_id"] in {m["id"] for m in copy_["messages"]}
@@ -269,7 +285,9 @@ def test_another_owners_ids_are_remapped_and_their_rows_left_alone(store: Conver
     assert export_json(store, "alice") == alice_before
     assert export_json(store, "bob") == bob_before
     assert [c.title for c in store.list_conversations("mallory", include_archived=True)] == [
-        "", "interrupted", "月亮的诗 🌙 Moon"
+        "",
+        "interrupted",
+        "月亮的诗 🌙 Moon",
     ]
     with pytest.raises(NotFound):
         store.get_conversation("mallory", ids["poem"])
@@ -303,10 +321,22 @@ def test_streaming_messages_come_in_as_interrupted_and_timestamps_normalize(stor
                 "updated_at": "2024-05-01T12:00:00",
                 "current_leaf_id": "m2",
                 "messages": [
-                    {"id": "m2", "parent_id": "m1", "role": "assistant", "content": "半", "status": "streaming",
-                     "created_at": "2024-05-01T12:00:01.5Z", "updated_at": "2024-05-01T12:00:01.5Z"},
-                    {"id": "m1", "role": "user", "content": "hi", "created_at": "2024-05-01T12:00:00Z",
-                     "updated_at": "2024-05-01T12:00:00Z"},
+                    {
+                        "id": "m2",
+                        "parent_id": "m1",
+                        "role": "assistant",
+                        "content": "半",
+                        "status": "streaming",
+                        "created_at": "2024-05-01T12:00:01.5Z",
+                        "updated_at": "2024-05-01T12:00:01.5Z",
+                    },
+                    {
+                        "id": "m1",
+                        "role": "user",
+                        "content": "hi",
+                        "created_at": "2024-05-01T12:00:00Z",
+                        "updated_at": "2024-05-01T12:00:00Z",
+                    },
                 ],
             }
         ],
@@ -321,7 +351,9 @@ def test_streaming_messages_come_in_as_interrupted_and_timestamps_normalize(stor
     assert (out["title"], out["settings"], out["system_prompt"], out["pinned"]) == ("", {}, None, False)
 
 
-def test_a_write_failing_midway_leaves_nothing_behind(store: ConversationStore, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_write_failing_midway_leaves_nothing_behind(
+    store: ConversationStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = populate(store)
     doc = document(export_json(store, "alice", [ids["cut"]]))
     fresh = copy.deepcopy(doc["conversations"][0])
@@ -385,7 +417,10 @@ def test_chatgpt_import_keeps_branches_and_the_current_path(store: ConversationS
     result = import_chatgpt(store, "alice", data)
     assert len(result.conversation_ids) == 2 and result.message_count == 11 and result.remapped == 0
     assert result.skipped == {
-        "empty_hidden_messages": 1, "non_text_parts": 1, "tool_messages": 4, "unsupported_messages": 1,
+        "empty_hidden_messages": 1,
+        "non_text_parts": 1,
+        "tool_messages": 4,
+        "unsupported_messages": 1,
     }
     moon_id, greet_id = result.conversation_ids
     moon = store.get_conversation("alice", moon_id)
@@ -402,8 +437,10 @@ def test_chatgpt_import_keeps_branches_and_the_current_path(store: ConversationS
     assert (path[3].model_name, path[3].finish_reason, path[3].status) == ("gpt-4o", "stop", "complete")
     siblings = store.siblings("alice", path[1].id)
     assert [m.content for m in siblings] == ["床前明月光，\n疑是地上霜。", path[1].content]
-    assert (moon.created_at.year, document(export_json(store, "alice", [moon_id]))["conversations"][0]["created_at"]) \
-        == (2024, "2024-05-01T08:00:00.123456Z")
+    assert (
+        moon.created_at.year,
+        document(export_json(store, "alice", [moon_id]))["conversations"][0]["created_at"],
+    ) == (2024, "2024-05-01T08:00:00.123456Z")
 
     greet = store.get_conversation("alice", greet_id)
     assert (greet.title, greet.archived, greet.model) == ("Greetings", True, "gpt-4")
@@ -475,19 +512,38 @@ def _valid() -> dict[str, Any]:
     """A small, valid mingyan export: two conversations, a branch."""
 
     def message(id_: str, parent: str | None, role: str, content: str) -> dict[str, Any]:
-        return {"id": id_, "parent_id": parent, "role": role, "content": content, "status": "complete",
-                "created_at": "2024-05-01T12:00:00.000000Z", "updated_at": "2024-05-01T12:00:00.000000Z"}
+        return {
+            "id": id_,
+            "parent_id": parent,
+            "role": role,
+            "content": content,
+            "status": "complete",
+            "created_at": "2024-05-01T12:00:00.000000Z",
+            "updated_at": "2024-05-01T12:00:00.000000Z",
+        }
 
     return {
         "format": "mingyan-conversations",
         "version": 1,
         "conversations": [
-            {"id": "conv-a", "title": "A", "current_leaf_id": "a3",
-             "created_at": "2024-05-01T12:00:00Z", "updated_at": "2024-05-01T12:00:00Z",
-             "messages": [message("a1", None, "user", "q"), message("a2", "a1", "assistant", "x"),
-                          message("a3", "a1", "assistant", "y")]},
-            {"id": "conv-b", "created_at": "2024-05-01T12:00:00Z", "updated_at": "2024-05-01T12:00:00Z",
-             "messages": [message("b1", None, "user", "hello")]},
+            {
+                "id": "conv-a",
+                "title": "A",
+                "current_leaf_id": "a3",
+                "created_at": "2024-05-01T12:00:00Z",
+                "updated_at": "2024-05-01T12:00:00Z",
+                "messages": [
+                    message("a1", None, "user", "q"),
+                    message("a2", "a1", "assistant", "x"),
+                    message("a3", "a1", "assistant", "y"),
+                ],
+            },
+            {
+                "id": "conv-b",
+                "created_at": "2024-05-01T12:00:00Z",
+                "updated_at": "2024-05-01T12:00:00Z",
+                "messages": [message("b1", None, "user", "hello")],
+            },
         ],
     }
 
@@ -504,9 +560,7 @@ def _msg(doc: dict[str, Any], c: int = 0, m: int = 0) -> dict[str, Any]:
 
 def _many_messages(doc: dict[str, Any]) -> None:
     template = _msg(doc)
-    doc["conversations"][1]["messages"] = [
-        {**template, "id": f"m{i}", "parent_id": None} for i in range(10_001)
-    ]
+    doc["conversations"][1]["messages"] = [{**template, "id": f"m{i}", "parent_id": None} for i in range(10_001)]
 
 
 def _deep_settings(doc: dict[str, Any]) -> None:
@@ -524,63 +578,139 @@ MINGYAN_BAD: list[tuple[str, bytes, str]] = [
     ("nesting bomb", b"[" * 200_000 + b"]" * 200_000, "nested too deeply"),
     ("deep settings", _edit(_deep_settings), "nested more than 64 levels"),
     ("NaN", _edit(lambda d: None).replace(b'"version": 1', b'"version": NaN'), "NaN is not a JSON number"),
-    ("overflowing float", _edit(lambda d: d["conversations"][0].update(settings={"t": 1})).replace(
-        b'{"t": 1}', b'{"t": 1e400}'), 'the number "1e400" is too large'),
-    ("5000-digit integer", _edit(lambda d: d["conversations"][0].update(settings={"t": 1})).replace(
-        b'{"t": 1}', b'{"t": ' + b"9" * 5000 + b"}"), "an integer has more than 100 digits"),
+    (
+        "overflowing float",
+        _edit(lambda d: d["conversations"][0].update(settings={"t": 1})).replace(b'{"t": 1}', b'{"t": 1e400}'),
+        'the number "1e400" is too large',
+    ),
+    (
+        "5000-digit integer",
+        _edit(lambda d: d["conversations"][0].update(settings={"t": 1})).replace(
+            b'{"t": 1}', b'{"t": ' + b"9" * 5000 + b"}"
+        ),
+        "an integer has more than 100 digits",
+    ),
     ("duplicate key", b'{"format": "mingyan-conversations", "format": "x"}', 'repeats the key "format"'),
-    ("other format", _edit(lambda d: d.update(format="chatgpt")),
-     'format: must be "mingyan-conversations" (got "chatgpt")'),
+    (
+        "other format",
+        _edit(lambda d: d.update(format="chatgpt")),
+        'format: must be "mingyan-conversations" (got "chatgpt")',
+    ),
     ("future version", _edit(lambda d: d.update(version=2)), "version: this mingyan reads version 1 files (got 2)"),
     ("version true", _edit(lambda d: d.update(version=True)), "version: this mingyan reads version 1 files (got true)"),
-    ("bad role", _edit(lambda d: _msg(d, 0, 1).update(role="robot")),
-     'conversations[0].messages[1].role: must be one of system, user, assistant (got "robot")'),
-    ("bad status", _edit(lambda d: _msg(d, 1).update(status="done")),
-     "conversations[1].messages[0].status: must be one of complete, streaming, stopped, error, interrupted"),
-    ("path in an id", _edit(lambda d: d["conversations"][0].update(id="../etc/passwd")),
-     "conversations[0].id: must be 1-32 characters of 0-9, a-z, A-Z, '_' and '-'"),
+    (
+        "bad role",
+        _edit(lambda d: _msg(d, 0, 1).update(role="robot")),
+        'conversations[0].messages[1].role: must be one of system, user, assistant (got "robot")',
+    ),
+    (
+        "bad status",
+        _edit(lambda d: _msg(d, 1).update(status="done")),
+        "conversations[1].messages[0].status: must be one of complete, streaming, stopped, error, interrupted",
+    ),
+    (
+        "path in an id",
+        _edit(lambda d: d["conversations"][0].update(id="../etc/passwd")),
+        "conversations[0].id: must be 1-32 characters of 0-9, a-z, A-Z, '_' and '-'",
+    ),
     ("id too long", _edit(lambda d: _msg(d, 1).update(id="x" * 33)), "conversations[1].messages[0].id: must be 1-32"),
-    ("duplicate message id", _edit(lambda d: _msg(d, 1).update(id="a2")),
-     'conversations[1].messages[0].id: "a2" is already the id of conversations[0].messages[1]'),
-    ("duplicate conversation id", _edit(lambda d: d["conversations"][1].update(id="conv-a")),
-     'conversations[1].id: "conv-a" is already the id of conversations[0]'),
-    ("parent in another conversation", _edit(lambda d: _msg(d, 1).update(parent_id="a1")),
-     'conversations[1].messages[0].parent_id: no message "a1" in this conversation'),
+    (
+        "duplicate message id",
+        _edit(lambda d: _msg(d, 1).update(id="a2")),
+        'conversations[1].messages[0].id: "a2" is already the id of conversations[0].messages[1]',
+    ),
+    (
+        "duplicate conversation id",
+        _edit(lambda d: d["conversations"][1].update(id="conv-a")),
+        'conversations[1].id: "conv-a" is already the id of conversations[0]',
+    ),
+    (
+        "parent in another conversation",
+        _edit(lambda d: _msg(d, 1).update(parent_id="a1")),
+        'conversations[1].messages[0].parent_id: no message "a1" in this conversation',
+    ),
     ("cycle", _edit(lambda d: _msg(d, 0, 0).update(parent_id="a2")), "parents form a cycle"),
     ("own parent", _edit(lambda d: _msg(d, 1).update(parent_id="b1")), "conversations[1].messages[0].parent_id: the"),
-    ("unknown current leaf", _edit(lambda d: d["conversations"][1].update(current_leaf_id="a3")),
-     'conversations[1].current_leaf_id: no message "a3" in this conversation'),
-    ("title too long", _edit(lambda d: d["conversations"][0].update(title="题" * 201)),
-     "conversations[0].title: must be at most 200 characters (has 201)"),
-    ("content too long", _edit(lambda d: _msg(d).update(content="x" * 1_000_001)),
-     "conversations[0].messages[0].content: must be at most 1,000,000 characters (has 1,000,001)"),
+    (
+        "unknown current leaf",
+        _edit(lambda d: d["conversations"][1].update(current_leaf_id="a3")),
+        'conversations[1].current_leaf_id: no message "a3" in this conversation',
+    ),
+    (
+        "title too long",
+        _edit(lambda d: d["conversations"][0].update(title="题" * 201)),
+        "conversations[0].title: must be at most 200 characters (has 201)",
+    ),
+    (
+        "content too long",
+        _edit(lambda d: _msg(d).update(content="x" * 1_000_001)),
+        "conversations[0].messages[0].content: must be at most 1,000,000 characters (has 1,000,001)",
+    ),
     ("too many messages", _edit(_many_messages), "conversations[1].messages: has too many items (at most 10,000)"),
-    ("too many conversations", _edit(lambda d: d.update(conversations=[d["conversations"][1]] * 1001)),
-     "conversations: has too many items (at most 1,000)"),
-    ("bad timestamp", _edit(lambda d: _msg(d, 0, 2).update(created_at="yesterday")),
-     ("conversations[0].messages[2].created_at: must be an ISO 8601 timestamp like "
-      '2024-05-01T12:00:00.000000Z (got "yesterday")')),
-    ("timestamp out of range", _edit(lambda d: _msg(d).update(updated_at="0001-01-01T00:00:00+01:00")),
-     "conversations[0].messages[0].updated_at: must be between 1970-01-01 and 9999-01-01"),
-    ("unknown field", _edit(lambda d: _msg(d).update(owner="bob")),
-     "conversations[0].messages[0].owner: is not a known field"),
-    ("string seed", _edit(lambda d: _msg(d).update(seed="42")),
-     'conversations[0].messages[0].seed: must be an integer (got "42")'),
-    ("seed beyond int32", _edit(lambda d: _msg(d).update(seed=2**40)),
-     "conversations[0].messages[0].seed: must be between -2,147,483,648 and 2,147,483,647"),
-    ("pinned as 1", _edit(lambda d: d["conversations"][0].update(pinned=1)),
-     "conversations[0].pinned: must be true or false (got 1)"),
-    ("settings a list", _edit(lambda d: d["conversations"][0].update(settings=[1])),
-     "conversations[0].settings: must be an object (got a list)"),
+    (
+        "too many conversations",
+        _edit(lambda d: d.update(conversations=[d["conversations"][1]] * 1001)),
+        "conversations: has too many items (at most 1,000)",
+    ),
+    (
+        "bad timestamp",
+        _edit(lambda d: _msg(d, 0, 2).update(created_at="yesterday")),
+        (
+            "conversations[0].messages[2].created_at: must be an ISO 8601 timestamp like "
+            '2024-05-01T12:00:00.000000Z (got "yesterday")'
+        ),
+    ),
+    (
+        "timestamp out of range",
+        _edit(lambda d: _msg(d).update(updated_at="0001-01-01T00:00:00+01:00")),
+        "conversations[0].messages[0].updated_at: must be between 1970-01-01 and 9999-01-01",
+    ),
+    (
+        "unknown field",
+        _edit(lambda d: _msg(d).update(owner="bob")),
+        "conversations[0].messages[0].owner: is not a known field",
+    ),
+    (
+        "string seed",
+        _edit(lambda d: _msg(d).update(seed="42")),
+        'conversations[0].messages[0].seed: must be an integer (got "42")',
+    ),
+    (
+        "seed beyond int32",
+        _edit(lambda d: _msg(d).update(seed=2**40)),
+        "conversations[0].messages[0].seed: must be between -2,147,483,648 and 2,147,483,647",
+    ),
+    (
+        "pinned as 1",
+        _edit(lambda d: d["conversations"][0].update(pinned=1)),
+        "conversations[0].pinned: must be true or false (got 1)",
+    ),
+    (
+        "settings a list",
+        _edit(lambda d: d["conversations"][0].update(settings=[1])),
+        "conversations[0].settings: must be an object (got a list)",
+    ),
     ("missing content", _edit(lambda d: _msg(d).pop("content")), "conversations[0].messages[0].content: is required"),
-    ("messages not a list", _edit(lambda d: d["conversations"][0].update(messages="none")),
-     "conversations[0].messages: must be a list"),
-    ("NUL in content", _edit(lambda d: _msg(d).update(content="a\x00b")),
-     "conversations[0].messages[0].content: contains a NUL character"),
-    ("lone surrogate", _edit(lambda d: None).replace(b'"content": "q"', b'"content": "\\ud800"'),
-     "conversations[0].messages[0].content: contains an unpaired UTF-16 surrogate"),
-    ("huge bad role", _edit(lambda d: _msg(d).update(role="<script>" + "A" * 100_000)),
-     'conversations[0].messages[0].role: must be one of system, user, assistant (got "<script>AAAA'),
+    (
+        "messages not a list",
+        _edit(lambda d: d["conversations"][0].update(messages="none")),
+        "conversations[0].messages: must be a list",
+    ),
+    (
+        "NUL in content",
+        _edit(lambda d: _msg(d).update(content="a\x00b")),
+        "conversations[0].messages[0].content: contains a NUL character",
+    ),
+    (
+        "lone surrogate",
+        _edit(lambda d: None).replace(b'"content": "q"', b'"content": "\\ud800"'),
+        "conversations[0].messages[0].content: contains an unpaired UTF-16 surrogate",
+    ),
+    (
+        "huge bad role",
+        _edit(lambda d: _msg(d).update(role="<script>" + "A" * 100_000)),
+        'conversations[0].messages[0].role: must be one of system, user, assistant (got "<script>AAAA',
+    ),
 ]
 
 
@@ -623,29 +753,59 @@ CHATGPT_BAD: list[tuple[str, bytes, str]] = [
     ("a conversation is a string", b'["hello"]', "[0]: must be an object"),
     ("no mapping", _chatgpt_edit(lambda d: d[0].pop("mapping")), "[0].mapping: is required"),
     ("mapping a list", _chatgpt_edit(lambda d: d[1].update(mapping=[])), "[1].mapping: must be an object"),
-    ("dangling parent", _chatgpt_edit(lambda d: _node(d, "c2-user").update(parent="ghost")),
-     '[1].mapping["c2-user"].parent: no node "ghost" in the mapping'),
+    (
+        "dangling parent",
+        _chatgpt_edit(lambda d: _node(d, "c2-user").update(parent="ghost")),
+        '[1].mapping["c2-user"].parent: no node "ghost" in the mapping',
+    ),
     ("cycle", _chatgpt_edit(lambda d: _node(d, "aaa1b2c3-root").update(parent="c2-user")), "parents form a cycle"),
-    ("unknown role", _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["author"].update(role="critic")),
-     '[1].mapping["c2-user"].message.author.role: must be one of system, user, assistant, tool (got "critic")'),
-    ("unknown current node", _chatgpt_edit(lambda d: d[1].update(current_node="nowhere")),
-     '[1].current_node: no node "nowhere" in the mapping'),
-    ("time as text", _chatgpt_edit(lambda d: d[0].update(create_time="2024-05-01")),
-     '[0].create_time: must be a number (got "2024-05-01")'),
-    ("time far future", _chatgpt_edit(lambda d: _node(d, "c2-user")["message"].update(create_time=1e20)),
-     '[1].mapping["c2-user"].message.create_time: must be a time between 1970-01-01 and 9999-01-01'),
-    ("title too long", _chatgpt_edit(lambda d: d[1].update(title="t" * 201)),
-     "[1].title: must be at most 200 characters"),
-    ("content too long",
-     _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["content"].update(parts=["x" * 1_000_001])),
-     '[1].mapping["c2-user"].message.content.parts: the text is longer than 1,000,000 characters'),
-    ("NUL in text", _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["content"].update(parts=["a\x00"])),
-     "contains a NUL character"),
-    ("parts not a list", _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["content"].update(parts="hi")),
-     '[1].mapping["c2-user"].message.content.parts: must be a list'),
-    ("hidden flag a string", _chatgpt_edit(
-        lambda d: _node(d, "c2-user")["message"].update(metadata={"is_visually_hidden_from_conversation": "yes"})),
-     "is_visually_hidden_from_conversation: must be true or false"),
+    (
+        "unknown role",
+        _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["author"].update(role="critic")),
+        '[1].mapping["c2-user"].message.author.role: must be one of system, user, assistant, tool (got "critic")',
+    ),
+    (
+        "unknown current node",
+        _chatgpt_edit(lambda d: d[1].update(current_node="nowhere")),
+        '[1].current_node: no node "nowhere" in the mapping',
+    ),
+    (
+        "time as text",
+        _chatgpt_edit(lambda d: d[0].update(create_time="2024-05-01")),
+        '[0].create_time: must be a number (got "2024-05-01")',
+    ),
+    (
+        "time far future",
+        _chatgpt_edit(lambda d: _node(d, "c2-user")["message"].update(create_time=1e20)),
+        '[1].mapping["c2-user"].message.create_time: must be a time between 1970-01-01 and 9999-01-01',
+    ),
+    (
+        "title too long",
+        _chatgpt_edit(lambda d: d[1].update(title="t" * 201)),
+        "[1].title: must be at most 200 characters",
+    ),
+    (
+        "content too long",
+        _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["content"].update(parts=["x" * 1_000_001])),
+        '[1].mapping["c2-user"].message.content.parts: the text is longer than 1,000,000 characters',
+    ),
+    (
+        "NUL in text",
+        _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["content"].update(parts=["a\x00"])),
+        "contains a NUL character",
+    ),
+    (
+        "parts not a list",
+        _chatgpt_edit(lambda d: _node(d, "c2-user")["message"]["content"].update(parts="hi")),
+        '[1].mapping["c2-user"].message.content.parts: must be a list',
+    ),
+    (
+        "hidden flag a string",
+        _chatgpt_edit(
+            lambda d: _node(d, "c2-user")["message"].update(metadata={"is_visually_hidden_from_conversation": "yes"})
+        ),
+        "is_visually_hidden_from_conversation: must be true or false",
+    ),
 ]
 
 

@@ -23,31 +23,94 @@ PASSWORD = "correct horse battery staple"
 
 def sample_rows(password_hash: str) -> dict[str, list[dict[str, Any]]]:
     """Rows for every table any schema has had, parents first. Columns a schema lacks are skipped."""
-    conversation = {"owner": "u1", "model": "m", "settings": {"temperature": 0.5}, "pinned": False,
-                    "archived": False, "system_prompt": "你是助手", "created_at": NOW, "updated_at": NOW}
+    conversation = {
+        "owner": "u1",
+        "model": "m",
+        "settings": {"temperature": 0.5},
+        "pinned": False,
+        "archived": False,
+        "system_prompt": "你是助手",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     message = {"conversation_id": "c1", "status": "complete", "created_at": NOW, "updated_at": NOW}
     return {
-        "users": [{"id": "u1", "username": "Alice", "username_key": username_key("Alice"),
-                   "password_hash": password_hash, "role": "admin", "disabled": False, "created_at": NOW,
-                   "updated_at": NOW, "password_changed_at": NOW}],
-        "conversations": [{**conversation, "id": "c1", "title": "长城", "current_leaf_id": None},
-                          {**conversation, "id": "c2", "title": "second", "pinned": True}],
+        "users": [
+            {
+                "id": "u1",
+                "username": "Alice",
+                "username_key": username_key("Alice"),
+                "password_hash": password_hash,
+                "role": "admin",
+                "disabled": False,
+                "created_at": NOW,
+                "updated_at": NOW,
+                "password_changed_at": NOW,
+            }
+        ],
+        "conversations": [
+            {**conversation, "id": "c1", "title": "长城", "current_leaf_id": None},
+            {**conversation, "id": "c2", "title": "second", "pinned": True},
+        ],
         "messages": [
             {**message, "id": "m1", "parent_id": None, "role": "user", "content": "长城有多长？"},
-            {**message, "id": "m2", "parent_id": "m1", "role": "assistant", "content": "约两万公里。",
-             "model_name": "qwen", "prompt_tokens": 12, "completion_tokens": 7, "finish_reason": "stop"},
-            {**message, "id": "m3", "parent_id": "m1", "role": "assistant", "content": "another branch",
-             "status": "stopped"},
+            {
+                **message,
+                "id": "m2",
+                "parent_id": "m1",
+                "role": "assistant",
+                "content": "约两万公里。",
+                "model_name": "qwen",
+                "prompt_tokens": 12,
+                "completion_tokens": 7,
+                "finish_reason": "stop",
+            },
+            {
+                **message,
+                "id": "m3",
+                "parent_id": "m1",
+                "role": "assistant",
+                "content": "another branch",
+                "status": "stopped",
+            },
         ],
-        "login_sessions": [{"id": digest("session-token"), "user_id": "u1", "csrf_hash": digest("csrf"),
-                            "created_at": NOW, "expires_at": NOW + timedelta(days=3650), "last_seen_at": NOW}],
-        "api_keys": [{"id": "k1", "user_id": "u1", "name": "script", "prefix": "my-abc", "key_hash": digest("my-x"),
-                      "created_at": NOW, "tokens_per_day": 1000}],
+        "login_sessions": [
+            {
+                "id": digest("session-token"),
+                "user_id": "u1",
+                "csrf_hash": digest("csrf"),
+                "created_at": NOW,
+                "expires_at": NOW + timedelta(days=3650),
+                "last_seen_at": NOW,
+            }
+        ],
+        "api_keys": [
+            {
+                "id": "k1",
+                "user_id": "u1",
+                "name": "script",
+                "prefix": "my-abc",
+                "key_hash": digest("my-x"),
+                "created_at": NOW,
+                "tokens_per_day": 1000,
+            }
+        ],
         "quotas": [{"user_id": "u1", "requests_per_minute": 5}],
-        "usage_records": [{"user_id": "u1", "username": "Alice", "route": "chat.completions", "model": "m",
-                           "prompt_tokens": 10, "cached_tokens": 2, "completion_tokens": 5, "created_at": NOW}],
-        "audit_events": [{"at": NOW, "actor_name": "cli", "event": "user_created", "target": "Alice",
-                          "details": {"role": "admin"}}],
+        "usage_records": [
+            {
+                "user_id": "u1",
+                "username": "Alice",
+                "route": "chat.completions",
+                "model": "m",
+                "prompt_tokens": 10,
+                "cached_tokens": 2,
+                "completion_tokens": 5,
+                "created_at": NOW,
+            }
+        ],
+        "audit_events": [
+            {"at": NOW, "actor_name": "cli", "event": "user_created", "target": "Alice", "details": {"role": "admin"}}
+        ],
     }
 
 
@@ -63,8 +126,14 @@ def fill(db: Database, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
             table = meta.tables[name]
             for row in table_rows:
                 values = {k: v for k, v in row.items() if k in table.c}
-                missing = [c.name for c in table.c if not c.nullable and c.name not in values
-                           and c.server_default is None and not (c.primary_key and c.name == "id")]
+                missing = [
+                    c.name
+                    for c in table.c
+                    if not c.nullable
+                    and c.name not in values
+                    and c.server_default is None
+                    and not (c.primary_key and c.name == "id")
+                ]
                 assert not missing, f"sample rows lack required columns of {name}: {missing}"
                 connection.execute(insert(table).values(**values))
             counts[name] = len(table_rows)
@@ -114,7 +183,9 @@ def test_a_database_from_a_newer_mingyan_is_refused(db_url: str, tmp_path) -> No
         upgrade(db_url)
     result = subprocess.run(
         [sys.executable, "-m", "mingyan", "db", "upgrade", "--database-url", db_url, "--data-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "does not downgrade" in result.stderr, result.stderr

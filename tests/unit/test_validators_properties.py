@@ -86,9 +86,25 @@ def test_stop_sequences(value) -> None:
 
 
 @settings(max_examples=200)
-@given(st.dictionaries(st.sampled_from([
-    "temperature", "top_p", "top_k", "min_p", "seed", "max_tokens", "stop", "repeat_penalty", "other",
-]), json_values, max_size=6))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "temperature",
+                "top_p",
+                "top_k",
+                "min_p",
+                "seed",
+                "max_tokens",
+                "stop",
+                "repeat_penalty",
+                "other",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    )
+)
 def test_generation_settings_accept_only_ranges_native_code_takes(body: dict) -> None:
     try:
         parsed = GenerationSettings.model_validate(body)

@@ -35,9 +35,7 @@ class EmbeddingRequest(BaseModel):
         """One clear message (naming `input`) for any shape OpenAI does not define."""
         if isinstance(value, str) or (isinstance(value, list) and _one_shape(value)):
             return value
-        raise ValueError(
-            "must be a string, a list of strings, a list of token ids or a list of token-id lists"
-        )
+        raise ValueError("must be a string, a list of strings, a list of token ids or a list of token-id lists")
 
     @field_validator("input")
     @classmethod

@@ -179,7 +179,8 @@ class SamplingFields(OpenAIBaseModel, SamplingSettings):
                 raise InvalidRequestError(
                     f"Unsupported field(s): {', '.join(unknown)}. mingyan does not honour "
                     "them, so it refuses the request rather than ignore them.",
-                    param=unknown[0], code="unsupported_parameter",
+                    param=unknown[0],
+                    code="unsupported_parameter",
                 )
         return data
 
@@ -242,6 +243,7 @@ class ChatCompletionRequest(SamplingFields):
 
     def engine_options(self) -> dict[str, Any]:
         return {"logit_bias": self.bias(), "logprobs": (self.top_logprobs or 0) if self.logprobs else None}
+
     tools: Annotated[list[ToolIn], Field(max_length=MAX_TOOLS)] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
@@ -263,8 +265,11 @@ class ChatCompletionRequest(SamplingFields):
         if not self.tools:
             return None
         specs = tuple(
-            ToolSpec(t.function.name, t.function.description or "",
-                     t.function.parameters if t.function.parameters is not None else {"type": "object", "properties": {}})
+            ToolSpec(
+                t.function.name,
+                t.function.description or "",
+                t.function.parameters if t.function.parameters is not None else {"type": "object", "properties": {}},
+            )
             for t in self.tools
         )
         choice = self.tool_choice

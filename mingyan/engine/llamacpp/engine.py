@@ -77,8 +77,15 @@ class LlamaCppEngine:
     """Runs a GGUF model with llama.cpp on a dedicated thread, serving several slots."""
 
     def __init__(
-        self, path: Path, *, name: str, sha256: str = "", config: EngineConfig | None = None,
-        observer: Observer | None = None, verbose: bool = False, context_class: type[NativeContext] = NativeContext,
+        self,
+        path: Path,
+        *,
+        name: str,
+        sha256: str = "",
+        config: EngineConfig | None = None,
+        observer: Observer | None = None,
+        verbose: bool = False,
+        context_class: type[NativeContext] = NativeContext,
     ) -> None:
         """`context_class` builds the llama.cpp context (a subclass can wrap its calls, say to inject faults)."""
         cfg = config or EngineConfig()
@@ -92,17 +99,25 @@ class LlamaCppEngine:
         try:
             self._ctx = context_class(
                 self._model,
-                ContextConfig(n_ctx=n_ctx * cfg.n_slots, n_batch=max(cfg.n_batch, cfg.n_slots),
-                              n_threads=cfg.n_threads, n_seq_max=cfg.n_slots),
+                ContextConfig(
+                    n_ctx=n_ctx * cfg.n_slots,
+                    n_batch=max(cfg.n_batch, cfg.n_slots),
+                    n_threads=cfg.n_threads,
+                    n_seq_max=cfg.n_slots,
+                ),
                 abort_check=self._should_abort,
             )
         except ModelError:
             self._model.free()
             raise
         self._info = ModelInfo(
-            name=name, path=str(path), sha256=sha256, n_ctx=self._ctx.n_ctx_seq,
+            name=name,
+            path=str(path),
+            sha256=sha256,
+            n_ctx=self._ctx.n_ctx_seq,
             n_ctx_train=self._model.n_ctx_train,
-            architecture=self._model.meta("general.architecture") or "unknown", n_vocab=self._model.n_vocab,
+            architecture=self._model.meta("general.architecture") or "unknown",
+            n_vocab=self._model.n_vocab,
         )
         try:
             self._template, self._stop_ids = self._load_chat_format(name)
@@ -114,7 +129,9 @@ class LlamaCppEngine:
         self._slots = [Slot(seq_id=i) for i in range(cfg.n_slots)]
         self._queue = FairQueue(cfg.max_queue)
         self._cache = StateCache(
-            model_sha256=sha256, ram_bytes=cfg.cache_ram_bytes, disk_dir=cfg.cache_dir,
+            model_sha256=sha256,
+            ram_bytes=cfg.cache_ram_bytes,
+            disk_dir=cfg.cache_dir,
             disk_bytes=cfg.cache_disk_bytes,
         )
         self._observer = observer
@@ -164,11 +181,16 @@ class LlamaCppEngine:
     def stats(self) -> EngineStats:
         c = self._counts
         return EngineStats(
-            active=sum(slot.busy for slot in self._slots), queued=len(self._queue),
-            requests_total=c.requests, cancelled_total=c.cancelled,
-            prompt_tokens_total=c.prompt_tokens, cached_tokens_total=c.cached_tokens,
-            generated_tokens_total=c.generated_tokens, prefill_tokens_total=c.prefill_tokens,
-            errors_total=c.errors, last_error=c.last_error,
+            active=sum(slot.busy for slot in self._slots),
+            queued=len(self._queue),
+            requests_total=c.requests,
+            cancelled_total=c.cancelled,
+            prompt_tokens_total=c.prompt_tokens,
+            cached_tokens_total=c.cached_tokens,
+            generated_tokens_total=c.generated_tokens,
+            prefill_tokens_total=c.prefill_tokens,
+            errors_total=c.errors,
+            last_error=c.last_error,
         )
 
     def forget(self, scope: str, label: str | None = None) -> None:
@@ -203,8 +225,10 @@ class LlamaCppEngine:
     def _load_chat_format(self, name: str) -> tuple[ChatTemplate, frozenset[int]]:
         model = self._model
         fmt = resolve_chat_format(
-            self._info.architecture, model.meta("general.name"),
-            model.meta("tokenizer.chat_template"), label=f"model {name}",
+            self._info.architecture,
+            model.meta("general.name"),
+            model.meta("tokenizer.chat_template"),
+            label=f"model {name}",
         )
         try:
             template = ChatTemplate(

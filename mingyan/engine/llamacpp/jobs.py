@@ -79,9 +79,7 @@ class FairQueue:
                 self._turn += 1
                 self._last_served[user] = self._turn
                 if len(self._last_served) > 4 * self.max_size:  # forget long-gone users
-                    self._last_served = {
-                        u: t for u, t in self._last_served.items() if u in self._by_user or u == user
-                    }
+                    self._last_served = {u: t for u, t in self._last_served.items() if u in self._by_user or u == user}
                 return job
             return None
 

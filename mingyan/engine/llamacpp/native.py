@@ -58,9 +58,7 @@ class NativeModel:
             params.use_extra_bufts = False
         self.ptr = self.lib.llama_model_load_from_file(str(path).encode(), params)
         if not self.ptr:
-            raise ModelError(
-                f"llama.cpp could not load {path} (unsupported architecture or damaged file)"
-            )
+            raise ModelError(f"llama.cpp could not load {path} (unsupported architecture or damaged file)")
         self.vocab = self.lib.llama_model_get_vocab(self.ptr)
         self.n_vocab = self.lib.llama_vocab_n_tokens(self.vocab)
         self.n_ctx_train = self.lib.llama_model_n_ctx_train(self.ptr)
@@ -101,9 +99,7 @@ class NativeModel:
         capacity = len(data) + 8
         while True:
             out = (self.lib.llama_token * capacity)()
-            n = self.lib.llama_tokenize(
-                self.vocab, data, len(data), out, capacity, add_bos, parse_special
-            )
+            n = self.lib.llama_tokenize(self.vocab, data, len(data), out, capacity, add_bos, parse_special)
             if n >= 0:
                 return list(out[:n])
             capacity = -n
@@ -237,15 +233,20 @@ def grammar_sampler(model: NativeModel, constraint: Constraint):
         ptr = lib.llama_sampler_init_grammar(model.vocab, text, root)
     else:
         patterns = [rf"[\s\S]*?({re.escape(t)})[\s\S]*".encode() for t in constraint.triggers]
-        tokens = [ids[0] for t in constraint.triggers
-                  if len(ids := model.tokenize(t, add_bos=False)) == 1]
+        tokens = [ids[0] for t in constraint.triggers if len(ids := model.tokenize(t, add_bos=False)) == 1]
         ptr = lib.llama_sampler_init_grammar_lazy_patterns(
-            model.vocab, text, root, (ctypes.c_char_p * len(patterns))(*patterns), len(patterns),
-            (lib.llama_token * max(1, len(tokens)))(*tokens), len(tokens),
+            model.vocab,
+            text,
+            root,
+            (ctypes.c_char_p * len(patterns))(*patterns),
+            len(patterns),
+            (lib.llama_token * max(1, len(tokens)))(*tokens),
+            len(tokens),
         )
     if not ptr:
         raise InvalidRequestError(
-            "the grammar for this request could not be parsed by llama.cpp", param="grammar",
+            "the grammar for this request could not be parsed by llama.cpp",
+            param="grammar",
             code="invalid_grammar",
         )
     return ptr
@@ -260,7 +261,10 @@ class Sampler:
     """A llama.cpp sampler chain built from SamplingParams (one per generation)."""
 
     def __init__(
-        self, model: NativeModel, params: SamplingParams, history: list[int],
+        self,
+        model: NativeModel,
+        params: SamplingParams,
+        history: list[int],
         logit_bias: tuple[tuple[int, float], ...] = (),
     ) -> None:
         lib = self.lib = model.lib
@@ -271,15 +275,14 @@ class Sampler:
         if logit_bias:  # first: the rest of the chain sees the biased logits (llama.cpp copies the array)
             biases = (lib.llama_logit_bias * len(logit_bias))(*(lib.llama_logit_bias(t, b) for t, b in logit_bias))
             self._add(lib.llama_sampler_init_logit_bias(model.n_vocab, len(logit_bias), biases))
-        penalties = (
-            params.repeat_penalty != 1.0
-            or params.presence_penalty != 0.0
-            or params.frequency_penalty != 0.0
-        )
+        penalties = params.repeat_penalty != 1.0 or params.presence_penalty != 0.0 or params.frequency_penalty != 0.0
         if penalties:
             penalty = lib.llama_sampler_init_penalties(
-                model.n_vocab, params.penalty_last_n, params.repeat_penalty,
-                params.frequency_penalty, params.presence_penalty,
+                model.n_vocab,
+                params.penalty_last_n,
+                params.repeat_penalty,
+                params.frequency_penalty,
+                params.presence_penalty,
             )
             self._add(penalty)
         if params.temperature <= 0.0:

@@ -41,7 +41,9 @@ def scope_id(scope: str) -> str:
 
 
 def label_id(label: str) -> str:
-    return hashlib.sha256(b"mingyan-kv-label\0" + label.encode("utf-8", "surrogatepass")).hexdigest()[:32] if label else ""
+    return (
+        hashlib.sha256(b"mingyan-kv-label\0" + label.encode("utf-8", "surrogatepass")).hexdigest()[:32] if label else ""
+    )
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -241,11 +243,19 @@ class StateCache:
         folder = self._dir / entry.scope
         folder.mkdir(exist_ok=True)
         path = folder / (hashlib.sha256(array("i", entry.tokens).tobytes()).hexdigest()[:40] + ".kv")
-        header = json.dumps({
-            "model_sha256": self.model_sha256, "scope": entry.scope, "label": entry.label,
-            "n_tokens": len(entry.tokens), "state_sha256": hashlib.sha256(state).hexdigest(),
-            "state_bytes": len(state),
-        }).encode() + b"\n"
+        header = (
+            json.dumps(
+                {
+                    "model_sha256": self.model_sha256,
+                    "scope": entry.scope,
+                    "label": entry.label,
+                    "n_tokens": len(entry.tokens),
+                    "state_sha256": hashlib.sha256(state).hexdigest(),
+                    "state_bytes": len(state),
+                }
+            ).encode()
+            + b"\n"
+        )
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             f.write(MAGIC + header + array("i", entry.tokens).tobytes())
@@ -290,8 +300,13 @@ class StateCache:
             found = self._read(path, header_only=True)
             if isinstance(found, tuple) and found[1]:
                 header, tokens = found
-                entry = Entry(scope=path.parent.name, tokens=tokens, size=path.stat().st_size,
-                              label=str(header.get("label") or ""), path=path)
+                entry = Entry(
+                    scope=path.parent.name,
+                    tokens=tokens,
+                    size=path.stat().st_size,
+                    label=str(header.get("label") or ""),
+                    path=path,
+                )
                 self._entries[entry.key] = entry
             else:
                 path.unlink(missing_ok=True)

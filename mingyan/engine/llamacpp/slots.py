@@ -58,7 +58,11 @@ class Slot:
         self.started, self.first_token_at = time.monotonic(), None
 
     def accept(
-        self, token: int, model: NativeModel, stop_ids: frozenset[int], logprob: TokenLogprob | None = None,
+        self,
+        token: int,
+        model: NativeModel,
+        stop_ids: frozenset[int],
+        logprob: TokenLogprob | None = None,
     ) -> FinishReason | None:
         """Take a sampled token: stream its text; say whether the answer is finished."""
         assert self.job is not None

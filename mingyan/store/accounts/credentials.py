@@ -45,9 +45,7 @@ def check_username(username: object) -> str:
         raise InvalidValue("a username cannot start with a combining mark", param="username")
     key = username_key(username)
     if len(key) > USERNAME_KEY_MAX or not all(_username_char(char) for char in key):
-        raise InvalidValue(
-            "this username's compatibility form holds characters a username may not", param="username"
-        )
+        raise InvalidValue("this username's compatibility form holds characters a username may not", param="username")
     return key
 
 

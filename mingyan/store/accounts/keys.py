@@ -49,16 +49,22 @@ class KeyStore:
         values = check_limits(limits)
         plaintext = new_api_key()
         row = t.ApiKey(
-            user_id=user_id, name=name, prefix=shown_prefix(plaintext), key_hash=digest(plaintext),
-            created_at=self.now(), **values,
+            user_id=user_id,
+            name=name,
+            prefix=shown_prefix(plaintext),
+            key_hash=digest(plaintext),
+            created_at=self.now(),
+            **values,
         )
         with self.db.sessions.begin() as session:
             # The user's row is locked (PostgreSQL) so that keys made at once are counted one by one.
             locked = select(t.User.id).where(t.User.id == user_id).with_for_update()
             if not isinstance(user_id, str) or session.scalar(locked) is None:
                 raise NotFound(f"No user {user_id}.")
-            active = select(func.count()).select_from(t.ApiKey).where(
-                t.ApiKey.user_id == user_id, t.ApiKey.revoked_at.is_(None)
+            active = (
+                select(func.count())
+                .select_from(t.ApiKey)
+                .where(t.ApiKey.user_id == user_id, t.ApiKey.revoked_at.is_(None))
             )
             if (session.scalar(active) or 0) >= MAX_ACTIVE_KEYS:
                 raise Conflict(
@@ -72,8 +78,7 @@ class KeyStore:
         """The user's keys, revoked ones included, newest first."""
         with self.db.reads() as session:
             rows = session.scalars(
-                select(t.ApiKey).where(t.ApiKey.user_id == user_id)
-                .order_by(t.ApiKey.created_at.desc(), t.ApiKey.id)
+                select(t.ApiKey).where(t.ApiKey.user_id == user_id).order_by(t.ApiKey.created_at.desc(), t.ApiKey.id)
             )
             return [ApiKey.of(row) for row in rows]
 

@@ -30,8 +30,19 @@ from mingyan.store.tables import utcnow
 NO_LIMITS = Quota()
 INT_MAX = 2**31 - 1  # the columns are 32-bit integers
 AUDIT_EVENTS = (
-    "login", "login_failed", "logout", "password_changed", "user_created", "user_disabled", "user_enabled",
-    "user_deleted", "role_changed", "key_created", "key_revoked", "export", "conversation_deleted",
+    "login",
+    "login_failed",
+    "logout",
+    "password_changed",
+    "user_created",
+    "user_disabled",
+    "user_enabled",
+    "user_deleted",
+    "role_changed",
+    "key_created",
+    "key_revoked",
+    "export",
+    "conversation_deleted",
     "quota_changed",
 )  # the events mingyan writes; `audit` takes others too (at most 64 characters)
 
@@ -92,26 +103,40 @@ class Ledger:
         api_key_id: str | None = None,
     ) -> None:
         """One served request. The username is copied in, so totals outlive the user."""
-        counts = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "cached_tokens": cached_tokens}
+        counts = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "cached_tokens": cached_tokens,
+        }
         for name, value in counts.items():
             _check_count(name, value, maximum=INT_MAX)
         with self.db.sessions.begin() as session:
             user = session.get(t.User, user_id) if user_id is not None else None
             if user is None:  # anonymous, or deleted while the request ran (its keys went with it)
                 user_id = api_key_id = None
-            session.add(t.UsageRecord(
-                user_id=user_id, username=user.username if user else "", api_key_id=api_key_id,
-                route=clip(route, 64) or "", model=clip(model, 200) or "", created_at=self.now(), **counts,
-            ))
+            session.add(
+                t.UsageRecord(
+                    user_id=user_id,
+                    username=user.username if user else "",
+                    api_key_id=api_key_id,
+                    route=clip(route, 64) or "",
+                    model=clip(model, 200) or "",
+                    created_at=self.now(),
+                    **counts,
+                )
+            )
 
     def usage_totals(self, *, user_id: str | None = None, since: datetime | None = None) -> list[UsageTotal]:
         """Requests and tokens per user (deleted users under the name they had), by name."""
         record = t.UsageRecord
         query = select(
-            record.user_id, record.username, func.count(),
-            *(func.coalesce(func.sum(column), 0) for column in
-              (record.prompt_tokens, record.cached_tokens, record.completion_tokens)),
+            record.user_id,
+            record.username,
+            func.count(),
+            *(
+                func.coalesce(func.sum(column), 0)
+                for column in (record.prompt_tokens, record.cached_tokens, record.completion_tokens)
+            ),
         ).group_by(record.user_id, record.username)
         if user_id is not None:
             query = query.where(record.user_id == user_id)
@@ -152,8 +177,13 @@ class Ledger:
         else:
             actor_id, actor_name = None, actor or ""
         row = t.AuditEvent(
-            at=self.now(), actor_id=actor_id, actor_name=clip(actor_name, 64), event=event,
-            target=clip(target, 200) or "", ip=clip(ip, 64), details=details,
+            at=self.now(),
+            actor_id=actor_id,
+            actor_name=clip(actor_name, 64),
+            event=event,
+            target=clip(target, 200) or "",
+            ip=clip(ip, 64),
+            details=details,
         )
         with self.db.sessions.begin() as session:
             session.add(row)

@@ -42,8 +42,12 @@ class User:
     @classmethod
     def of(cls, row: t.User) -> User:
         return cls(
-            id=row.id, username=row.username, role=row.role, disabled=row.disabled,
-            created_at=aware(row.created_at), updated_at=aware(row.updated_at),
+            id=row.id,
+            username=row.username,
+            role=row.role,
+            disabled=row.disabled,
+            created_at=aware(row.created_at),
+            updated_at=aware(row.updated_at),
             password_changed_at=aware(row.password_changed_at),
         )
 
@@ -62,8 +66,13 @@ class LoginSession:
     @classmethod
     def of(cls, row: t.LoginSession) -> LoginSession:
         return cls(
-            id=row.id, user_id=row.user_id, csrf_hash=row.csrf_hash, created_at=aware(row.created_at),
-            expires_at=aware(row.expires_at), last_seen_at=aware(row.last_seen_at), ip=row.ip,
+            id=row.id,
+            user_id=row.user_id,
+            csrf_hash=row.csrf_hash,
+            created_at=aware(row.created_at),
+            expires_at=aware(row.expires_at),
+            last_seen_at=aware(row.last_seen_at),
+            ip=row.ip,
             user_agent=row.user_agent,
         )
 
@@ -78,10 +87,9 @@ class Quota:
 
     def over(self, defaults: Quota) -> Quota:
         """These values where set, `defaults` elsewhere."""
-        return Quota(**{
-            name: getattr(defaults, name) if getattr(self, name) is None else getattr(self, name)
-            for name in LIMITS
-        })
+        return Quota(
+            **{name: getattr(defaults, name) if getattr(self, name) is None else getattr(self, name) for name in LIMITS}
+        )
 
     def narrowed_by(self, other: Quota) -> Quota:
         """The smaller of the two limits, for each limit `other` sets."""
@@ -114,9 +122,14 @@ class ApiKey:
     @classmethod
     def of(cls, row: t.ApiKey) -> ApiKey:
         return cls(
-            id=row.id, user_id=row.user_id, name=row.name, prefix=row.prefix,
-            created_at=aware(row.created_at), last_used_at=aware(row.last_used_at),
-            revoked_at=aware(row.revoked_at), limits=Quota.of(row),
+            id=row.id,
+            user_id=row.user_id,
+            name=row.name,
+            prefix=row.prefix,
+            created_at=aware(row.created_at),
+            last_used_at=aware(row.last_used_at),
+            revoked_at=aware(row.revoked_at),
+            limits=Quota.of(row),
         )
 
 

@@ -69,8 +69,14 @@ class UserStore:
         password_hash = self.passwords.hash(password)
         now = self.now()
         row = t.User(
-            username=username, username_key=key, password_hash=password_hash, role=role, disabled=False,
-            created_at=now, updated_at=now, password_changed_at=now,
+            username=username,
+            username_key=key,
+            password_hash=password_hash,
+            role=role,
+            disabled=False,
+            created_at=now,
+            updated_at=now,
+            password_changed_at=now,
         )
         taken = Conflict(f"The username {username} is taken.", code="username_taken")
         try:
@@ -85,6 +91,7 @@ class UserStore:
         except IntegrityError as exc:  # a concurrent create won the race
             raise taken from exc
         return User.of(row)
+
     def find_lookalike(self, username: str) -> str | None:
         """An existing username that `username` looks like (same confusables skeleton), or None."""
         with self.db.reads() as session:
@@ -93,6 +100,7 @@ class UserStore:
     def _lookalike(self, session: Session, username: str) -> str | None:
         skeleton = self.skeletons(username)
         return next((n for n in session.scalars(select(t.User.username)) if self.skeletons(n) == skeleton), None)
+
     def _refuse_lookalike(self, session: Session, username: str) -> None:
         """Conflict when the name's confusables skeleton is an existing user's (`аdmin` beside `admin`)."""
         existing = self._lookalike(session, username)
@@ -243,11 +251,18 @@ class UserStore:
         with self.db.sessions.begin() as session:
             if user_row(session, user_id).disabled:
                 raise AuthFailed("This account is disabled.")
-            session.add(t.LoginSession(
-                id=digest(token), user_id=user_id, csrf_hash=digest(csrf), created_at=now,
-                expires_at=now + timedelta(seconds=ttl_s), last_seen_at=now,
-                ip=clip(ip, 64), user_agent=clip(user_agent, 200),
-            ))
+            session.add(
+                t.LoginSession(
+                    id=digest(token),
+                    user_id=user_id,
+                    csrf_hash=digest(csrf),
+                    created_at=now,
+                    expires_at=now + timedelta(seconds=ttl_s),
+                    last_seen_at=now,
+                    ip=clip(ip, 64),
+                    user_agent=clip(user_agent, 200),
+                )
+            )
         return token, csrf
 
     def resolve_session(self, token: str) -> tuple[User, LoginSession] | None:
@@ -345,6 +360,4 @@ def _keep_an_admin(session: Session, user_id: str) -> None:
     """
     admins = session.scalars(select(t.User.id).where(*_ENABLED_ADMIN).with_for_update()).all()
     if admins == [user_id]:
-        raise Conflict(
-            "This is the last enabled admin; make another user admin first.", code="last_admin"
-        )
+        raise Conflict("This is the last enabled admin; make another user admin first.", code="last_admin")

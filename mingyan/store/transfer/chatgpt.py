@@ -137,9 +137,7 @@ class _Kept:
     values: dict[str, Any]
 
 
-def _convert(
-    conversation: ChatConversation, where: str, skipped: Counter[str], now: datetime
-) -> ConversationRecord:
+def _convert(conversation: ChatConversation, where: str, skipped: Counter[str], now: datetime) -> ConversationRecord:
     mapping = conversation.mapping
     parents = _checked_parents(mapping, where)
     created = _time(conversation.create_time, f"{where}.create_time") or now
@@ -259,8 +257,7 @@ def _conversation_row(
     return {
         "id": f"{where}",  # replaced by a fresh id when written
         "title": _bounded(conversation.title, Conversation, "title", f"{where}.title") or "",
-        "model": _bounded(conversation.default_model_slug, Conversation, "model", f"{where}.default_model_slug")
-        or "",
+        "model": _bounded(conversation.default_model_slug, Conversation, "model", f"{where}.default_model_slug") or "",
         "system_prompt": None,
         "settings": {},
         "pinned": False,

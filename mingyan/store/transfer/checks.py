@@ -187,9 +187,7 @@ def from_epoch(seconds: float, where: str) -> datetime:
     try:
         return in_range(datetime.fromtimestamp(seconds, UTC))
     except (OverflowError, OSError, ValueError):
-        raise ImportFormatError(
-            f"{where}: must be a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
-        ) from None
+        raise ImportFormatError(f"{where}: must be a time between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}") from None
 
 
 def in_range(moment: datetime) -> datetime:
@@ -255,8 +253,12 @@ def _problem(item: ErrorDetails, prefix: str) -> str:
     return f"{where or 'the file'}: {text}{shown}"
 
 
-_BOUNDS = {"greater_than_equal": ("ge", "at least"), "less_than_equal": ("le", "at most"),
-           "greater_than": ("gt", "greater than"), "less_than": ("lt", "less than")}
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "less_than_equal": ("le", "at most"),
+    "greater_than": ("gt", "greater than"),
+    "less_than": ("lt", "less than"),
+}
 
 
 def _bound(kind: str, ctx: dict[str, Any], *, settings: bool) -> str:

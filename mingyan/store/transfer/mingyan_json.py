@@ -247,8 +247,7 @@ def _check_ids_unique(conversations: Sequence[ConversationEntry]) -> None:
         for mi, message in enumerate(conversation.messages):
             if message.id in message_at:
                 raise ImportFormatError(
-                    f"{where}.messages[{mi}].id: {excerpt(message.id)} is already the id of "
-                    f"{message_at[message.id]}"
+                    f"{where}.messages[{mi}].id: {excerpt(message.id)} is already the id of {message_at[message.id]}"
                 )
             message_at[message.id] = f"{where}.messages[{mi}]"
 

@@ -42,9 +42,7 @@ def upgrade() -> None:
             sa.ForeignKey("conversations.id", ondelete="CASCADE"),
             nullable=False,
         ),
-        sa.Column(
-            "parent_id", sa.String(32), sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=True
-        ),
+        sa.Column("parent_id", sa.String(32), sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=True),
         sa.Column("role", sa.String(16), nullable=False),
         sa.Column("content", sa.Text, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),

@@ -128,9 +128,7 @@ def upgrade() -> None:
     elif dialect == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         for name, table, column in POSTGRESQL_INDEXES:
-            op.create_index(
-                name, table, [column], postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"}
-            )
+            op.create_index(name, table, [column], postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
     else:
         raise NotImplementedError(f"search needs SQLite or PostgreSQL, not {dialect}")
 

@@ -130,9 +130,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("user_id", sa.String(32), _user_fk("SET NULL"), nullable=True),
         sa.Column("username", sa.String(64), nullable=False),
-        sa.Column(
-            "api_key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True
-        ),
+        sa.Column("api_key_id", sa.String(32), sa.ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True),
         sa.Column("route", sa.String(64), nullable=False),
         sa.Column("model", sa.String(200), nullable=False),
         sa.Column("prompt_tokens", sa.Integer, nullable=False),
