@@ -96,20 +96,7 @@ class LlamaCppEngine:
         self.config = cfg
         self._batch_jobs: list[Job] = []
         self._closing = self._closed = False
-        try:
-            self._ctx = context_class(
-                self._model,
-                ContextConfig(
-                    n_ctx=n_ctx * cfg.n_slots,
-                    n_batch=max(cfg.n_batch, cfg.n_slots),
-                    n_threads=cfg.n_threads,
-                    n_seq_max=cfg.n_slots,
-                ),
-                abort_check=self._should_abort,
-            )
-        except ModelError:
-            self._model.free()
-            raise
+        self._ctx = self._open_context(context_class, n_ctx)
         self._info = ModelInfo(
             name=name,
             path=str(path),
@@ -140,6 +127,25 @@ class LlamaCppEngine:
         self._forget_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
         self._thread.start()
+
+    def _open_context(self, context_class: type[NativeContext], n_ctx: int) -> NativeContext:
+        """One llama.cpp context holding `n_slots` sequences of `n_ctx` cells (the model is freed
+        if it cannot be made)."""
+        cfg = self.config
+        try:
+            return context_class(
+                self._model,
+                ContextConfig(
+                    n_ctx=n_ctx * cfg.n_slots,
+                    n_batch=max(cfg.n_batch, cfg.n_slots),
+                    n_threads=cfg.n_threads,
+                    n_seq_max=cfg.n_slots,
+                ),
+                abort_check=self._should_abort,
+            )
+        except ModelError:
+            self._model.free()
+            raise
 
     # -- the Engine protocol -------------------------------------------------------
 
