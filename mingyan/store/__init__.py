@@ -6,5 +6,6 @@
 - `search`         full-text search of one owner's messages and titles (Chinese and English)
 - `accounts/`      users and login sessions, API keys, the ledger (quotas, usage, audit log)
 - `transfer/`      export and import (mingyan JSON, ChatGPT, Markdown), all or nothing
+- `backup`         online backups (SQLite backup API, pg_dump) and restores
 - `errors`         NotFound, Conflict, InvalidValue, ... (mapped to HTTP statuses by the API)
 """
