@@ -57,7 +57,11 @@ async def list_models(request: Request) -> ModelList:
     info, created = ctx.chat.engine.info, ctx.started
     cards = [ModelCard(id=info.name, created=created, context_length=info.n_ctx)]
     if (embedder := ctx.embedder) is not None:
-        cards.append(ModelCard(id=embedder.info.name, created=created, context_length=embedder.info.max_input_tokens))
+        cards.append(
+            ModelCard(
+                id=embedder.info.name, created=created, context_length=embedder.info.max_input_tokens, kind="embedding"
+            )
+        )
     return ModelList(data=cards)
 
 

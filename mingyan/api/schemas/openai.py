@@ -457,6 +457,7 @@ class ModelCard(OpenAIBaseModel):
     created: int
     owned_by: str = "mingyan"
     context_length: int | None = None
+    kind: Literal["chat", "embedding"] = "chat"  # mingyan's own: what the model serves
 
 
 class ModelList(OpenAIBaseModel):

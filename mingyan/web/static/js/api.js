@@ -136,3 +136,8 @@ export const paths = {
   message: (cid, mid, action) =>
     `/api/conversations/${encodeURIComponent(cid)}/messages/${encodeURIComponent(mid)}/${action}`,
 };
+
+/** The chat models of a /v1/models answer (the embedding model serves /v1/embeddings only). */
+export function chatModels(list) {
+  return list.data.filter((m) => m.kind !== "embedding");
+}

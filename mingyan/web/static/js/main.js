@@ -3,7 +3,7 @@
 // GET /api/auth/status and /api/auth/me decide between the chat (signed in, or no accounts: local
 // mode) and the sign-in view; any later 401 comes back to sign-in, keeping the composer's text.
 
-import { api } from "./api.js";
+import { api, chatModels } from "./api.js";
 import { $, copyText, h } from "./dom.js";
 import { initI18n, t, tr, onLangChange, toggleLang } from "./i18n.js";
 import { applyTheme, toggleTheme } from "./theme.js";
@@ -340,7 +340,7 @@ onLangChange(() => {
 });
 
 function loadModels() {
-  api.get("/v1/models").then((models) => ($("#model-name").textContent = models.data.map((m) => m.id).join(", ")), () => {});
+  api.get("/v1/models").then((models) => ($("#model-name").textContent = chatModels(models).map((m) => m.id).join(", ")), () => {});
 }
 
 async function start() {

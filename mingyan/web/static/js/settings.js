@@ -2,7 +2,7 @@
 // (PATCH /api/conversations/{id}; with no conversation open, those of the next new chat), saved
 // personas, language, theme, and the server's API key (when it has one).
 
-import { api, paths } from "./api.js";
+import { api, chatModels, paths } from "./api.js";
 import { h, $ } from "./dom.js";
 import { t, tr, langPref, setLang } from "./i18n.js";
 import { themePref, applyTheme } from "./theme.js";
@@ -70,9 +70,9 @@ export class SettingsDialog {
   async loadModels() {
     const select = $("#set-model", this.dialog);
     try {
-      const models = await api.get("/v1/models");
-      select.replaceChildren(...models.data.map((m) => h("option", { value: m.id, text: m.id })));
-      select.disabled = models.data.length < 2;
+      const models = chatModels(await api.get("/v1/models"));
+      select.replaceChildren(...models.map((m) => h("option", { value: m.id, text: m.id })));
+      select.disabled = models.length < 2;
     } catch {
       /* shown by the API key field */
     }
