@@ -18,6 +18,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"formats"}),
     frozenset({"engine", "store"}),
     frozenset({"models"}),
+    # Capabilities the chat service composes; peers (none imports another).
+    frozenset({"documents", "safety", "tools", "serving"}),
     frozenset({"chat"}),
     frozenset({"accounts"}),
     frozenset({"bootstrap"}),
