@@ -23,7 +23,7 @@ from mingyan.errors import (
     MingyanError,
     TemplateError,
 )
-from mingyan.store.errors import ImportFormatError, NotFound
+from mingyan.store.errors import ImportFormatError, NotFound, is_disk_full
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,16 @@ async def _mapped(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_away(_: Request, exc: Exception) -> JSONResponse:
-    log.warning("database unavailable: %s", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if is_disk_full(exc):  # the operator must free space; reads and /v1 go on meanwhile
+        log.error("the database's disk is full; writes fail until space is freed: %s", reason)
+        message = "The database's disk is full, so nothing can be saved right now; retry once space is freed."
+    else:
+        log.warning("database unavailable: %s", reason)
+        message = "The database is unavailable right now; retry shortly."
     return error_response(
         503,
-        "The database is unavailable right now; retry shortly.",
+        message,
         code="database_unavailable",
         headers={"Retry-After": "2"},
     )

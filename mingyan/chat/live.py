@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
 from mingyan.store.conversations import ConversationStore
-from mingyan.store.errors import NotFound
+from mingyan.store.errors import NotFound, is_disk_full
 from mingyan.store.tables import Message
 
 log = logging.getLogger(__name__)
@@ -185,10 +185,10 @@ class LiveReply:
                 return await asyncio.to_thread(
                     self.store.finish_message, self.owner, self.id, status, finish_reason, **fields
                 )
-            except DATABASE_AWAY:
+            except DATABASE_AWAY as exc:
                 if time.monotonic() > deadline:
                     raise
-                log.warning("reply %s: the database is away; saving again in %.1f s", self.id, pause)
+                log.warning("reply %s: %s; saving again in %.1f s", self.id, _why(exc), pause)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 4.0)
 
@@ -203,8 +203,12 @@ class LiveReply:
                 except NotFound:  # the conversation was deleted while its reply ran
                     self.stop("stopped")
                     return
-                except DATABASE_AWAY:  # a restart: the text stays in memory; the next save catches up
-                    log.warning("reply %s: the database is away; partial save skipped", self.id)
+                except DATABASE_AWAY as exc:  # a restart, a full disk: the text stays in memory for the next save
+                    log.warning("reply %s: %s; partial save skipped", self.id, _why(exc))
+
+
+def _why(exc: BaseException) -> str:
+    return "the database's disk is full" if is_disk_full(exc) else "the database is away"
 
 
 def _finish_reason(finish: TokenEvent | None, status: str) -> str | None:

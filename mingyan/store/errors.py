@@ -23,3 +23,16 @@ class AuthFailed(MingyanError):
 
 class InvalidValue(InvalidRequestError, ValueError):
     """A username, password, role, key name or limit breaks its rules; `param` names which."""
+
+
+DISK_FULL_SIGNS = (
+    "database or disk is full",  # SQLite (SQLITE_FULL)
+    "no space left on device",  # PostgreSQL (53100 disk_full) and the OS (ENOSPC)
+    "disk_full",
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error says its disk is full (rather than that the server went away)."""
+    text = str(exc).lower()
+    return any(sign in text for sign in DISK_FULL_SIGNS)

@@ -17,6 +17,7 @@ one conversation's) states from RAM and disk.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -228,10 +229,12 @@ class StateCache:
                 with self._disk_lock:
                     self._write(entry)
                 self._enforce_disk_budget()
-            except OSError as exc:
-                log.warning("could not save a KV state: %s", exc)
+            except OSError as exc:  # a full disk, above all: skip this state rather than keep it in RAM
+                log.warning("KV state not saved (the next turn of its conversation prefills again): %s", exc)
                 with self._lock:
                     entry.writing = False
+                    if self._ram_used > self.ram_bytes:
+                        self._drop_locked(entry)
 
     def _write(self, entry: Entry) -> None:
         assert self._dir is not None
@@ -256,11 +259,19 @@ class StateCache:
             ).encode()
             + b"\n"
         )
+        body = MAGIC + header + array("i", entry.tokens).tobytes()
+        free = shutil.disk_usage(folder).free
+        if free < len(body) + len(state):  # the space is better left to the database
+            raise OSError(errno.ENOSPC, f"no space left on device for a {len(state)}-byte state ({free} bytes free)")
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            f.write(MAGIC + header + array("i", entry.tokens).tobytes())
-            f.write(state)
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(body)
+                f.write(state)
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # never leave half a file behind
+            raise
         with self._lock:
             entry.writing = False
             if self._entries.get(entry.key) is not entry:  # superseded meanwhile
