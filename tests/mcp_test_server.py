@@ -1,6 +1,6 @@
 """An MCP server for the tests, written with the SDK's MCPServer (FastMCP in mcp 1.x).
 
-`python tests/mcp_test_server.py` serves over stdio; `... http PORT` over streamable HTTP on
+`python tests/mcp_test_server.py [--tools a,b]` serves over stdio; `... http PORT` over streamable HTTP on
 127.0.0.1 (requests without `Authorization: Bearer test-token` get 401 when `--auth` is given).
 Tools: `get_weather` (a fixed, recognizable answer), `environment` (the names of its own
 environment variables), `hang` (never answers), `send_email` (a side effect: appends to a file
@@ -60,6 +60,11 @@ def main(argv: list[str]) -> None:
     if "--outbox" in argv:
         outbox = Path(argv[argv.index("--outbox") + 1])
     app = build(outbox)
+    if "--tools" in argv:  # offer only these (a small model picks better among few tools)
+        keep = set(argv[argv.index("--tools") + 1].split(","))
+        for name in [t.name for t in app._tool_manager.list_tools()]:
+            if name not in keep:
+                app.remove_tool(name)
     if argv[:1] == ["http"]:
         starlette = app.streamable_http_app()
         if "--auth" in argv:

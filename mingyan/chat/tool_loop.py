@@ -149,13 +149,14 @@ class ToolLoopReply(LiveReply):
         """As LiveReply's, with the current message on the snapshot (the loop's newest message)."""
         async for event in super().events():
             if event.type == "snapshot":
-                event = ReplyEvent("snapshot", text=event.text, message=self.message)
+                yield ReplyEvent("snapshot", text=event.text, message=self.message)
+                for notice in self.setup.toolset.notices:  # servers that could not be listed
+                    yield ReplyEvent("notice", text=notice)
+                continue
             yield event
 
     async def _run(self, stream: EventStream) -> Message | None:
         status, error = "complete", None
-        for notice in self.setup.toolset.notices:
-            self._publish(ReplyEvent("notice", text=notice))
         try:
             while True:
                 plan = self.setup.plan(self._step_no)
