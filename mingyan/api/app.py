@@ -24,6 +24,7 @@ from mingyan.api import (
     history_routes,
     openai_routes,
     service_routes,
+    tool_server_routes,
     web,
 )
 from mingyan.api.auth import hash_key
@@ -35,10 +36,14 @@ from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
+from mingyan.chat.tool_loop import ToolKit
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder, Engine
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
+from mingyan.store.tool_servers import ToolServerStore
+from mingyan.tools.registry import ToolBox
+from mingyan.tools.secrets import HeaderVault
 
 
 def create_app(
@@ -81,6 +86,8 @@ def create_app(
         app.include_router(account_routes.public)
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
+        app.include_router(tool_server_routes.admin)
+        app.include_router(tool_server_routes.router)
         web.install(app)  # the web chat at /
     if settings.api_docs:
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
@@ -126,8 +133,11 @@ def build_context(
     chat = ChatService(engine)
     metrics = metrics or Metrics()
     metrics.attach(engine.info.name, engine.stats)
+    tools = ToolKit(ToolBox(ToolServerStore(store.db), HeaderVault(settings.data_dir))) if store is not None else None
     conversations = (
-        ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles) if store is not None else None
+        ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles, tools=tools)
+        if store is not None
+        else None
     )
     accounts = AccountStore.open(store.db) if store is not None else None
     defaults = default_quota(settings)
@@ -159,4 +169,5 @@ def build_context(
         account_service=service,
         conversations=conversations,
         embedder=embedder,
+        tools=tools,
     )

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: this module is imported by auth, errors a
     from mingyan.api.metrics import Metrics
     from mingyan.chat.conversations import ConversationService
     from mingyan.chat.service import ChatService
+    from mingyan.chat.tool_loop import ToolKit
     from mingyan.config import Settings
     from mingyan.engine.base import Embedder
     from mingyan.store.accounts.account_store import AccountStore
@@ -39,6 +40,7 @@ class AppContext:
     conversations: ConversationService | None = None
     embedder: Embedder | None = None  # /v1/embeddings; None: not served
     drain: Drain | None = None  # set by create_app: refusing new requests before shutdown
+    tools: ToolKit | None = None  # MCP tool servers and approvals (with a database)
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:
@@ -48,6 +50,10 @@ class AppContext:
     def conversation_service(self) -> ConversationService:
         assert self.conversations is not None, "a route of the history API ran without a database"
         return self.conversations
+
+    def tool_kit(self) -> ToolKit:
+        assert self.tools is not None, "a tool route ran without a database"
+        return self.tools
 
     def account_store(self) -> AccountStore:
         assert self.accounts is not None, "an accounts route ran without a database"

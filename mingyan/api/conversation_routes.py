@@ -123,7 +123,12 @@ async def send_message(conversation_id: str, body: MessageCreate, request: Reque
         principal,
         "conversations.send",
         lambda: _service(request).send(
-            principal.user_id, conversation_id, body.content, parent_id=body.parent_id, settings=_overrides(body)
+            principal.user_id,
+            conversation_id,
+            body.content,
+            parent_id=body.parent_id,
+            settings=_overrides(body),
+            tools=body.tools,
         ),
     )
     return await _respond(request, exchange, body.stream)
@@ -138,7 +143,7 @@ async def edit_message(
         principal,
         "conversations.edit",
         lambda: _service(request).edit(
-            principal.user_id, conversation_id, message_id, body.content, settings=_overrides(body)
+            principal.user_id, conversation_id, message_id, body.content, settings=_overrides(body), tools=body.tools
         ),
     )
     return await _respond(request, exchange, body.stream)
@@ -158,7 +163,7 @@ async def regenerate(
         principal,
         "conversations.regenerate",
         lambda: _service(request).regenerate(
-            principal.user_id, conversation_id, message_id, settings=_overrides(options)
+            principal.user_id, conversation_id, message_id, settings=_overrides(options), tools=options.tools
         ),
     )
     return await _respond(request, exchange, options.stream)
@@ -220,8 +225,14 @@ async def _events(reply: LiveReply, exchange: Exchange | None = None) -> AsyncIt
         if event.type == "done":
             message = MessageOut.model_validate(event.message).model_dump(mode="json") if event.message else None
             yield sse({"type": "done", "message": message})
+        elif event.message is not None:  # a tool loop's step: the message it concerns
+            yield sse({"type": event.type, "text": event.text, "message": _message_json(event.message)})
         else:
             yield sse({"type": event.type, "text": event.text})
+
+
+def _message_json(message: Message) -> dict:
+    return MessageOut.model_validate(message).model_dump(mode="json")
 
 
 async def _finished(message: Message) -> AsyncIterator[str]:

@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mingyan.chat.context import fit_context
+from mingyan.chat.context import Context, fit_context
 from mingyan.chat.live import LiveReply, ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.chat.titles import make_title
-from mingyan.engine.base import SamplingParams
+from mingyan.chat.tool_loop import LoopSetup, ToolKit, ToolLoopReply, first_request, plain_turns
+from mingyan.engine.base import GenerationRequest, SamplingParams
 from mingyan.errors import ConflictError, InvalidRequestError, MingyanError
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
@@ -51,11 +52,20 @@ def sampling_from(*layers: Mapping[str, Any] | None) -> SamplingParams:
 
 
 class ConversationService:
-    def __init__(self, store: ConversationStore, chat: ChatService, hub: ReplyHub, *, auto_titles: bool = True) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        chat: ChatService,
+        hub: ReplyHub,
+        *,
+        auto_titles: bool = True,
+        tools: ToolKit | None = None,
+    ) -> None:
         self.store = store
         self.chat = chat
         self.hub = hub
         self.auto_titles = auto_titles
+        self.tools = tools  # MCP tool servers (None: no tool loops)
         self._background: set[asyncio.Task[None]] = set()
 
     async def send(
@@ -66,6 +76,7 @@ class ConversationService:
         *,
         parent_id: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        tools: Sequence[str] = (),
     ) -> Exchange:
         """A new user message under `parent_id` (default: the current leaf), and its reply."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
@@ -78,6 +89,7 @@ class ConversationService:
             content,
             parent_id=history[-1].id if history else None,
             settings=settings,
+            tools=tools,
         )
 
     async def edit(
@@ -88,6 +100,7 @@ class ConversationService:
         content: str,
         *,
         settings: Mapping[str, Any] | None = None,
+        tools: Sequence[str] = (),
     ) -> Exchange:
         """A new version of user message `message_id`: a sibling branch, and its reply."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
@@ -102,6 +115,7 @@ class ConversationService:
             content,
             parent_id=history[-1].id if history else None,
             settings=settings,
+            tools=tools,
         )
 
     async def regenerate(
@@ -111,15 +125,16 @@ class ConversationService:
         message_id: str,
         *,
         settings: Mapping[str, Any] | None = None,
+        tools: Sequence[str] = (),
     ) -> Exchange:
         """Another reply to the user message `message_id` (or to the one an assistant `message_id` answered)."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
         path = await self._run(self.store.path_to, owner, conversation_id, message_id)
-        if path[-1].role == "assistant":
+        while path and path[-1].role in ("assistant", "tool"):  # back over a tool loop's steps too
             path = path[:-1]
         if not path or path[-1].role != "user":
             raise InvalidRequestError("there is no user message to answer here", param="message_id")
-        return await self._reply(owner, conversation, path, None, parent_id=path[-1].id, settings=settings)
+        return await self._reply(owner, conversation, path, None, parent_id=path[-1].id, settings=settings, tools=tools)
 
     async def delete(self, owner: str, conversation_id: str) -> None:
         """Stop the conversation's live replies, then delete it."""
@@ -149,13 +164,10 @@ class ConversationService:
         *,
         parent_id: str | None,
         settings: Mapping[str, Any] | None,
+        tools: Sequence[str] = (),
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
-        turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
-        if user_text is not None:
-            turns.append({"role": "user", "content": user_text})
-        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
-        request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
+        context, request, loop = await self._prepare(owner, conversation, history, user_text, sampling, tools)
 
         user_message = None
         if user_text is not None:
@@ -186,10 +198,40 @@ class ConversationService:
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
-        reply = self.hub.start(LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream)
+        if loop is not None:
+            loop.track = lambda message_id: self.hub.track(reply, message_id)
+            live: LiveReply = ToolLoopReply(self.store, owner, assistant, loop, prompt_tokens=len(context.tokens))
+        else:
+            live = LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens))
+        reply = self.hub.start(live, stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
             self._in_background(self._title_after(reply, conversation.id, user_text))
         return Exchange(user_message, reply, context.omitted_turns)
+
+    async def _prepare(
+        self,
+        owner: str,
+        conversation: Conversation,
+        history: list[Message],
+        user_text: str | None,
+        sampling: SamplingParams,
+        tools: Sequence[str],
+    ) -> tuple[Context, GenerationRequest, LoopSetup | None]:
+        """The context and the engine request (with tools: the tool loop's setup and first request)."""
+        if tools:
+            if self.tools is None:
+                raise InvalidRequestError("this server has no tool servers", param="tools")
+            loop, request = await first_request(
+                self.chat, self.tools, tools, conversation.system_prompt, history, user_text, sampling,
+                user=owner, scope=owner, label=conversation.id,
+            )  # fmt: skip
+            return Context([], list(request.prompt_tokens), 0), request, loop
+        turns = plain_turns(history)
+        if user_text is not None:
+            turns.append({"role": "user", "content": user_text})
+        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
+        request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
+        return context, request, None
 
     def _refuse_live_parent(self, owner: str, history: list[Message]) -> None:
         if history and self.hub.get(owner, history[-1].id) is not None:

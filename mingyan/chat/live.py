@@ -240,8 +240,19 @@ class ReplyHub:
 
     def start(self, reply: LiveReply, stream: EventStream) -> LiveReply:
         self._replies[reply.id] = reply
-        reply.start(stream, on_done=lambda r: self._replies.pop(r.id, None))
+        reply.start(stream, on_done=self._forget)
         return reply
+
+    def track(self, reply: LiveReply, message_id: str) -> None:
+        """Find `reply` by `message_id` too (a tool loop's later messages)."""
+        self._replies[message_id] = reply
+
+    def _forget(self, reply: LiveReply) -> None:
+        for key in [k for k, r in self._replies.items() if r is reply]:
+            del self._replies[key]
+
+    def _unique(self) -> list[LiveReply]:
+        return list({id(r): r for r in self._replies.values()}.values())
 
     def get(self, owner: str, message_id: str) -> LiveReply | None:
         """The live reply, or None if it has finished. Another owner's reply is None too."""
@@ -249,17 +260,17 @@ class ReplyHub:
         return reply if reply is not None and reply.owner == owner else None
 
     def for_owner(self, owner: str) -> list[LiveReply]:
-        return [r for r in self._replies.values() if r.owner == owner]
+        return [r for r in self._unique() if r.owner == owner]
 
     def for_conversation(self, owner: str, conversation_id: str) -> list[LiveReply]:
-        return [r for r in self._replies.values() if r.owner == owner and r.message.conversation_id == conversation_id]
+        return [r for r in self._unique() if r.owner == owner and r.message.conversation_id == conversation_id]
 
     def __len__(self) -> int:
-        return len(self._replies)
+        return len(self._unique())
 
     async def shutdown(self) -> None:
         """Stop every live reply and wait until each has saved its text as `interrupted`."""
-        replies = list(self._replies.values())
+        replies = self._unique()
         for reply in replies:
             reply.stop("interrupted")
         for reply in replies:

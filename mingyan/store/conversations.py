@@ -31,6 +31,7 @@ PROVENANCE_FIELDS = frozenset(
         "duration_ms",
         "omitted_turns",
         "error",
+        "tool",
     }
 )
 UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings"})

@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")  # tool: a tool's result in a tool loop (migration 0007)
 STATUSES = ("complete", "streaming", "stopped", "error", "interrupted")
 
 
@@ -83,6 +83,8 @@ class Message(Base):
     # Context: how many old turns did not fit the model's window and were left out (None: nothing).
     omitted_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a reply ended in `error`
+    # Tool loop (migration 0007): an assistant message's calls, or a tool message's provenance.
+    tool: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -191,3 +193,26 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(200), default="")
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# ---- tool servers (migration 0007) ---------------------------------------------------------------
+
+
+class ToolServer(Base):
+    """An MCP server an administrator registered. `headers_secret` is encrypted (mingyan.tools.secrets)."""
+
+    __tablename__ = "tool_servers"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # stdio or http
+    command: Mapped[str | None] = mapped_column(Text, nullable=True)
+    args: Mapped[list[str]] = mapped_column(JSON, default=list)
+    url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    headers_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    side_effecting: Mapped[list[str]] = mapped_column(JSON, default=list)  # tool names that need approval
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_tool_servers_name", "name", unique=True),)

@@ -4,3 +4,4 @@ from mingyan.api.schemas.accounts import *  # noqa: F403
 from mingyan.api.schemas.embeddings import *  # noqa: F403
 from mingyan.api.schemas.history import *  # noqa: F403
 from mingyan.api.schemas.openai import *  # noqa: F403
+from mingyan.api.schemas.tools import *  # noqa: F403

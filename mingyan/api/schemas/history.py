@@ -81,6 +81,8 @@ class ConversationUpdate(ApiModel):
 class ReplyOptions(ApiModel):
     settings: GenerationSettings | None = None  # overrides for this reply only
     stream: bool = True
+    # MCP tool servers (enabled ones, by name) this reply may use: the tool loop (docs/tools.md)
+    tools: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = Field(default_factory=list)
 
 
 class MessageCreate(ReplyOptions):
@@ -132,6 +134,7 @@ class MessageOut(StoredModel):
     duration_ms: int | None = None
     omitted_turns: int | None = None
     error: str | None = None
+    tool: dict[str, Any] | None = None  # a tool loop's calls (assistant) or result provenance (tool)
 
 
 class ConversationOut(StoredModel):

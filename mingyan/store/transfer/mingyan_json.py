@@ -119,6 +119,7 @@ class MessageEntry(_Strict):
     duration_ms: Int32 | None = None
     omitted_turns: Int32 | None = None
     error: LongText | None = None
+    tool: dict[str, Any] | None = None  # a tool loop's calls or result provenance (docs/tools.md)
     created_at: Timestamp
     updated_at: Timestamp
 

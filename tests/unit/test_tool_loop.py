@@ -1,0 +1,188 @@
+"""The tool loop of stored conversations over real HTTP with a fake engine whose replies are
+canned tool calls, and the test MCP server over stdio: calls and results stored in the tree and
+the export, SSE events, approvals (approve runs the call, deny does not), a hanging tool and a
+server that is down become error results and the reply completes, regenerate across steps."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mingyan.api.app import create_app
+from mingyan.config import Settings
+from mingyan.engine.fake import FakeEngine
+from mingyan.store.conversations import ConversationStore
+from mingyan.store.db import Database, default_url, open_database
+from mingyan.store.migrate import upgrade
+from tests.app_server import serve_app
+from tests.conftest import free_port
+from tests.unit.test_tool_servers import SERVER_SCRIPT
+
+
+def call(name: str, **arguments) -> str:
+    return "<tool_call>\n" + json.dumps({"name": name, "arguments": arguments}) + "\n</tool_call>"
+
+
+class Setup:
+    def __init__(self, tmp: Path, replies: list[str]) -> None:
+        self.tmp = tmp
+        self.outbox = tmp / "outbox.txt"
+        self.engine = FakeEngine(n_ctx=4096, replies=replies, family="qwen2")
+
+
+@pytest.fixture
+def served(tmp_path: Path, request) -> Iterator[tuple[httpx.Client, Setup]]:
+    setup = Setup(tmp_path, request.param)
+    url = default_url(tmp_path)
+    upgrade(url)
+    engine = open_database(url)
+    store = ConversationStore(Database(engine))
+    settings = Settings(auto_titles=False, data_dir=tmp_path, quota_requests_per_minute=0)
+    app = create_app(settings, setup.engine, store=store)
+    app.state.context.tools.box.limits = app.state.context.tools.box.limits.__class__(
+        call_timeout_s=3, approval_timeout_s=5
+    )
+    with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as client:
+        args = [SERVER_SCRIPT, "--outbox", str(setup.outbox)]
+        body = {"name": "local", "kind": "stdio", "command": sys.executable, "args": args}
+        assert client.post("/api/admin/tool-servers", json={**body, "side_effecting": ["send_email"]}).is_success
+        down = {"name": "down", "kind": "http", "url": f"http://127.0.0.1:{free_port()}/mcp"}
+        assert client.post("/api/admin/tool-servers", json=down).is_success
+        yield client, setup
+    engine.dispose()
+
+
+def events(response: httpx.Response) -> Iterator[dict]:
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            yield json.loads(line[6:])
+
+
+def send(client: httpx.Client, text: str, tools=("local",), on_event=None) -> list[dict]:
+    cid = client.post("/api/conversations", json={}).json()["id"]
+    seen = []
+    body = {"content": text, "tools": list(tools)}
+    with client.stream("POST", f"/api/conversations/{cid}/messages", json=body) as r:
+        assert r.status_code == 200, r.read()
+        for event in events(r):
+            seen.append(event)
+            if on_event:
+                on_event(cid, event)
+    return seen
+
+
+WEATHER = [call("get_weather", city="北京"), "北京今天晴，25°C。"]
+
+
+@pytest.mark.parametrize("served", [WEATHER], indirect=True)
+def test_a_call_and_its_result_are_stored_streamed_and_exported(served) -> None:
+    client, _ = served
+    seen = send(client, "北京今天天气怎么样？")
+    types = [e["type"] for e in seen]
+    assert types[0] == "start" and types[-1] == "done"
+    assert {"tool_call", "tool_running", "tool_result", "step"} <= set(types)
+    done = seen[-1]["message"]
+    assert done["status"] == "complete" and done["content"] == "北京今天晴，25°C。"
+    cid = done["conversation_id"]
+    tree = client.get(f"/api/conversations/{cid}").json()
+    path = [next(m for m in tree["messages"] if m["id"] == i) for i in tree["current_path"]]
+    assert [m["role"] for m in path] == ["user", "assistant", "tool", "assistant"]
+    calls = path[1]["tool"]["calls"]
+    assert calls[0]["name"] == "get_weather" and json.loads(calls[0]["arguments"]) == {"city": "北京"}
+    assert path[1]["finish_reason"] == "tool_calls" and path[1]["content"] == ""
+    result = path[2]
+    assert "weather-probe-7731" in result["content"] and result["status"] == "complete"
+    provenance = result["tool"]
+    assert provenance["server"] == "local" and provenance["tool"] == "get_weather"
+    assert provenance["error"] is None and provenance["result_size"] == len(result["content"])
+    assert provenance["duration_ms"] >= 0 and provenance["call_id"] == calls[0]["id"]
+    exported = client.get(f"/api/conversations/{cid}/export")
+    assert exported.status_code == 200, exported.text
+    messages = exported.json()["conversations"][0]["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[2]["tool"]["tool"] == "get_weather" and "weather-probe-7731" in messages[2]["content"]
+    # regenerate from the final answer goes back over the tool steps to the user's message
+    r = client.post(f"/api/conversations/{cid}/messages/{done['id']}/regenerate", json={"stream": False})
+    assert r.status_code == 200, r.text
+    assert r.json()["message"]["parent_id"] == path[0]["id"]
+    # an imported copy keeps the steps
+    imported = client.post("/api/import", content=exported.content)
+    assert imported.status_code == 201, imported.text
+    copies = [c for c in client.get("/api/conversations").json()["data"] if c["id"] != cid]
+    copy = client.get(f"/api/conversations/{copies[0]['id']}").json()
+    assert sorted(m["role"] for m in copy["messages"]).count("tool") == 1
+    assert next(m for m in copy["messages"] if m["role"] == "tool")["tool"]["server"] == "local"
+
+
+HANG = [call("hang"), "It did not answer."]
+
+
+@pytest.mark.parametrize("served", [HANG], indirect=True)
+def test_a_hanging_tool_times_out_into_an_error_result_and_the_reply_completes(served) -> None:
+    client, _ = served
+    seen = send(client, "wait")
+    result = next(e for e in seen if e["type"] == "tool_result")["message"]
+    assert result["tool"]["error"] and "did not answer within 3 s" in result["tool"]["error"]
+    assert result["content"].startswith("error:")
+    assert seen[-1]["message"]["status"] == "complete"
+
+
+DOWN = [call("get_weather", city="x"), "The weather service is down."]
+
+
+@pytest.mark.parametrize("served", [DOWN], indirect=True)
+def test_a_server_that_is_down_is_a_notice_and_the_reply_completes(served) -> None:
+    client, _ = served
+    seen = send(client, "weather?", tools=("local", "down"))
+    notices = [e["text"] for e in seen if e["type"] == "notice"]
+    assert notices and "down" in notices[0] and "cannot be reached" in notices[0]
+    assert seen[-1]["message"]["status"] == "complete"
+    r = client.post("/api/conversations", json={})
+    body = {"content": "x", "tools": ["nope"]}
+    bad = client.post(f"/api/conversations/{r.json()['id']}/messages", json=body)
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "tools"
+
+
+EMAIL = [
+    call("send_email", to="a@example.com", body="hi"),
+    "Sent.",
+    call("send_email", to="b@example.com", body="x"),
+    "Not sent.",
+]
+
+
+@pytest.mark.parametrize("served", [EMAIL], indirect=True)
+def test_a_side_effecting_tool_waits_for_approval(served) -> None:
+    client, setup = served
+    pending: list[dict] = []
+
+    def approve(cid: str, event: dict, answer: bool) -> None:
+        if event["type"] == "tool_pending":
+            pending.append(event["message"])
+            other = httpx.post(
+                f"{client.base_url}/api/conversations/{cid}/messages/{event['message']['id']}/approval",
+                json={"approve": answer},
+            )
+            assert other.status_code == 200, other.text
+
+    seen = send(client, "mail a", on_event=lambda cid, e: approve(cid, e, True))
+    result = next(e for e in seen if e["type"] == "tool_result")["message"]
+    assert result["tool"]["approval"] == "approved" and result["content"] == "sent to a@example.com"
+    assert setup.outbox.read_text() == "a@example.com\thi\n"
+    seen = send(client, "mail b", on_event=lambda cid, e: approve(cid, e, False))
+    result = next(e for e in seen if e["type"] == "tool_result")["message"]
+    assert result["tool"]["approval"] == "denied" and "denied" in result["content"]
+    assert setup.outbox.read_text() == "a@example.com\thi\n"  # the denied call never ran
+    assert len(pending) == 2
+    events_ = [e["event"] for e in client.get("/api/admin/audit").json()["data"]]
+    assert "tool_call_approved" in events_ and "tool_call_denied" in events_
+    mid = pending[0]["id"]
+    late = client.post(
+        f"/api/conversations/{result['conversation_id']}/messages/{mid}/approval", json={"approve": True}
+    )
+    assert late.status_code in (404, 409)
