@@ -23,6 +23,8 @@ def engine_config(settings: Settings) -> EngineConfig:
         n_threads=settings.n_threads,
         n_batch=settings.n_batch,
         prefill_chunk=settings.prefill_chunk,
+        speculative=settings.speculative,
+        max_draft=settings.max_draft,
         max_queue=settings.max_queue,
         cache_ram_bytes=settings.cache_ram_mb << 20,
         cache_disk_bytes=settings.cache_disk_mb << 20,

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         default_factory=_default_threads, ge=1, le=1024, description="CPU threads (default: all cores)"
     )
     n_batch: int = Field(512, ge=16, le=8192, description="prompt tokens per decode call")
+    speculative: bool = Field(
+        True, description="prompt-lookup speculative decoding: guess the next tokens from the text so far"
+    )
+    max_draft: int = Field(16, ge=1, le=64, description="speculative tokens guessed per stream and step, at most")
     database_url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of the history database (default: SQLite in the data dir)"
     )

@@ -24,6 +24,10 @@ class _EngineCollector:
         gauges = {
             "mingyan_queue_depth": ("requests waiting for a slot", s.queued),
             "mingyan_active_slots": ("slots generating now", s.active),
+            "mingyan_draft_acceptance_rate": (
+                "share of speculative draft tokens accepted (0 before any draft)",
+                s.accepted_tokens_total / s.drafted_tokens_total if s.drafted_tokens_total else 0.0,
+            ),
         }
         for name, (doc, value) in gauges.items():
             family = GaugeMetricFamily(name, doc, labels=["model"])
@@ -36,6 +40,8 @@ class _EngineCollector:
             "mingyan_prefill_tokens": ("prompt tokens evaluated (not from cache)", s.prefill_tokens_total),
             "mingyan_cancelled_requests": ("requests cancelled by their client", s.cancelled_total),
             "mingyan_engine_errors": ("engine steps that failed (their requests ended with an error)", s.errors_total),
+            "mingyan_draft_tokens": ("tokens drafted by speculative decoding", s.drafted_tokens_total),
+            "mingyan_draft_accepted_tokens": ("drafted tokens accepted", s.accepted_tokens_total),
         }
         for name, (doc, value) in counters.items():
             counter = CounterMetricFamily(name, doc, labels=["model"])

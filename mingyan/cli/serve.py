@@ -23,6 +23,8 @@ SERVE_FIELDS = (
     "n_threads",
     "n_batch",
     "prefill_chunk",
+    "speculative",
+    "max_draft",
     "max_queue",
     "cache_ram_mb",
     "cache_disk_mb",

@@ -130,6 +130,8 @@ class EngineStats:
     prefill_tokens_total: int = 0  # prompt tokens actually evaluated (not from cache)
     errors_total: int = 0  # engine failures (a decode step that failed); the requests in it got the error
     last_error: str | None = None  # the latest such failure, for /health
+    drafted_tokens_total: int = 0  # speculative decoding: tokens proposed as drafts
+    accepted_tokens_total: int = 0  # ... and of those, accepted (each saved one decode step)
 
 
 class EventStream(Protocol):

@@ -17,6 +17,8 @@ class EngineConfig:
     cache_ram_bytes: int = 512 << 20
     cache_disk_bytes: int = 4 << 30
     cache_dir: Path | None = None
+    speculative: bool = True  # prompt-lookup drafts, verified in the same decode (speculation.py)
+    max_draft: int = 16  # drafted tokens per stream and step, at most
 
 
 MAX_AUTO_SLOTS = 8

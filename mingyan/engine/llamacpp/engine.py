@@ -36,7 +36,7 @@ from mingyan.engine.base import (
     check_logit_bias,
 )
 from mingyan.engine.llamacpp.config import EngineConfig, auto_slots
-from mingyan.engine.llamacpp.jobs import FairQueue, Job, JobStream
+from mingyan.engine.llamacpp.jobs import FairQueue, Job, JobStream, flush_all
 from mingyan.engine.llamacpp.native import (
     ContextConfig,
     NativeContext,
@@ -45,6 +45,7 @@ from mingyan.engine.llamacpp.native import (
 )
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
+from mingyan.engine.llamacpp.speculation import verify
 from mingyan.errors import EngineClosing, EngineError, MingyanError, ModelError, TemplateError
 from mingyan.formats.chat_format import resolve_chat_format
 from mingyan.formats.template import ChatTemplate
@@ -53,6 +54,7 @@ log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5
 RESTORE_MARGIN = 16  # restore a saved state only when it saves this many more tokens
 ABORTABLE_BATCH = 32  # batches this long (prefill) can be cut short by the abort callback
+STEP_DRAFT_BUDGET = 32  # drafted tokens per step, all streams together
 
 
 @dataclass
@@ -68,6 +70,8 @@ class _Counters:
     errors: int = 0
     last_error: str | None = None
     busy_s_ewma: float = 5.0
+    drafted_tokens: int = 0
+    accepted_tokens: int = 0
 
 
 Observer = Callable[[RequestTiming], None]  # called on the decode thread: keep it quick
@@ -113,6 +117,7 @@ class LlamaCppEngine:
             self._model.free()
             raise
         self._special = self._model.special_text()
+        self._max_draft = cfg.max_draft if cfg.speculative and self._model.can_roll_back else 0
         self._slots = [Slot(seq_id=i) for i in range(cfg.n_slots)]
         self._queue = FairQueue(cfg.max_queue)
         self._cache = StateCache(
@@ -197,6 +202,8 @@ class LlamaCppEngine:
             prefill_tokens_total=c.prefill_tokens,
             errors_total=c.errors,
             last_error=c.last_error,
+            drafted_tokens_total=c.drafted_tokens,
+            accepted_tokens_total=c.accepted_tokens,
         )
 
     def forget(self, scope: str, label: str | None = None) -> None:
@@ -304,7 +311,7 @@ class LlamaCppEngine:
         if not self._ctx.seq_rm(slot.seq_id, keep, -1):
             self._ctx.seq_rm(slot.seq_id, -1, -1)
             keep = 0
-        slot.start(job, self._model, keep, self._info.n_ctx)
+        slot.start(job, self._model, keep, self._info.n_ctx, self._max_draft)
         self._counts.requests += 1
         self._counts.prompt_tokens += len(prompt)
         self._counts.cached_tokens += keep
@@ -325,16 +332,20 @@ class LlamaCppEngine:
                 self._finish(slot, FinishReason.CANCELLED)
 
     def _step(self) -> None:
-        """One llama_decode for every busy slot, then sampling."""
+        """One llama_decode for every busy slot (each generating slot's next token and its draft,
+        prompt chunks of the prefilling ones), then sampling."""
         ctx = self._ctx
-        sample_at: list[tuple[Slot, int]] = []
+        runs: list[tuple[Slot, int, list[int]]] = []  # (slot, batch index of its first logits, draft)
         added: list[tuple[Slot, list[int], bool]] = []  # (slot, tokens, from the prompt)
         decoding = [s for s in self._slots if s.busy and s.next_token is not None]
+        budget = min(STEP_DRAFT_BUDGET, ctx.n_batch - len(decoding))  # drafts never crowd out a stream
         for slot in decoding:
             token = slot.next_token
             assert token is not None  # `decoding` holds the slots with a sampled token only
-            index = ctx.batch_add(token, len(slot.tokens), slot.seq_id, True)
-            sample_at.append((slot, index))
+            draft = slot.draft()[: max(0, budget)]
+            budget -= len(draft)
+            index = ctx.batch_add_run([token, *draft], len(slot.tokens), slot.seq_id, logits_from=0)
+            runs.append((slot, index, draft))
             added.append((slot, [token], False))
         chunk_cap = self.config.prefill_chunk if decoding else ctx.n_batch
         for slot in self._slots:
@@ -342,12 +353,29 @@ class LlamaCppEngine:
                 continue
             chunk = slot.pending[: min(ctx.batch_room(), chunk_cap)]
             completes = len(chunk) == len(slot.pending)
-            for i, token in enumerate(chunk):  # logits only for the prompt's last token
-                index = ctx.batch_add(token, len(slot.tokens) + i, slot.seq_id, completes and i == len(chunk) - 1)
+            first = ctx.batch_add_run(  # logits only for the prompt's last token
+                chunk, len(slot.tokens), slot.seq_id, logits_from=len(chunk) - 1 if completes else len(chunk)
+            )
             if completes:
-                sample_at.append((slot, index))
+                runs.append((slot, first + len(chunk) - 1, []))
             added.append((slot, chunk, True))
-        self._batch_jobs = [slot.job for slot, _, _ in added if slot.job is not None]  # all busy
+        if not self._decode([slot for slot, _, _ in added]):
+            return
+        for slot, tokens, from_prompt in added:
+            slot.tokens.extend(tokens)
+            if from_prompt:
+                del slot.pending[: len(tokens)]
+                self._counts.prefill_tokens += len(tokens)
+            else:
+                slot.next_token = None
+        for slot, index, draft in runs:
+            self._sample_run(slot, index, draft)
+        flush_all([slot.job for slot, _, _ in runs if slot.job is not None])  # one hand-off per step
+
+    def _decode(self, slots: list[Slot]) -> bool:
+        """Run the queued batch; on failure undo it for `slots` and say so."""
+        ctx = self._ctx
+        self._batch_jobs = [slot.job for slot in slots if slot.job is not None]  # all busy
         ctx.set_abortable(ctx.n_in_batch >= ABORTABLE_BATCH)
         error: MingyanError | None = None
         try:
@@ -359,17 +387,8 @@ class LlamaCppEngine:
         finally:
             self._batch_jobs = []
         if code != 0:
-            self._undo([slot for slot, _, _ in added], code, error)
-            return
-        for slot, tokens, from_prompt in added:
-            slot.tokens.extend(tokens)
-            if from_prompt:
-                del slot.pending[: len(tokens)]
-                self._counts.prefill_tokens += len(tokens)
-            else:
-                slot.next_token = None
-        for slot, index in sample_at:
-            self._sample(slot, index)
+            self._undo(slots, code, error)
+        return code == 0
 
     def _undo(self, slots: list[Slot], code: int, error: MingyanError | None) -> None:
         for slot in slots:
@@ -388,7 +407,29 @@ class LlamaCppEngine:
         self._counts.last_error = str(error)
         return error
 
-    def _sample(self, slot: Slot, index: int) -> None:
+    def _sample_run(self, slot: Slot, index: int, draft: list[int]) -> None:
+        """Sample `slot` at batch index `index` and on through its draft while the draft holds;
+        drop the rejected draft tokens from the sequence; finish the stream if it ended."""
+        reason: FinishReason | None = None
+
+        def draw(j: int) -> int | None:
+            nonlocal reason
+            token, reason = self._sample(slot, index + j)
+            return None if reason is not None else token
+
+        accepted = verify(draft, draw)
+        if draft:
+            slot.tokens.extend(draft[:accepted])
+            if accepted < len(draft) and not self._ctx.seq_rm(slot.seq_id, len(slot.tokens), -1):
+                raise EngineError("could not roll back rejected draft tokens")
+            assert slot.spec is not None  # only a speculating slot drafts
+            slot.spec.control.record(len(draft), accepted)
+            self._counts.drafted_tokens += len(draft)
+            self._counts.accepted_tokens += accepted
+        if reason is not None:  # after the rollback: the saved state matches slot.tokens
+            self._finish(slot, reason)
+
+    def _sample(self, slot: Slot, index: int) -> tuple[int, FinishReason | None]:
         assert slot.sampler is not None and slot.job is not None  # a busy slot has its job and sampler
         token = slot.sampler.sample(self._ctx, index)
         before = slot.generated
@@ -396,8 +437,7 @@ class LlamaCppEngine:
         logprob = self._logprob(index, token, top) if top is not None else None  # only when asked
         reason = slot.accept(token, self._model, self._stop_ids, logprob)
         self._counts.generated_tokens += slot.generated - before
-        if reason is not None:
-            self._finish(slot, reason)
+        return token, reason
 
     def _logprob(self, index: int, token: int, top: int) -> TokenLogprob:
         chosen, best = self._ctx.logprobs(index, self._model.n_vocab, token, top)

@@ -1,8 +1,8 @@
 """Jobs waiting for the engine, and the fair, bounded queue that holds them.
 
-Each job carries the caller's event loop and an asyncio queue; the decode thread hands
-events back with `call_soon_threadsafe`. The queue is round-robin across users, so one
-client's ten requests cannot starve another client's one.
+Each job carries the caller's event loop and an asyncio queue; the decode thread collects a
+step's events and hands them to each loop with one `call_soon_threadsafe` per step. The queue
+is round-robin across users, so one client's ten requests cannot starve another client's one.
 """
 
 from __future__ import annotations
@@ -25,16 +25,70 @@ class Job:
     events: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
     submitted: float = field(default_factory=time.monotonic)
+    _outbox: list[TokenEvent | Exception] = field(default_factory=list)  # decode thread only
 
     @property
     def user(self) -> str:
         return self.request.user
 
+    def push(self, event: TokenEvent) -> None:
+        """Queue a text event; it goes out with the next `flush` (once per decode step)."""
+        self._outbox.append(event)
+
     def emit(self, item: TokenEvent | Exception) -> None:
+        """Send `item` now, after whatever was pushed before it."""
+        self._outbox.append(item)
+        self.flush()
+
+    def flush(self) -> None:
+        """Hand the queued events to the caller's loop in one call."""
+        flush_all([self])
+
+    def take(self) -> list[TokenEvent | Exception]:
+        """The queued events, consecutive text events joined into one (text and log-probabilities
+        in order); the outbox is emptied."""
+        items, self._outbox = _joined(self._outbox), []
+        return items
+
+    def deliver(self, items: list[TokenEvent | Exception]) -> None:
+        """On the caller's loop: make `items` readable by the stream."""
+        for item in items:
+            self.events.put_nowait(item)
+
+
+def flush_all(jobs: list[Job]) -> None:
+    """Hand the queued events of `jobs` to their loops: one `call_soon_threadsafe` per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Job, list[TokenEvent | Exception]]]] = {}
+    for job in jobs:
+        if job._outbox:
+            by_loop.setdefault(job.loop, []).append((job, job.take()))
+    for loop, batch in by_loop.items():
         try:
-            self.loop.call_soon_threadsafe(self.events.put_nowait, item)
+            loop.call_soon_threadsafe(_deliver_all, batch)
         except RuntimeError:  # the caller's loop is gone: nobody is listening
-            self.cancelled.set()
+            for job, _ in batch:
+                job.cancelled.set()
+
+
+def _deliver_all(batch: list[tuple[Job, list[TokenEvent | Exception]]]) -> None:
+    for job, items in batch:
+        job.deliver(items)
+
+
+def _joined(items: list[TokenEvent | Exception]) -> list[TokenEvent | Exception]:
+    out: list[TokenEvent | Exception] = []
+    for item in items:
+        last = out[-1] if out else None
+        if (
+            isinstance(item, TokenEvent)
+            and isinstance(last, TokenEvent)
+            and last.finish_reason is None
+            and item.finish_reason is None
+        ):
+            out[-1] = TokenEvent(last.text + item.text, logprobs=last.logprobs + item.logprobs)
+        else:
+            out.append(item)
+    return out
 
 
 class FairQueue:

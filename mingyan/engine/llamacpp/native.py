@@ -63,6 +63,9 @@ class NativeModel:
         self.n_vocab = self.lib.llama_vocab_n_tokens(self.vocab)
         self.n_ctx_train = self.lib.llama_model_n_ctx_train(self.ptr)
         self.add_bos = bool(self.lib.llama_vocab_get_add_bos(self.vocab))
+        # Token pieces and end-of-generation flags never change: looked up once per token id.
+        self._pieces: dict[tuple[int, bool], bytes] = {}
+        self._eog: dict[int, bool] = {}
 
     @property
     def kv_bytes_per_token(self) -> int:
@@ -87,6 +90,12 @@ class NativeModel:
         return self.piece(token, special=True).decode("utf-8", errors="replace")
 
     def piece(self, token: int, *, special: bool = False) -> bytes:
+        cached = self._pieces.get((token, special))
+        if cached is None:
+            cached = self._pieces[(token, special)] = self._piece(token, special)
+        return cached
+
+    def _piece(self, token: int, special: bool) -> bytes:
         buf = ctypes.create_string_buffer(64)
         n = self.lib.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
         if n < 0:
@@ -111,7 +120,17 @@ class NativeModel:
         )
 
     def is_eog(self, token: int) -> bool:
-        return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = self._eog[token] = bool(self.lib.llama_vocab_is_eog(self.vocab, token))
+        return eog
+
+    @property
+    def can_roll_back(self) -> bool:
+        """Whether a sequence's last positions can be removed from memory (not so for recurrent
+        state), which speculative decoding needs."""
+        lib, ptr = self.lib, self.ptr
+        return not (lib.llama_model_is_recurrent(ptr) or lib.llama_model_is_hybrid(ptr))
 
     def special_token(self, which: str) -> int:
         return int(getattr(self.lib, f"llama_vocab_{which}")(self.vocab))
@@ -120,6 +139,12 @@ class NativeModel:
         if self.ptr:
             self.lib.llama_model_free(self.ptr)
             self.ptr = None
+
+
+def _numpy() -> Any:
+    import numpy
+
+    return numpy
 
 
 class NativeContext:
@@ -145,20 +170,42 @@ class NativeContext:
         self.n_in_batch = 0
         self.memory = lib.llama_get_memory(self.ptr)
         self._batch = lib.llama_batch_init(config.n_batch, 0, config.n_seq_max)
+        self._np = np = _numpy()
+        # numpy views of the batch's arrays: a step writes each run of tokens with one slice
+        # assignment instead of five ctypes item writes per token.
+        n = config.n_batch
+        self._tokens = np.ctypeslib.as_array(self._batch.token, shape=(n,))
+        self._pos = np.ctypeslib.as_array(self._batch.pos, shape=(n,))
+        self._want = np.ctypeslib.as_array(self._batch.logits, shape=(n,))
+        np.ctypeslib.as_array(self._batch.n_seq_id, shape=(n,))[:] = 1  # always one sequence per token
+        self._seq_at = [-1] * n  # the sequence id written at each batch index (written only on change)
         # Keep a reference: ctypes would otherwise free the callback under llama.cpp's feet.
         self._abort_cb = lib.ggml_abort_callback(lambda _data: bool(abort_check()))
         self._abortable = False
 
     def batch_add(self, token: int, pos: int, seq_id: int, logits: bool) -> int:
         """Queue one token for the next decode; returns its index in the batch."""
-        batch, i = self._batch, self.n_in_batch
-        batch.token[i] = token
-        batch.pos[i] = pos
-        batch.n_seq_id[i] = 1
-        batch.seq_id[i][0] = seq_id
-        batch.logits[i] = int(logits)
-        self.n_in_batch = i + 1
-        return i
+        return self.batch_add_run([token], pos, seq_id, logits_from=0 if logits else 1)
+
+    def batch_add_run(self, tokens: list[int], pos: int, seq_id: int, *, logits_from: int) -> int:
+        """Queue `tokens` of sequence `seq_id` at positions `pos`, `pos`+1, ...; logits are computed
+        for the tokens from index `logits_from` of the run on. Returns the batch index of the first."""
+        start, n = self.n_in_batch, len(tokens)
+        end = start + n
+        if n == 1:
+            self._tokens[start] = tokens[0]
+            self._pos[start] = pos
+        else:
+            self._tokens[start:end] = tokens
+            self._pos[start:end] = self._np.arange(pos, pos + n, dtype=self._np.int32)
+        self._want[start : start + logits_from] = 0
+        self._want[start + logits_from : end] = 1
+        seq_at, seq_ids = self._seq_at, self._batch.seq_id
+        for i in range(start, end):
+            if seq_at[i] != seq_id:
+                seq_ids[i][0] = seq_at[i] = seq_id
+        self.n_in_batch = end
+        return start
 
     def batch_room(self) -> int:
         return self.n_batch - self.n_in_batch
@@ -181,12 +228,15 @@ class NativeContext:
         self.n_in_batch = 0
         return int(self.lib.llama_decode(self.ptr, self._batch))
 
+    def logits(self, index: int, n_vocab: int):
+        """The raw logits of batch position `index` (a numpy view, valid until the next decode)."""
+        return self._np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ptr, index), shape=(n_vocab,))
+
     def logprobs(self, index: int, n_vocab: int, token: int, top: int) -> tuple[float, list[tuple[int, float]]]:
         """Log-probability of `token` under the raw logits of batch position `index`, and the `top`
         most likely (token, log-probability), most likely first."""
-        import numpy as np
-
-        logits = np.ctypeslib.as_array(self.lib.llama_get_logits_ith(self.ptr, index), shape=(n_vocab,))
+        np = self._np
+        logits = self.logits(index, n_vocab)
         shifted = logits.astype(np.float64) - float(logits.max())
         logp = shifted - np.log(np.exp(shifted).sum())
         best: list[tuple[int, float]] = []
@@ -268,6 +318,7 @@ class Sampler:
         logit_bias: tuple[tuple[int, float], ...] = (),
     ) -> None:
         lib = self.lib = model.lib
+        self.n_vocab = model.n_vocab
         self.seed = params.seed % SEED_SPACE if params.seed is not None else random.randrange(SEED_SPACE)
         self.ptr = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
         if params.constraint is not None:  # first: the samplers after it see only allowed tokens
@@ -285,6 +336,9 @@ class Sampler:
                 params.presence_penalty,
             )
             self._add(penalty)
+        # Plain greedy (nothing else in the chain) is an argmax over the logits, done in numpy:
+        # llama.cpp's chain would first copy the whole vocabulary into a candidate array.
+        self.plain_greedy = params.temperature <= 0.0 and not (params.constraint is not None or logit_bias or penalties)
         if params.temperature <= 0.0:
             self._add(lib.llama_sampler_init_greedy())
         else:
@@ -303,6 +357,8 @@ class Sampler:
 
     def sample(self, ctx: NativeContext, index: int = -1) -> int:
         """Sample from the logits of batch position `index` (also records the token)."""
+        if self.plain_greedy:  # the first of equal maxima, as llama.cpp's greedy sampler picks
+            return int(ctx.logits(index, self.n_vocab).argmax())
         return int(self.lib.llama_sampler_sample(self.ptr, ctx.ptr, index))
 
     def free(self) -> None:

@@ -14,6 +14,7 @@ from mingyan.engine.base import (
 )
 from mingyan.engine.llamacpp.jobs import Job
 from mingyan.engine.llamacpp.native import NativeModel, Sampler
+from mingyan.engine.llamacpp.speculation import DraftControl, NgramIndex, Speculation
 from mingyan.engine.text import StopMatcher, Utf8Stream
 
 
@@ -29,6 +30,7 @@ class Slot:
     pending: list[int] = field(default_factory=list)  # prompt tokens not yet evaluated
     next_token: int | None = None  # sampled, to be evaluated in the next step
     sampler: Sampler | None = None
+    spec: Speculation | None = None  # prompt-lookup drafting for this request (None: off)
     cached: int = 0
     generated: int = 0
     limit: int = 0
@@ -42,7 +44,9 @@ class Slot:
     def busy(self) -> bool:
         return self.job is not None
 
-    def start(self, job: Job, model: NativeModel, keep: int, n_ctx_seq: int) -> None:
+    def start(self, job: Job, model: NativeModel, keep: int, n_ctx_seq: int, max_draft: int = 0) -> None:
+        """Take `job`, of whose prompt the first `keep` tokens are in the sequence already;
+        `max_draft` > 0 turns on prompt-lookup drafting of up to that many tokens per step."""
         prompt = list(job.request.prompt_tokens)
         params = job.request.sampling
         self.job, self.cached, self.generated = job, keep, 0
@@ -53,6 +57,7 @@ class Slot:
         room = n_ctx_seq - len(prompt)
         self.limit = min(params.max_tokens, room) if params.max_tokens else room
         self.sampler = Sampler(model, params, prompt, job.request.logit_bias)
+        self.spec = Speculation(NgramIndex(prompt), DraftControl(max_draft)) if max_draft > 0 else None
         self._held = []
         self._utf8, self._stops = Utf8Stream(), StopMatcher(params.stop)
         self.started, self.first_token_at = time.monotonic(), None
@@ -75,14 +80,22 @@ class Slot:
             self._held.append(logprob)
         text, hit = self._stops.feed(self._utf8.feed(model.piece(token)))
         if text:
-            self.job.emit(TokenEvent(text, logprobs=tuple(self._held)))
+            self.job.push(TokenEvent(text, logprobs=tuple(self._held)))
             self._held = []
         if hit:  # the matcher holds nothing back after a stop string
             return FinishReason.STOP
         if self.generated >= self.limit:
             return FinishReason.LENGTH
         self.next_token = token
+        if self.spec is not None:
+            self.spec.index.extend((token,))
         return None
+
+    def draft(self) -> list[int]:
+        """Tokens guessed to follow `next_token` (see speculation.py); [] when there is no guess."""
+        if self.spec is None:
+            return []
+        return self.spec.draft(self.limit - self.generated - 1)
 
     def finish(self, reason: FinishReason, model: str) -> RequestTiming:
         """Flush held text, send the final event, and free the request's resources."""
@@ -111,5 +124,5 @@ class Slot:
     def release(self) -> None:
         if self.sampler is not None:
             self.sampler.free()
-        self.job, self.sampler, self.next_token, self.pending = None, None, None, []
+        self.job, self.sampler, self.next_token, self.pending, self.spec = None, None, None, [], None
         self.last_used = time.monotonic()
