@@ -20,6 +20,7 @@ from mingyan.api import (
     account_routes,
     admin_routes,
     conversation_routes,
+    document_routes,
     embedding_routes,
     history_routes,
     openai_routes,
@@ -36,9 +37,12 @@ from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
+from mingyan.documents.service import document_service
 from mingyan.engine.base import Embedder, Engine
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
+
+MULTIPART_SLACK = 64 * 1024  # a file upload's body: the file and its multipart headers
 
 
 def create_app(
@@ -78,6 +82,7 @@ def create_app(
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)
+        app.include_router(document_routes.router)
         app.include_router(account_routes.public)
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
@@ -86,7 +91,9 @@ def create_app(
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
 
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        paths={"/api/import": settings.max_import_bytes, "/api/files": (settings.max_file_mb << 20) + MULTIPART_SLACK},
     )
     app.add_middleware(RefuseNul)
     app.add_middleware(NoSniff)
@@ -159,4 +166,5 @@ def build_context(
         account_service=service,
         conversations=conversations,
         embedder=embedder,
+        documents=document_service(store.db, settings, embedder) if store is not None else None,
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # annotations only: this module is imported by auth, errors a
     from mingyan.chat.conversations import ConversationService
     from mingyan.chat.service import ChatService
     from mingyan.config import Settings
+    from mingyan.documents.service import DocumentService
     from mingyan.engine.base import Embedder
     from mingyan.store.accounts.account_store import AccountStore
     from mingyan.store.conversations import ConversationStore
@@ -39,6 +40,7 @@ class AppContext:
     conversations: ConversationService | None = None
     embedder: Embedder | None = None  # /v1/embeddings; None: not served
     drain: Drain | None = None  # set by create_app: refusing new requests before shutdown
+    documents: DocumentService | None = None  # /api/files (with a database)
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:
@@ -48,6 +50,10 @@ class AppContext:
     def conversation_service(self) -> ConversationService:
         assert self.conversations is not None, "a route of the history API ran without a database"
         return self.conversations
+
+    def document_service(self) -> DocumentService:
+        assert self.documents is not None, "a files route ran without a database"
+        return self.documents
 
     def account_store(self) -> AccountStore:
         assert self.accounts is not None, "an accounts route ran without a database"

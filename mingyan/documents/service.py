@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mingyan.config import Settings
 from mingyan.documents import ranking
 from mingyan.documents.chunking import Chunk, chunk_pages
 from mingyan.documents.errors import StorageQuotaExceeded
@@ -20,6 +21,7 @@ from mingyan.documents.pages import Extracted
 from mingyan.documents.terms import Segmenter
 from mingyan.documents.vectors import embed_passages, embed_query
 from mingyan.engine.base import Embedder
+from mingyan.store.db import Database
 from mingyan.store.documents import Added, DocumentStore, NewChunk, NewFile, QuotaExceeded, StoredChunk
 from mingyan.store.tables import DocumentFile
 
@@ -150,3 +152,15 @@ def clean_name(name: str) -> str:
     name = unicodedata.normalize("NFC", name or "")
     name = _CONTROL.sub("", name.replace("\\", "/").rsplit("/", 1)[-1]).strip()
     return (name or "file")[:255]
+
+
+def document_service(db: Database, settings: Settings, embedder: Embedder | None) -> DocumentService:
+    """The service over `db` with the limits and quota `settings` give."""
+    limits = Limits(max_bytes=settings.max_file_mb << 20, max_pages=settings.max_file_pages)
+    return DocumentService(
+        DocumentStore(db),
+        limits=limits,
+        quota_bytes=settings.file_storage_mb << 20,
+        embedder=embedder,
+        segmenter=Segmenter(settings.cache_dir),
+    )
