@@ -33,6 +33,7 @@ from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
+from mingyan.chat.attachments import attachments
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
@@ -133,8 +134,13 @@ def build_context(
     chat = ChatService(engine)
     metrics = metrics or Metrics()
     metrics.attach(engine.info.name, engine.stats)
+    documents = document_service(store.db, settings, embedder) if store is not None else None
     conversations = (
-        ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles) if store is not None else None
+        ConversationService(
+            store, chat, ReplyHub(), auto_titles=settings.auto_titles, attachments=attachments(store.db, documents)
+        )
+        if store is not None and documents is not None
+        else None
     )
     accounts = AccountStore.open(store.db) if store is not None else None
     defaults = default_quota(settings)
@@ -166,5 +172,5 @@ def build_context(
         account_service=service,
         conversations=conversations,
         embedder=embedder,
-        documents=document_service(store.db, settings, embedder) if store is not None else None,
+        documents=documents,
     )

@@ -13,11 +13,13 @@ from fastapi.responses import JSONResponse
 from mingyan.api.auth import Owner, require_principal
 from mingyan.api.context import context
 from mingyan.api.errors import error_response
-from mingyan.api.schemas.documents import FileList, FileOut, PassageList, PassageOut
+from mingyan.api.schemas.documents import CitationOut, FileList, FileOut, PassageList, PassageOut
+from mingyan.api.schemas.history import MessageOut
 from mingyan.documents.errors import DocumentError
 from mingyan.documents.service import DocumentService
 from mingyan.documents.sniff import MEDIA_TYPES
 from mingyan.errors import InvalidRequestError
+from mingyan.store.tables import Message
 
 router = APIRouter(prefix="/api", dependencies=[Depends(require_principal)], tags=["files"])
 
@@ -114,3 +116,17 @@ async def delete_file(file_id: str, request: Request, owner: Owner) -> Response:
     await _service(request).delete(owner, file_id)
     await asyncio.to_thread(context(request).chat.engine.forget, owner)
     return Response(status_code=204)
+
+
+async def with_citations(request: Request, owner: str, messages: list[Message]) -> list[MessageOut]:
+    """`messages` for the API, each with the passages it cited."""
+    conversations = context(request).conversation_service()
+    found = {}
+    if conversations.attachments is not None:
+        found = await conversations.attachments.of_messages(owner, [m.id for m in messages if m.role == "assistant"])
+    out = []
+    for m in messages:
+        item = MessageOut.model_validate(m)
+        item.citations = [CitationOut.model_validate(c) for c in found.get(m.id, [])]
+        out.append(item)
+    return out

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from mingyan.chat.context import fit_context
+from mingyan.chat.attachments import Attached, Attachments
+from mingyan.chat.context import fit_context, reply_reserve
 from mingyan.chat.live import LiveReply, ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.chat.titles import make_title
@@ -51,7 +53,16 @@ def sampling_from(*layers: Mapping[str, Any] | None) -> SamplingParams:
 
 
 class ConversationService:
-    def __init__(self, store: ConversationStore, chat: ChatService, hub: ReplyHub, *, auto_titles: bool = True) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        chat: ChatService,
+        hub: ReplyHub,
+        *,
+        auto_titles: bool = True,
+        attachments: Attachments | None = None,
+    ) -> None:
+        self.attachments = attachments  # files attached to messages (None: not offered)
         self.store = store
         self.chat = chat
         self.hub = hub
@@ -66,8 +77,10 @@ class ConversationService:
         *,
         parent_id: str | None = None,
         settings: Mapping[str, Any] | None = None,
+        file_ids: Sequence[str] = (),
     ) -> Exchange:
-        """A new user message under `parent_id` (default: the current leaf), and its reply."""
+        """A new user message under `parent_id` (default: the current leaf), and its reply; the
+        passages of the owner's files `file_ids` go into its prompt (see chat/attachments.py)."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
         history = await self._run(self.store.path_to, owner, conversation_id, parent_id)
         self._refuse_live_parent(owner, history)
@@ -78,6 +91,7 @@ class ConversationService:
             content,
             parent_id=history[-1].id if history else None,
             settings=settings,
+            file_ids=file_ids,
         )
 
     async def edit(
@@ -149,11 +163,13 @@ class ConversationService:
         *,
         parent_id: str | None,
         settings: Mapping[str, Any] | None,
+        file_ids: Sequence[str] = (),
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
         turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
         if user_text is not None:
             turns.append({"role": "user", "content": user_text})
+        attached = await self._attach(owner, file_ids, user_text, sampling.max_tokens, turns)
         context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
         request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
 
@@ -186,10 +202,27 @@ class ConversationService:
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
-        reply = self.hub.start(LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream)
+        live = LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens))
+        if attached is not None and self.attachments is not None:
+            live.finishing = partial(self.attachments.record, attached=attached)
+        reply = self.hub.start(live, stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
             self._in_background(self._title_after(reply, conversation.id, user_text))
         return Exchange(user_message, reply, context.omitted_turns)
+
+    async def _attach(
+        self, owner: str, file_ids: Sequence[str], text: str | None, max_tokens: int | None, turns: list[dict]
+    ) -> Attached | None:
+        """With files attached: their passages (half the context at most) join the last user turn."""
+        if not file_ids or text is None:
+            return None
+        if self.attachments is None:
+            raise InvalidRequestError("This server does not take files.", param="file_ids")
+        n_ctx = self.chat.engine.info.n_ctx
+        budget = (n_ctx - reply_reserve(n_ctx, max_tokens)) // 2
+        attached = await self.attachments.prepare(owner, file_ids, text, budget)
+        turns[-1]["content"] = self.attachments.user_turn(text, attached)
+        return attached
 
     def _refuse_live_parent(self, owner: str, history: list[Message]) -> None:
         if history and self.hub.get(owner, history[-1].id) is not None:

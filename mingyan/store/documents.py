@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from mingyan.errors import MingyanError
 from mingyan.store.db import Database
 from mingyan.store.errors import NotFound
-from mingyan.store.tables import DocumentBlob, DocumentChunk, DocumentFile, DocumentTerm
+from mingyan.store.tables import DocumentBlob, DocumentChunk, DocumentFile, DocumentTerm, Message, MessageCitation
 
 MAX_TERM = 64  # longer terms are cut to this many characters
 
@@ -165,6 +165,7 @@ class DocumentStore:
             session.execute(delete(DocumentTerm).where(DocumentTerm.chunk_id.in_(chunk_ids)))
             session.execute(delete(DocumentChunk).where(DocumentChunk.file_id == file_id))
             session.execute(delete(DocumentBlob).where(DocumentBlob.file_id == file_id))
+            session.execute(delete(MessageCitation).where(MessageCitation.file_id == file_id))
             session.delete(file)
 
     def used_bytes(self, owner: str) -> int:
@@ -231,6 +232,57 @@ class DocumentStore:
         with self.db.reads() as session:
             rows = session.execute(query).all()
         return [int(r[0]) for r in rows], [bytes(r[1] or b"") for r in rows]
+
+
+class CitationStore:
+    """The passages each reply cited. Deleting a file deletes the citations of it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, message_id: str, citations: Sequence[CitationRow]) -> None:
+        with self.db.sessions.begin() as session:
+            for c in citations:
+                session.add(
+                    MessageCitation(
+                        message_id=message_id,
+                        marker=c.marker,
+                        file_id=c.file_id,
+                        page=c.page,
+                        start_offset=c.start,
+                        end_offset=c.end,
+                        text=c.text,
+                    )
+                )
+
+    def of_messages(self, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
+        """The citations of the owner's messages among `message_ids`, by message, in marker order."""
+        if not message_ids:
+            return {}
+        query = (
+            select(MessageCitation, DocumentFile.name)
+            .join(DocumentFile, DocumentFile.id == MessageCitation.file_id)
+            .join(Message, Message.id == MessageCitation.message_id)
+            .where(MessageCitation.message_id.in_(list(message_ids)), DocumentFile.owner == owner)
+            .order_by(MessageCitation.message_id, MessageCitation.marker)
+        )
+        found: dict[str, list[CitationRow]] = {}
+        with self.db.reads() as session:
+            for c, name in session.execute(query).all():
+                row = CitationRow(c.marker, c.file_id, name, c.page, c.start_offset, c.end_offset, c.text)
+                found.setdefault(c.message_id, []).append(row)
+        return found
+
+
+@dataclass(frozen=True)
+class CitationRow:
+    marker: int
+    file_id: str
+    file_name: str
+    page: int
+    start: int
+    end: int
+    text: str
 
 
 def _postings(chunk_id: int, owner: str, terms: dict[str, int]) -> list[dict]:

@@ -256,3 +256,18 @@ class DocumentTerm(Base):
     count: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_document_terms_owner_term", "owner", "term"),)
+
+
+class MessageCitation(Base):
+    """A passage a reply cited with [marker]: which file, page and characters (the text as cited)."""
+
+    __tablename__ = "message_citations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(32), ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    marker: Mapped[int] = mapped_column(Integer)  # the n of [n] in the reply
+    file_id: Mapped[str] = mapped_column(String(32), ForeignKey("document_files.id", ondelete="CASCADE"), index=True)
+    page: Mapped[int] = mapped_column(Integer)
+    start_offset: Mapped[int] = mapped_column(Integer)
+    end_offset: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)

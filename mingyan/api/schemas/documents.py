@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, field_serializer
 
 from mingyan.documents.sniff import MEDIA_TYPES
 
-__all__ = ["FileList", "FileOut", "PassageList", "PassageOut"]
+__all__ = ["CitationOut", "FileList", "FileOut", "PassageList", "PassageOut"]
 
 
 class FileOut(BaseModel):
@@ -56,3 +56,17 @@ class PassageOut(BaseModel):
 class PassageList(BaseModel):
     object: Literal["list"] = "list"
     data: list[PassageOut]
+
+
+class CitationOut(BaseModel):
+    """A passage a reply cited with [marker]."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    marker: int
+    file_id: str
+    file_name: str
+    page: int
+    start: int  # character offsets in the page's text
+    end: int
+    text: str

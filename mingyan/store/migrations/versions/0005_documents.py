@@ -1,5 +1,6 @@
 """Documents: uploaded files with their original bytes, chunks (page and offsets, vectors as
-float32 blobs) and BM25 postings. Only new tables.
+float32 blobs), BM25 postings, and the passages replies cite. Only new tables (`messages` is not
+rebuilt, so the search triggers of 0003 stay).
 
 Revision ID: 0005
 Revises: 0004
@@ -65,8 +66,21 @@ def upgrade() -> None:
         sa.Column("count", sa.Integer, nullable=False),
     )
     op.create_index("ix_document_terms_owner_term", "document_terms", ["owner", "term"])
+    op.create_table(
+        "message_citations",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("message_id", sa.String(32), sa.ForeignKey("messages.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("marker", sa.Integer, nullable=False),
+        sa.Column("file_id", sa.String(32), _file_fk(), nullable=False),
+        sa.Column("page", sa.Integer, nullable=False),
+        sa.Column("start_offset", sa.Integer, nullable=False),
+        sa.Column("end_offset", sa.Integer, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+    )
+    op.create_index("ix_message_citations_message_id", "message_citations", ["message_id"])
+    op.create_index("ix_message_citations_file_id", "message_citations", ["file_id"])
 
 
 def downgrade() -> None:
-    for table in ("document_terms", "document_chunks", "document_blobs", "document_files"):
+    for table in ("message_citations", "document_terms", "document_chunks", "document_blobs", "document_files"):
         op.drop_table(table)
