@@ -257,21 +257,26 @@ class CitationStore:
 
     def of_messages(self, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
         """The citations of the owner's messages among `message_ids`, by message, in marker order."""
-        if not message_ids:
-            return {}
-        query = (
-            select(MessageCitation, DocumentFile.name)
-            .join(DocumentFile, DocumentFile.id == MessageCitation.file_id)
-            .join(Message, Message.id == MessageCitation.message_id)
-            .where(MessageCitation.message_id.in_(list(message_ids)), DocumentFile.owner == owner)
-            .order_by(MessageCitation.message_id, MessageCitation.marker)
-        )
-        found: dict[str, list[CitationRow]] = {}
         with self.db.reads() as session:
-            for c, name in session.execute(query).all():
-                row = CitationRow(c.marker, c.file_id, name, c.page, c.start_offset, c.end_offset, c.text)
-                found.setdefault(c.message_id, []).append(row)
-        return found
+            return citations_of(session, owner, message_ids)
+
+
+def citations_of(session: Session, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
+    """The citations of `owner`'s messages among `message_ids` (read in `session`), by message."""
+    if not message_ids:
+        return {}
+    query = (
+        select(MessageCitation, DocumentFile.name)
+        .join(DocumentFile, DocumentFile.id == MessageCitation.file_id)
+        .join(Message, Message.id == MessageCitation.message_id)
+        .where(MessageCitation.message_id.in_(list(message_ids)), DocumentFile.owner == owner)
+        .order_by(MessageCitation.message_id, MessageCitation.marker)
+    )
+    found: dict[str, list[CitationRow]] = {}
+    for c, name in session.execute(query).all():
+        row = CitationRow(c.marker, c.file_id, name, c.page, c.start_offset, c.end_offset, c.text)
+        found.setdefault(c.message_id, []).append(row)
+    return found
 
 
 @dataclass(frozen=True)

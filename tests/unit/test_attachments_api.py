@@ -79,6 +79,9 @@ def test_a_short_document_goes_in_whole_and_markers_become_citations(world: Worl
     detail = world.alice.get(f"/api/conversations/{cid}").json()
     assert detail["messages"][0]["content"] == "思念什么？"  # the stored message is what the user typed
     assert [c["marker"] for c in detail["messages"][1]["citations"]] == [1, 2]
+    exported = world.alice.get(f"/api/conversations/{cid}/export", params={"format": "markdown"}).text
+    assert "Sources:\n- [1] poem.pdf, page 1: “静夜思" in exported and "- [2] poem.pdf, page 2: “举头望明月" in exported
+    assert world.bob.get(f"/api/conversations/{cid}/export", params={"format": "markdown"}).status_code == 404
     # Deleting the file deletes its citations and the owner's saved KV states.
     assert world.alice.delete(f"/api/files/{pdf}").status_code == 204
     assert world.alice.get(f"/api/conversations/{cid}").json()["messages"][1]["citations"] == []
