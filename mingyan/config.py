@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     max_import_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"
     )
+    max_file_mb: int = Field(20, ge=1, le=4096, description="largest file POST /api/files accepts (MiB)")
+    max_file_pages: int = Field(1000, ge=1, le=100000, description="most pages a document may have")
+    file_storage_mb: int = Field(1024, ge=0, description="storage for each user's uploaded files (MiB; 0: no limit)")
     drain_timeout: float = Field(
         20.0,
         ge=0,

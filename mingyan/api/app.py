@@ -20,6 +20,7 @@ from mingyan.api import (
     account_routes,
     admin_routes,
     conversation_routes,
+    document_routes,
     embedding_routes,
     history_routes,
     openai_routes,
@@ -33,17 +34,21 @@ from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
+from mingyan.chat.attachments import attachments
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.chat.tool_loop import ToolKit
 from mingyan.config import Settings
+from mingyan.documents.service import document_service
 from mingyan.engine.base import Embedder, Engine
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.tool_servers import ToolServerStore
 from mingyan.tools.registry import ToolBox
 from mingyan.tools.secrets import HeaderVault
+
+MULTIPART_SLACK = 64 * 1024  # a file upload's body: the file and its multipart headers
 
 
 def create_app(
@@ -83,6 +88,7 @@ def create_app(
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)
+        app.include_router(document_routes.router)
         app.include_router(account_routes.public)
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
@@ -93,7 +99,9 @@ def create_app(
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
 
     app.add_middleware(
-        BodySizeLimit, max_bytes=settings.max_body_bytes, paths={"/api/import": settings.max_import_bytes}
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        paths={"/api/import": settings.max_import_bytes, "/api/files": (settings.max_file_mb << 20) + MULTIPART_SLACK},
     )
     app.add_middleware(RefuseNul)
     app.add_middleware(NoSniff)
@@ -134,9 +142,17 @@ def build_context(
     metrics = metrics or Metrics()
     metrics.attach(engine.info.name, engine.stats)
     tools = ToolKit(ToolBox(ToolServerStore(store.db), HeaderVault(settings.data_dir))) if store is not None else None
+    documents = document_service(store.db, settings, embedder) if store is not None else None
     conversations = (
-        ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles, tools=tools)
-        if store is not None
+        ConversationService(
+            store,
+            chat,
+            ReplyHub(),
+            auto_titles=settings.auto_titles,
+            tools=tools,
+            attachments=attachments(store.db, documents),
+        )
+        if store is not None and documents is not None
         else None
     )
     accounts = AccountStore.open(store.db) if store is not None else None
@@ -170,4 +186,5 @@ def build_context(
         conversations=conversations,
         embedder=embedder,
         tools=tools,
+        documents=documents,
     )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: this module is imported by auth, errors a
     from mingyan.chat.service import ChatService
     from mingyan.chat.tool_loop import ToolKit
     from mingyan.config import Settings
+    from mingyan.documents.service import DocumentService
     from mingyan.engine.base import Embedder
     from mingyan.store.accounts.account_store import AccountStore
     from mingyan.store.conversations import ConversationStore
@@ -41,6 +42,7 @@ class AppContext:
     embedder: Embedder | None = None  # /v1/embeddings; None: not served
     drain: Drain | None = None  # set by create_app: refusing new requests before shutdown
     tools: ToolKit | None = None  # MCP tool servers and approvals (with a database)
+    documents: DocumentService | None = None  # /api/files (with a database)
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:
@@ -54,6 +56,10 @@ class AppContext:
     def tool_kit(self) -> ToolKit:
         assert self.tools is not None, "a tool route ran without a database"
         return self.tools
+
+    def document_service(self) -> DocumentService:
+        assert self.documents is not None, "a files route ran without a database"
+        return self.documents
 
     def account_store(self) -> AccountStore:
         assert self.accounts is not None, "an accounts route ran without a database"

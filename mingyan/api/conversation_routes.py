@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -11,9 +12,11 @@ from fastapi.responses import StreamingResponse
 from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.context import context
+from mingyan.api.document_routes import with_citations
 from mingyan.api.metering import metered_reply
 from mingyan.api.schemas import (
     BranchSwitch,
+    CitationOut,
     ConversationCreate,
     ConversationDetail,
     ConversationList,
@@ -74,12 +77,12 @@ def create_conversation(body: ConversationCreate, request: Request, owner: Owner
 
 
 @router.get("/conversations/{conversation_id}")
-def get_conversation(conversation_id: str, request: Request, owner: Owner) -> ConversationDetail:
-    tree = _store(request).tree(owner, conversation_id)
+async def get_conversation(conversation_id: str, request: Request, owner: Owner) -> ConversationDetail:
+    tree = await asyncio.to_thread(_store(request).tree, owner, conversation_id)
     live = [r.id for r in _service(request).hub.for_conversation(owner, conversation_id)]
     return ConversationDetail(
         **ConversationOut.model_validate(tree.conversation).model_dump(),
-        messages=[MessageOut.model_validate(m) for m in tree.messages],
+        messages=await with_citations(request, owner, tree.messages),
         current_path=tree.current_path,
         live=live,
     )
@@ -129,6 +132,7 @@ async def send_message(conversation_id: str, body: MessageCreate, request: Reque
             parent_id=body.parent_id,
             settings=_overrides(body),
             tools=body.tools,
+            file_ids=body.file_ids,
         ),
     )
     return await _respond(request, exchange, body.stream)
@@ -207,7 +211,9 @@ async def _respond(request: Request, exchange: Exchange, stream: bool) -> Stream
     if stream:
         return sse_response(_events(exchange.reply, exchange), buffer_bytes=buffer_bytes(request), stored=True)
     final = await exchange.reply.wait()
-    return _exchange_out(exchange, final or exchange.reply.message)
+    out = _exchange_out(exchange, final or exchange.reply.message)
+    out.message.citations = [CitationOut.model_validate(c) for c in exchange.reply.citations]
+    return out
 
 
 def _exchange_out(exchange: Exchange, message: Message) -> ExchangeOut:
@@ -223,7 +229,11 @@ async def _events(reply: LiveReply, exchange: Exchange | None = None) -> AsyncIt
         yield sse({"type": "start", **start})
     async for event in reply.events():
         if event.type == "done":
-            message = MessageOut.model_validate(event.message).model_dump(mode="json") if event.message else None
+            message = None
+            if event.message:
+                out = MessageOut.model_validate(event.message)
+                out.citations = [CitationOut.model_validate(c) for c in reply.citations]
+                message = out.model_dump(mode="json")
             yield sse({"type": "done", "message": message})
         elif event.message is not None:  # a tool loop's step: the message it concerns
             yield sse({"type": event.type, "text": event.text, "message": _message_json(event.message)})

@@ -15,9 +15,11 @@ import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from mingyan.chat.context import Context, fit_context
+from mingyan.chat.attachments import Attached, Attachments
+from mingyan.chat.context import Context, fit_context, reply_reserve
 from mingyan.chat.live import LiveReply, ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.chat.titles import make_title
@@ -60,7 +62,9 @@ class ConversationService:
         *,
         auto_titles: bool = True,
         tools: ToolKit | None = None,
+        attachments: Attachments | None = None,
     ) -> None:
+        self.attachments = attachments  # files attached to messages (None: not offered)
         self.store = store
         self.chat = chat
         self.hub = hub
@@ -77,8 +81,10 @@ class ConversationService:
         parent_id: str | None = None,
         settings: Mapping[str, Any] | None = None,
         tools: Sequence[str] = (),
+        file_ids: Sequence[str] = (),
     ) -> Exchange:
-        """A new user message under `parent_id` (default: the current leaf), and its reply."""
+        """A new user message under `parent_id` (default: the current leaf), and its reply; the
+        passages of the owner's files `file_ids` go into its prompt (see chat/attachments.py)."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
         history = await self._run(self.store.path_to, owner, conversation_id, parent_id)
         self._refuse_live_parent(owner, history)
@@ -90,6 +96,7 @@ class ConversationService:
             parent_id=history[-1].id if history else None,
             settings=settings,
             tools=tools,
+            file_ids=file_ids,
         )
 
     async def edit(
@@ -165,9 +172,14 @@ class ConversationService:
         parent_id: str | None,
         settings: Mapping[str, Any] | None,
         tools: Sequence[str] = (),
+        file_ids: Sequence[str] = (),
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
-        context, request, loop = await self._prepare(owner, conversation, history, user_text, sampling, tools)
+        attached = await self._attach(owner, file_ids, user_text, sampling.max_tokens)
+        prompt_text = user_text
+        if attached is not None and self.attachments is not None and user_text is not None:
+            prompt_text = self.attachments.user_turn(user_text, attached)
+        context, request, loop = await self._prepare(owner, conversation, history, prompt_text, sampling, tools)
 
         user_message = None
         if user_text is not None:
@@ -203,6 +215,8 @@ class ConversationService:
             live: LiveReply = ToolLoopReply(self.store, owner, assistant, loop, prompt_tokens=len(context.tokens))
         else:
             live = LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens))
+        if attached is not None and self.attachments is not None:
+            live.finishing = partial(self.attachments.record, attached=attached)
         reply = self.hub.start(live, stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
             self._in_background(self._title_after(reply, conversation.id, user_text))
@@ -232,6 +246,18 @@ class ConversationService:
         context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
         request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
         return context, request, None
+
+    async def _attach(
+        self, owner: str, file_ids: Sequence[str], text: str | None, max_tokens: int | None
+    ) -> Attached | None:
+        """With files attached: their passages (half the context at most) for the new user turn."""
+        if not file_ids or text is None:
+            return None
+        if self.attachments is None:
+            raise InvalidRequestError("This server does not take files.", param="file_ids")
+        n_ctx = self.chat.engine.info.n_ctx
+        budget = (n_ctx - reply_reserve(n_ctx, max_tokens)) // 2
+        return await self.attachments.prepare(owner, file_ids, text, budget)
 
     def _refuse_live_parent(self, owner: str, history: list[Message]) -> None:
         if history and self.hub.get(owner, history[-1].id) is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,9 @@ class LiveReply:
         self._stop_status: str | None = None
         self._task: asyncio.Task[Message | None] | None = None
         self.final: Message | None = None
+        # Run after the final save, before `done` is published (attachments store citations here).
+        self.finishing: Callable[[LiveReply], Awaitable[None]] | None = None
+        self.citations: list[Any] = []  # what `finishing` found the reply cites, sent with `done`
 
     @property
     def id(self) -> str:
@@ -163,6 +166,11 @@ class LiveReply:
             log.info("reply %s: its conversation was deleted while it ran", self.id)
         except DATABASE_AWAY:
             log.error("reply %s: the database stayed away; the next start marks it interrupted", self.id)
+        if self.finishing is not None and self.final is not None:
+            try:
+                await self.finishing(self)
+            except Exception:
+                log.exception("reply %s: finishing failed", self.id)
         pieces = sum(1 for part in self._parts if part)
         self.usage = (
             finish.usage

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
 )
@@ -216,3 +217,82 @@ class ToolServer(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_tool_servers_name", "name", unique=True),)
+
+
+# ---- documents (migration 0005) ----------------------------------------------------------------
+# An uploaded file, its original bytes (in the database: stored and deleted in the same transaction
+# as its chunks, and carried by backups), its chunks and their BM25 postings; vectors as float32 blobs.
+
+
+class DocumentFile(Base):
+    __tablename__ = "document_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16))  # sniffed from the content: pdf, docx, html, csv, md, txt
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    pages: Mapped[int] = mapped_column(Integer)
+    chars: Mapped[int] = mapped_column(Integer)
+    embedding_model: Mapped[str | None] = mapped_column(String(200), nullable=True)  # who made the vectors
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (
+        Index("ix_document_files_owner_sha256", "owner", "sha256", unique=True),
+        Index("ix_document_files_owner_created_at", "owner", "created_at"),
+    )
+
+
+class DocumentBlob(Base):
+    __tablename__ = "document_blobs"
+
+    file_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("document_files.id", ondelete="CASCADE"), primary_key=True
+    )
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DocumentChunk(Base):
+    __tablename__ = "document_chunks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    file_id: Mapped[str] = mapped_column(String(32), ForeignKey("document_files.id", ondelete="CASCADE"), index=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    ordinal: Mapped[int] = mapped_column(Integer)
+    page: Mapped[int] = mapped_column(Integer)
+    start_offset: Mapped[int] = mapped_column(Integer)  # in the page's text
+    end_offset: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    length: Mapped[int] = mapped_column(Integer)  # BM25 terms in the chunk
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # little-endian float32
+
+
+class DocumentTerm(Base):
+    """BM25 postings: how often each term occurs in each chunk."""
+
+    __tablename__ = "document_terms"
+
+    chunk_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("document_chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_document_terms_owner_term", "owner", "term"),)
+
+
+class MessageCitation(Base):
+    """A passage a reply cited with [marker]: which file, page and characters (the text as cited)."""
+
+    __tablename__ = "message_citations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(32), ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    marker: Mapped[int] = mapped_column(Integer)  # the n of [n] in the reply
+    file_id: Mapped[str] = mapped_column(String(32), ForeignKey("document_files.id", ondelete="CASCADE"), index=True)
+    page: Mapped[int] = mapped_column(Integer)
+    start_offset: Mapped[int] = mapped_column(Integer)
+    end_offset: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)

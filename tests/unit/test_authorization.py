@@ -81,11 +81,13 @@ def world(store: ConversationStore) -> Iterator[World]:
         cid = a.post("/api/conversations", json={"title": "secret"}).json()["id"]
         exchange = a.post(f"/api/conversations/{cid}/messages", json={"content": "secret", "stream": False}).json()
         key = a.post("/api/keys", json={"name": "alice's"}).json()
+        file = a.post("/api/files", files={"file": ("secret.txt", "secret note 秘密".encode())}).json()
         ids = {
             "conversation_id": cid,
             "message_id": exchange["user_message"]["id"],
             "key_id": key["id"],
             "user_id": alice.id,
+            "file_id": file["id"],
         }
         yield World(url, app, ids, a, sign_in(url, "bob"))
 
@@ -157,6 +159,7 @@ def test_every_route_with_an_object_id_is_404_to_another_user(world: World) -> N
     r = world.bob.post(f"/api/conversations/{mine}/branch", json={"message_id": world.ids["message_id"]})
     assert r.status_code == 404
     assert world.bob.get("/api/search", params={"q": "secret"}).json()["data"] == []
+    assert world.bob.get("/api/files/search", params={"q": "secret"}).json()["data"] == []
     # and alice still has everything
     detail = world.alice.get(f"/api/conversations/{world.ids['conversation_id']}").json()
     assert detail["title"] == "secret" and len(detail["messages"]) == 2

@@ -15,7 +15,7 @@ from sqlalchemy.exc import StatementError
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, default_url, open_database
 from mingyan.store.errors import NotFound
-from mingyan.store.migrate import upgrade
+from mingyan.store.migrate import head_revision, upgrade
 from mingyan.store.tables import Base, Conversation, Message
 
 
@@ -40,7 +40,9 @@ def test_migrations_create_the_schema_and_rerunning_is_a_noop(db_url: str) -> No
         fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("conversations")}
         assert fks == {"messages"}
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0007"]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+                head_revision()
+            ]
     finally:
         engine.dispose()
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
+from mingyan.api.schemas.documents import CitationOut
 from mingyan.sampling import ConversationSettings
 
 MAX_OFFSET = 1_000_000  # far past any real list; keeps numbers a database can take
@@ -88,6 +89,7 @@ class ReplyOptions(ApiModel):
 class MessageCreate(ReplyOptions):
     content: MessageText
     parent_id: str | None = None  # default: the conversation's current leaf
+    file_ids: list[str] = Field(default_factory=list, max_length=20)  # the user's files to answer from
 
     _blank = field_validator("content")(_not_blank)
 
@@ -135,6 +137,7 @@ class MessageOut(StoredModel):
     omitted_turns: int | None = None
     error: str | None = None
     tool: dict[str, Any] | None = None  # a tool loop's calls (assistant) or result provenance (tool)
+    citations: list[CitationOut] = Field(default_factory=list)  # passages the reply cited ([n] markers)
 
 
 class ConversationOut(StoredModel):

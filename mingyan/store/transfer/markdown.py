@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from mingyan.store.conversations import ConversationStore, path_in
+from mingyan.store.documents import CitationRow, citations_of
 from mingyan.store.tables import Conversation, Message
 from mingyan.store.transfer.checks import as_utc
 from mingyan.store.transfer.read import messages_by_conversation, owned_conversations
@@ -26,7 +27,8 @@ def export_markdown(store: ConversationStore, owner: str, conversation_id: str) 
     with store.reads() as session:  # one snapshot, without the write lock
         (conversation,) = owned_conversations(session, owner, [conversation_id])
         messages = messages_by_conversation(session, [conversation.id]).get(conversation.id, [])
-    path = path_in(messages, conversation.current_leaf_id)
+        path = path_in(messages, conversation.current_leaf_id)
+        cited = citations_of(session, owner, [m.id for m in path])
     blocks = [f"# {_one_line(conversation.title) or 'Untitled conversation'}", _about(conversation)]
     hidden = _other_branches(messages, path)
     if hidden:
@@ -40,9 +42,19 @@ def export_markdown(store: ConversationStore, owner: str, conversation_id: str) 
         blocks += [f"## {ROLE_HEADINGS.get(message.role, message.role)}", message.content]
         if message.role == "assistant":
             blocks.append(provenance_note(message))
+        if cited.get(message.id):
+            blocks.append(sources_note(cited[message.id]))
     if not path:
         blocks.append("_No messages._")
     return "\n\n".join(blocks) + "\n"
+
+
+def sources_note(citations: list[CitationRow]) -> str:
+    """The passages a reply cited: marker, file, page and the quoted text."""
+    lines = ["Sources:"]
+    for c in citations:
+        lines.append(f"- [{c.marker}] {_escape(c.file_name)}, page {c.page}: “{_one_line(c.text)}”")
+    return "\n".join(lines)
 
 
 def provenance_note(message: Message) -> str:

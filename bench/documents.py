@@ -1,0 +1,130 @@
+"""Documents: ingestion pages/s and search latency (p50/p95) over one user's library.
+
+Ingestion is measured on real PDFs (made here with reportlab: Chinese and English text, `--pages`
+pages each), through the whole path: sniffing, pypdf extraction, chunking, jieba terms, (vectors
+with --embeddings) and the database write. The library is then filled to `--docs` documents with
+text files of the same kind of pages (extraction is cheaper; chunking, terms and writes are the
+same), and `--queries` searches of two or three terms each are timed.
+
+    python bench/documents.py [--database-url URL | --postgres] [--docs 1000] [--pages 10]
+        [--pdfs 20] [--queries 200] [--embeddings]
+
+The issue's scale (1,000 documents, ~100,000 chunks) takes a long time to fill on a small machine;
+run it with smaller --docs to check the benchmark works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from mingyan.config import Settings  # noqa: E402
+from mingyan.documents.limits import Limits  # noqa: E402
+from mingyan.documents.service import DocumentService  # noqa: E402
+from mingyan.store.db import Database, default_url  # noqa: E402
+from mingyan.store.documents import DocumentStore  # noqa: E402
+from mingyan.store.migrate import upgrade  # noqa: E402
+
+ZH = "长江 黄河 北京 上海 茶叶 熊猫 地铁 合同 医院 学校 火车 飞机 工程 设计 研究 市场 经济 文化 历史 科学".split()
+EN = "river mountain contract budget engineer museum policy garden volcano telescope harbour ticket".split()
+
+
+def page(rng: random.Random, number: int) -> str:
+    """About 10 sentences, mixed Chinese and English, with a unique code per page."""
+    sentences = []
+    for i in range(10):
+        if i % 2:
+            words = " ".join(rng.choice(EN) for _ in range(12))
+            sentences.append(f"The {words} report {number}-{i} was filed.")
+        else:
+            sentences.append("".join(rng.choice(ZH) for _ in range(8)) + f"，编号{number}-{i}。")
+    return " ".join(sentences)
+
+
+def make_pdfs(rng: random.Random, count: int, pages: int) -> list[bytes]:
+    from tests.doc_files import make_pdf
+
+    return [make_pdf([page(rng, d * 1000 + p) for p in range(pages)], width=60) for d in range(count)]
+
+
+def ingest(service: DocumentService, files: list[bytes], name: str) -> float:
+    started = time.perf_counter()
+    for i, data in enumerate(files):
+        asyncio.run(service.add("bench", f"{name}-{i}", data))
+    return time.perf_counter() - started
+
+
+def search_latency(service: DocumentService, rng: random.Random, queries: int, mode: str) -> tuple[float, float]:
+    times = []
+    for _ in range(queries):
+        terms = [rng.choice(ZH), rng.choice(EN)] + ([rng.choice(ZH)] if rng.random() < 0.5 else [])
+        started = time.perf_counter()
+        asyncio.run(service.search("bench", " ".join(terms), limit=5, mode=mode))
+        times.append(time.perf_counter() - started)
+    times.sort()
+    return statistics.median(times) * 1000, times[int(len(times) * 0.95) - 1] * 1000
+
+
+def run(service: DocumentService, db: Database, args: argparse.Namespace, rng: random.Random) -> None:
+    pdfs = make_pdfs(rng, min(args.pdfs, args.docs), args.pages)
+    rate = len(pdfs) * args.pages / ingest(service, pdfs, "pdf")
+    print(f"{db.dialect}: ingested {len(pdfs)} PDFs of {args.pages} pages: {rate:.1f} pages/s")
+    texts = [
+        "\f".join(page(rng, (d + len(pdfs)) * 1000 + p) for p in range(args.pages)).encode()
+        for d in range(args.docs - len(pdfs))
+    ]
+    if texts:
+        rate = len(texts) * args.pages / ingest(service, texts, "txt")
+        print(f"{db.dialect}: ingested {len(texts)} text files: {rate:.1f} pages/s")
+    chunks, _ = DocumentStore(db).corpus_stats("bench")
+    for mode in ("bm25",) + (("hybrid",) if service.embedder else ()):
+        p50, p95 = search_latency(service, rng, args.queries, mode)
+        print(f"{db.dialect}: {mode} search, {chunks} chunks in {args.docs} docs: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster (tests/postgres.py)")
+    parser.add_argument("--docs", type=int, default=1000)
+    parser.add_argument("--pages", type=int, default=10)
+    parser.add_argument("--pdfs", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--embeddings", action="store_true", help="embed chunks with the shipped model")
+    args = parser.parse_args()
+    rng = random.Random(7)
+    with ExitStack() as stack:
+        url = args.database_url
+        if args.postgres:
+            from tests import postgres
+
+            bindir = postgres.find_binaries()
+            assert bindir is not None, "PostgreSQL is not installed"
+            url = stack.enter_context(postgres.cluster(bindir))
+        url = url or default_url(stack.enter_context(tempfile.TemporaryDirectory()))
+        upgrade(url)
+        db = Database.open(url)
+        embedder = None
+        if args.embeddings:
+            from mingyan.bootstrap import open_embedder
+
+            embedder = open_embedder(Settings(), progress=False)
+        service = DocumentService(DocumentStore(db), limits=Limits(), quota_bytes=0, embedder=embedder)
+        run(service, db, args, rng)
+        if embedder is not None:
+            embedder.close()
+        db.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""DocumentStore: uploaded files, their bytes, chunks, BM25 postings and vectors, one owner at a time.
+
+Every method takes `owner`; another owner's file reads as missing (NotFound). A file and all of its
+rows are written in one transaction, so a failure leaves nothing behind; deleting a file deletes its
+bytes, chunks, postings and vectors (foreign keys cascade).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mingyan.errors import MingyanError
+from mingyan.store.db import Database
+from mingyan.store.errors import NotFound
+from mingyan.store.tables import DocumentBlob, DocumentChunk, DocumentFile, DocumentTerm, Message, MessageCitation
+
+MAX_TERM = 64  # longer terms are cut to this many characters
+
+
+class QuotaExceeded(MingyanError):
+    """The owner's files would take more than their storage quota."""
+
+
+@dataclass(frozen=True)
+class NewChunk:
+    ordinal: int
+    page: int
+    start: int
+    end: int
+    text: str
+    terms: dict[str, int]  # term -> occurrences
+    length: int  # terms in the chunk, repeats counted
+    vector: bytes | None = None
+
+
+@dataclass(frozen=True)
+class NewFile:
+    name: str
+    kind: str
+    sha256: str
+    data: bytes
+    pages: int
+    chars: int
+    embedding_model: str | None
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    id: int
+    file_id: str
+    file_name: str
+    ordinal: int
+    page: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Added:
+    file: DocumentFile
+    duplicate: bool  # the owner already had a file with these bytes: that one is returned
+
+
+class DocumentStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int) -> Added:
+        """Store a file with its chunks (all or nothing). A file whose sha256 the owner already has is
+        not stored again. QuotaExceeded when the owner's files would pass `quota_bytes` (0: no quota)."""
+        existing = self.find_by_sha256(owner, new.sha256)
+        if existing is not None:
+            return Added(existing, duplicate=True)
+        try:
+            with self.db.sessions.begin() as session:
+                return Added(self._insert(session, owner, new, chunks, quota_bytes), duplicate=False)
+        except IntegrityError:  # the same bytes uploaded twice at once: the other upload won
+            existing = self.find_by_sha256(owner, new.sha256)
+            if existing is None:
+                raise
+            return Added(existing, duplicate=True)
+
+    def _insert(
+        self, session: Session, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int
+    ) -> DocumentFile:
+        if quota_bytes:
+            used = session.scalar(
+                select(func.coalesce(func.sum(DocumentFile.size), 0)).where(DocumentFile.owner == owner)
+            )
+            if int(used or 0) + len(new.data) > quota_bytes:
+                raise QuotaExceeded(
+                    f"Your files would take {int(used or 0) + len(new.data):,} bytes; your storage quota is "
+                    f"{quota_bytes:,} bytes. Delete some files first."
+                )
+        file = DocumentFile(
+            owner=owner,
+            name=new.name,
+            kind=new.kind,
+            sha256=new.sha256,
+            size=len(new.data),
+            pages=new.pages,
+            chars=new.chars,
+            embedding_model=new.embedding_model,
+        )
+        session.add(file)
+        session.flush()
+        session.add(DocumentBlob(file_id=file.id, data=new.data))
+        for chunk in chunks:
+            row = DocumentChunk(
+                file_id=file.id,
+                owner=owner,
+                ordinal=chunk.ordinal,
+                page=chunk.page,
+                start_offset=chunk.start,
+                end_offset=chunk.end,
+                text=chunk.text,
+                length=chunk.length,
+                vector=chunk.vector,
+            )
+            session.add(row)
+            session.flush()
+            postings = _postings(row.id, owner, chunk.terms)
+            if postings:
+                session.execute(insert(DocumentTerm), postings)
+        return file
+
+    def find_by_sha256(self, owner: str, sha256: str) -> DocumentFile | None:
+        with self.db.reads() as session:
+            query = select(DocumentFile).where(DocumentFile.owner == owner, DocumentFile.sha256 == sha256)
+            return session.scalars(query).first()
+
+    def list_files(self, owner: str) -> list[DocumentFile]:
+        with self.db.reads() as session:
+            query = select(DocumentFile).where(DocumentFile.owner == owner)
+            return list(session.scalars(query.order_by(DocumentFile.created_at.desc(), DocumentFile.id)))
+
+    def get(self, owner: str, file_id: str) -> DocumentFile:
+        with self.db.reads() as session:
+            file = session.get(DocumentFile, file_id)
+            if file is None or file.owner != owner:
+                raise NotFound(f"No file {file_id!r}.")
+            return file
+
+    def content(self, owner: str, file_id: str) -> tuple[DocumentFile, bytes]:
+        file = self.get(owner, file_id)
+        with self.db.reads() as session:
+            blob = session.get(DocumentBlob, file.id)
+            if blob is None:
+                raise NotFound(f"No file {file_id!r}.")
+            return file, blob.data
+
+    def delete(self, owner: str, file_id: str) -> None:
+        with self.db.sessions.begin() as session:
+            file = session.get(DocumentFile, file_id)
+            if file is None or file.owner != owner:
+                raise NotFound(f"No file {file_id!r}.")
+            # Children first: the cascade needs foreign keys on, and postings are many.
+            chunk_ids = select(DocumentChunk.id).where(DocumentChunk.file_id == file_id)
+            session.execute(delete(DocumentTerm).where(DocumentTerm.chunk_id.in_(chunk_ids)))
+            session.execute(delete(DocumentChunk).where(DocumentChunk.file_id == file_id))
+            session.execute(delete(DocumentBlob).where(DocumentBlob.file_id == file_id))
+            session.execute(delete(MessageCitation).where(MessageCitation.file_id == file_id))
+            session.delete(file)
+
+    def used_bytes(self, owner: str) -> int:
+        with self.db.reads() as session:
+            total = session.scalar(select(func.sum(DocumentFile.size)).where(DocumentFile.owner == owner))
+            return int(total or 0)
+
+    # ---- retrieval ---------------------------------------------------------------------------
+
+    def chunks(
+        self, owner: str, file_ids: Sequence[str] | None = None, ids: Sequence[int] | None = None
+    ) -> list[StoredChunk]:
+        """The owner's chunks (of `file_ids`, or with `ids`), in file and reading order."""
+        query = (
+            select(DocumentChunk, DocumentFile.name)
+            .join(DocumentFile, DocumentFile.id == DocumentChunk.file_id)
+            .where(DocumentChunk.owner == owner)
+        )
+        if file_ids is not None:
+            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        if ids is not None:
+            query = query.where(DocumentChunk.id.in_(list(ids)))
+        with self.db.reads() as session:
+            rows = session.execute(query.order_by(DocumentChunk.file_id, DocumentChunk.ordinal)).all()
+        return [_stored(chunk, name) for chunk, name in rows]
+
+    def corpus_stats(self, owner: str, file_ids: Sequence[str] | None = None) -> tuple[int, float]:
+        """(chunks, mean terms per chunk) over the owner's chunks (of `file_ids`)."""
+        query = select(func.count(), func.avg(DocumentChunk.length)).where(DocumentChunk.owner == owner)
+        if file_ids is not None:
+            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        with self.db.reads() as session:
+            count, mean = session.execute(query).one()
+        return int(count or 0), float(mean or 0.0)
+
+    def postings(
+        self, owner: str, terms: Sequence[str], file_ids: Sequence[str] | None = None
+    ) -> list[tuple[int, str, int, int]]:
+        """(chunk id, term, occurrences, chunk length) of each query term in the owner's chunks."""
+        wanted = sorted({term[:MAX_TERM] for term in terms})
+        if not wanted:
+            return []
+        query = (
+            select(DocumentTerm.chunk_id, DocumentTerm.term, DocumentTerm.count, DocumentChunk.length)
+            .join(DocumentChunk, DocumentChunk.id == DocumentTerm.chunk_id)
+            .where(DocumentTerm.owner == owner, DocumentTerm.term.in_(wanted))
+        )
+        if file_ids is not None:
+            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        with self.db.reads() as session:
+            return [(int(a), str(b), int(c), int(d)) for a, b, c, d in session.execute(query).all()]
+
+    def vectors(self, owner: str, model: str, file_ids: Sequence[str] | None = None) -> tuple[list[int], list[bytes]]:
+        """Ids and float32 vectors of the owner's chunks embedded by `model`."""
+        query = (
+            select(DocumentChunk.id, DocumentChunk.vector)
+            .join(DocumentFile, DocumentFile.id == DocumentChunk.file_id)
+            .where(
+                DocumentChunk.owner == owner, DocumentFile.embedding_model == model, DocumentChunk.vector.is_not(None)
+            )
+        )
+        if file_ids is not None:
+            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        with self.db.reads() as session:
+            rows = session.execute(query).all()
+        return [int(r[0]) for r in rows], [bytes(r[1] or b"") for r in rows]
+
+
+class CitationStore:
+    """The passages each reply cited. Deleting a file deletes the citations of it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, message_id: str, citations: Sequence[CitationRow]) -> None:
+        with self.db.sessions.begin() as session:
+            for c in citations:
+                session.add(
+                    MessageCitation(
+                        message_id=message_id,
+                        marker=c.marker,
+                        file_id=c.file_id,
+                        page=c.page,
+                        start_offset=c.start,
+                        end_offset=c.end,
+                        text=c.text,
+                    )
+                )
+
+    def of_messages(self, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
+        """The citations of the owner's messages among `message_ids`, by message, in marker order."""
+        with self.db.reads() as session:
+            return citations_of(session, owner, message_ids)
+
+
+def citations_of(session: Session, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
+    """The citations of `owner`'s messages among `message_ids` (read in `session`), by message."""
+    if not message_ids:
+        return {}
+    query = (
+        select(MessageCitation, DocumentFile.name)
+        .join(DocumentFile, DocumentFile.id == MessageCitation.file_id)
+        .join(Message, Message.id == MessageCitation.message_id)
+        .where(MessageCitation.message_id.in_(list(message_ids)), DocumentFile.owner == owner)
+        .order_by(MessageCitation.message_id, MessageCitation.marker)
+    )
+    found: dict[str, list[CitationRow]] = {}
+    for c, name in session.execute(query).all():
+        row = CitationRow(c.marker, c.file_id, name, c.page, c.start_offset, c.end_offset, c.text)
+        found.setdefault(c.message_id, []).append(row)
+    return found
+
+
+@dataclass(frozen=True)
+class CitationRow:
+    marker: int
+    file_id: str
+    file_name: str
+    page: int
+    start: int
+    end: int
+    text: str
+
+
+def _postings(chunk_id: int, owner: str, terms: dict[str, int]) -> list[dict]:
+    merged: dict[str, int] = {}
+    for term, count in terms.items():
+        key = term[:MAX_TERM]
+        merged[key] = merged.get(key, 0) + count
+    return [{"chunk_id": chunk_id, "term": t, "owner": owner, "count": c} for t, c in merged.items()]
+
+
+def _stored(chunk: DocumentChunk, name: str) -> StoredChunk:
+    return StoredChunk(
+        chunk.id, chunk.file_id, name, chunk.ordinal, chunk.page, chunk.start_offset, chunk.end_offset, chunk.text
+    )
