@@ -164,6 +164,12 @@ def test_a_side_effecting_tool_waits_for_approval(served) -> None:
     def approve(cid: str, event: dict, answer: bool) -> None:
         if event["type"] == "tool_pending":
             pending.append(event["message"])
+            # a reload while the call waits: the conversation's live reply, its snapshot shows the calls
+            live = httpx.get(f"{client.base_url}/api/conversations/{cid}").json()["live"]
+            assert len(live) == 1
+            with httpx.stream("GET", f"{client.base_url}/api/conversations/{cid}/messages/{live[0]}/events") as r:
+                snapshot = next(events(r))
+            assert snapshot["type"] == "snapshot" and snapshot["message"]["tool"]["calls"][0]["name"] == "send_email"
             other = httpx.post(
                 f"{client.base_url}/api/conversations/{cid}/messages/{event['message']['id']}/approval",
                 json={"approve": answer},

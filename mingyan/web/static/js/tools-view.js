@@ -108,7 +108,8 @@ export class ToolSwitch {
 export function applyToolEvent(chat, event, state) {
   const tree = chat.tree;
   if (event.type === "snapshot" && event.message) {
-    tree.put({ ...event.message, content: event.text, status: "streaming" });
+    const streaming = event.message.status === "streaming";
+    tree.put(streaming ? { ...event.message, content: event.text } : event.message);
     state.id = event.message.id;
     chat.view.render();
     return true;
