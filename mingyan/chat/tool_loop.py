@@ -220,7 +220,7 @@ class ToolLoopReply(LiveReply):
         saved = await self._save_final(
             "complete", "tool_calls", content=content, tool={"calls": record}, **self._timing()
         )
-        self._closed = saved
+        self._closed = self.message = saved  # a re-attach's snapshot shows the saved calls
         self._publish(ReplyEvent("tool_call", message=saved))
         self.setup.messages.append(
             {"role": "assistant", "content": content or None, "tool_calls": [_openai_call(c) for c in record]}

@@ -66,6 +66,14 @@ class ToolBox:
         self.store = store
         self.vault = vault
         self.limits = limits or Limits()
+        self._known: dict[str, Listing] = {}  # each server's last good listing, by name
+
+    def remember(self, listing: Listing) -> Listing:
+        """Keep a good listing: a server down later still offers these tools, and their calls
+        come back as error results the model sees (with a notice)."""
+        if listing.error is None:
+            self._known[listing.server] = listing
+        return listing
 
     def config(self, row: ToolServerRow) -> ServerConfig:
         """Raises ValueError when the headers cannot be decrypted."""
@@ -84,7 +92,7 @@ class ToolBox:
             config = self.config(row)
         except ValueError as exc:
             return Listing(row.name, error=str(exc))
-        return await client.list_tools(config, self.limits.list_timeout_s)
+        return self.remember(await client.list_tools(config, self.limits.list_timeout_s))
 
     async def enabled_names(self) -> list[str]:
         return [row.name for row in await asyncio.to_thread(self.store.list, enabled_only=True)]
@@ -103,7 +111,9 @@ class ToolBox:
         for row, listing in zip(chosen, listings, strict=True):
             if listing.error is not None:
                 notices.append(f"tool server {row.name}: {listing.error}")
-                continue
+                listing = self._known.get(row.name, listing)
+                if listing.error is not None:
+                    continue
             servers[row.name] = self.config(row)
             for tool in listing.tools:
                 tools.setdefault(tool.name, tool)

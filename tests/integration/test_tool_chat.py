@@ -110,43 +110,51 @@ def test_the_default_model_answers_with_the_tools_value(qwen) -> None:
 
 def test_the_stdio_child_sees_none_of_the_servers_secrets(qwen) -> None:
     _, client = qwen
-    cid, _ = ask(client, "Call the environment tool and tell me what it returns.", ["env"])
+    cid, _ = ask(client, "列出工具服务器的环境变量。", ["env"])
     results = [m for m in path_of(client, cid) if m["role"] == "tool"]
     assert results and results[0]["tool"]["tool"] == "environment", [m["tool"] for m in results]
     text = results[0]["content"]
     assert "PATH=" in text and SECRET not in text and "MINGYAN_" not in text and "DATABASE_URL" not in text
 
 
-def test_kill_9_in_a_tool_loop_leaves_the_steps_so_far_and_the_reply_interrupted(tmp_path) -> None:
-    server = start_server(tmp_path, "smollm2-135m-instruct")
-    try:
-        client = httpx.Client(base_url=server.url, timeout=120)
-        body = {"name": "local", "kind": "stdio", "command": sys.executable, "args": [SERVER_SCRIPT]}
-        client.post("/api/admin/tool-servers", json={**body, "side_effecting": ["hang", "send_email", "add"]})
-        cid = client.post("/api/conversations", json={}).json()["id"]
-        seen: list[dict] = []
-        with client.stream(
-            "POST",
-            f"/api/conversations/{cid}/messages",
-            json={"content": "Use the tools: add 2 and 3.", "tools": ["local"]},
-        ) as r:
-            for line in r.iter_lines():
-                if line.startswith("data: "):
-                    seen.append(json.loads(line[6:]))
-                    if seen[-1]["type"] in ("tool_pending", "done"):
-                        break
-        if seen[-1]["type"] != "tool_pending":
-            pytest.skip("SmolLM2 answered without calling a tool; nothing to interrupt")
-        server.process.send_signal(signal.SIGKILL)
-        server.process.wait()
-    finally:
-        stop_server(server)
-    again = start_server(tmp_path, "smollm2-135m-instruct")
+def test_a_reload_reattaches_and_kill_9_leaves_the_steps_so_far_interrupted(qwen) -> None:
+    """Last in this module: it kills the module's server."""
+    server, client = qwen
+    tmp = server.log.parent
+    weather = [SERVER_SCRIPT, "--tools", "get_weather"]
+    body = {"name": "approve", "kind": "stdio", "command": sys.executable, "args": weather}
+    assert client.post("/api/admin/tool-servers", json={**body, "side_effecting": ["get_weather"]}).is_success
+    cid = client.post("/api/conversations", json={"settings": {"temperature": 0}}).json()["id"]
+    pending = None
+    with client.stream(
+        "POST", f"/api/conversations/{cid}/messages", json={"content": "北京今天天气怎么样？", "tools": ["approve"]}
+    ) as r:
+        for event in sse(r.iter_lines()):
+            if event["type"] == "tool_pending":
+                pending = event["message"]
+                break
+    assert pending is not None and pending["tool"]["approval"] == "pending"
+    # a reload: the page reads the conversation and attaches to its live reply
+    live = client.get(f"/api/conversations/{cid}").json()["live"]
+    assert len(live) == 1
+    with client.stream("GET", f"/api/conversations/{cid}/messages/{live[0]}/events") as r:
+        snapshot = next(sse(r.iter_lines()))
+    assert snapshot["type"] == "snapshot" and snapshot["message"]["tool"]["calls"][0]["name"] == "get_weather"
+    server.process.send_signal(signal.SIGKILL)
+    server.process.wait()
+    again = start_server(tmp, None)
     try:
         client = httpx.Client(base_url=again.url, timeout=120)
         path = path_of(client, cid)
         assert [m["role"] for m in path] == ["user", "assistant", "tool"]
-        assert path[1]["status"] == "complete" and path[1]["tool"]["calls"]
+        assert path[1]["status"] == "complete" and path[1]["tool"]["calls"][0]["name"] == "get_weather"
         assert path[2]["status"] == "interrupted" and path[2]["tool"]["approval"] == "pending"
+        assert path[2]["id"] == pending["id"]
     finally:
         stop_server(again)
+
+
+def sse(lines) -> Iterator[dict]:
+    for line in lines:
+        if line.startswith("data: "):
+            yield json.loads(line[6:])

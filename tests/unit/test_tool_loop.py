@@ -6,7 +6,9 @@ server that is down become error results and the reply completes, regenerate acr
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -164,6 +166,12 @@ def test_a_side_effecting_tool_waits_for_approval(served) -> None:
     def approve(cid: str, event: dict, answer: bool) -> None:
         if event["type"] == "tool_pending":
             pending.append(event["message"])
+            # a reload while the call waits: the conversation's live reply, its snapshot shows the calls
+            live = httpx.get(f"{client.base_url}/api/conversations/{cid}").json()["live"]
+            assert len(live) == 1
+            with httpx.stream("GET", f"{client.base_url}/api/conversations/{cid}/messages/{live[0]}/events") as r:
+                snapshot = next(events(r))
+            assert snapshot["type"] == "snapshot" and snapshot["message"]["tool"]["calls"][0]["name"] == "send_email"
             other = httpx.post(
                 f"{client.base_url}/api/conversations/{cid}/messages/{event['message']['id']}/approval",
                 json={"approve": answer},
@@ -186,3 +194,25 @@ def test_a_side_effecting_tool_waits_for_approval(served) -> None:
         f"/api/conversations/{result['conversation_id']}/messages/{mid}/approval", json={"approve": True}
     )
     assert late.status_code in (404, 409)
+
+
+@pytest.mark.parametrize("served", [DOWN], indirect=True)
+def test_a_server_that_goes_down_gives_the_model_an_error_result(served) -> None:
+    client, _ = served
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, SERVER_SCRIPT, "http", str(port)])
+    try:
+        url = f"http://127.0.0.1:{port}/mcp"
+        sid = client.post("/api/admin/tool-servers", json={"name": "flaky", "kind": "http", "url": url}).json()["id"]
+        deadline = time.monotonic() + 30
+        while client.post(f"/api/admin/tool-servers/{sid}/test").json()["error"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    seen = send(client, "weather?", tools=("flaky",))
+    assert any(e["type"] == "notice" and "flaky" in e["text"] for e in seen)
+    result = next(e for e in seen if e["type"] == "tool_result")["message"]
+    assert result["tool"]["server"] == "flaky" and "cannot be reached" in result["tool"]["error"]
+    assert result["content"].startswith("error:")
+    assert seen[-1]["message"]["status"] == "complete"

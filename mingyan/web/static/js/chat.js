@@ -4,6 +4,7 @@
 
 import { api, paths } from "./api.js";
 import { ConversationTree } from "./tree.js";
+import { applyToolEvent } from "./tools-view.js";
 
 export class Chat extends EventTarget {
   /** `view`: a ThreadView. Events: "conversation" (opened, created, renamed, closed), "busy", "error". */
@@ -14,6 +15,11 @@ export class Chat extends EventTarget {
     this.pending = null; // the conversation being loaded, if any
     this.requests = new Set(); // streaming requests in flight: {id (once known), controller, ...}
     this.opening = 0;
+    this.tools = null; // a ToolSwitch: the tool servers switched on (tools-view.js)
+  }
+
+  toolFields() {
+    return this.tools ? this.tools.fields() : {};
   }
 
   get id() {
@@ -72,17 +78,17 @@ export class Chat extends EventTarget {
   }
 
   send(content) {
-    const body = { content };
+    const body = { content, ...this.toolFields() };
     if (this.tree.leafId) body.parent_id = this.tree.leafId;
     return this.follow(this.tree.id, "POST", `${paths.conversation(this.tree.id)}/messages`, body);
   }
 
   regenerate(messageId) {
-    return this.follow(this.tree.id, "POST", paths.message(this.tree.id, messageId, "regenerate"), {});
+    return this.follow(this.tree.id, "POST", paths.message(this.tree.id, messageId, "regenerate"), this.toolFields());
   }
 
   edit(messageId, content) {
-    return this.follow(this.tree.id, "POST", paths.message(this.tree.id, messageId, "edit"), { content });
+    return this.follow(this.tree.id, "POST", paths.message(this.tree.id, messageId, "edit"), { content, ...this.toolFields() });
   }
 
   /** Follow a reply already running (after a reload, or a lost connection). */
@@ -158,6 +164,7 @@ export class Chat extends EventTarget {
   }
 
   apply(event, state) {
+    if (applyToolEvent(this, event, state)) return;
     const tree = this.tree;
     if (event.type === "start") {
       if (event.user_message) tree.put(event.user_message);

@@ -11,6 +11,7 @@ import { Router } from "./router.js";
 import { ThreadView } from "./thread.js";
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
+import { ToolSwitch } from "./tools-view.js";
 import { Sidebar } from "./sidebar.js";
 import { SettingsDialog } from "./settings.js";
 import { listPersonas, findPersona } from "./personas.js";
@@ -50,6 +51,7 @@ const thread = new ThreadView($("#thread"), $("#scroller"), {
 });
 const chat = new Chat(thread);
 app.chat = chat;
+chat.tools = new ToolSwitch($("#tool-switch"), () => chat.id);
 const composer = new Composer($("#composer"), { onSend: send, onStop: () => chat.stop().catch(showError) });
 const sidebar = new Sidebar($("#sidebar"), app);
 const settings = new SettingsDialog($("#settings-dialog"), app);
@@ -287,6 +289,7 @@ async function importFile(file) {
 }
 
 chat.addEventListener("conversation", () => {
+  chat.tools.show();
   showTitle();
   showWelcome();
   sidebar.markActive(chat.id);
@@ -340,6 +343,7 @@ onLangChange(() => {
 });
 
 function loadModels() {
+  chat.tools.load();
   api.get("/v1/models").then((models) => ($("#model-name").textContent = chatModels(models).map((m) => m.id).join(", ")), () => {});
 }
 

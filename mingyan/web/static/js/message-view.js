@@ -6,6 +6,7 @@ import { h } from "./dom.js";
 import { t, tr } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { icon } from "./icons.js";
+import { updateToolView } from "./tools-view.js";
 
 function button(action, key, iconName) {
   return h("button", { type: "button", class: `icon-button act-${action}`, "data-action": action, "data-i18n-title": key, title: t(key), "aria-label": t(key) }, icon(iconName));
@@ -54,6 +55,7 @@ export function updateMessageNode(node, message, { index, count }) {
     renderNav(parts.nav, index, count);
     shown.nav = navKey;
   }
+  updateToolView(node, message);
 }
 
 /** Re-render only the body of a streaming reply. */
