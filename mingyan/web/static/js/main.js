@@ -11,6 +11,7 @@ import { Router } from "./router.js";
 import { ThreadView } from "./thread.js";
 import { Chat } from "./chat.js";
 import { Composer } from "./composer.js";
+import { AttachmentTray } from "./attachments.js";
 import { Sidebar } from "./sidebar.js";
 import { SettingsDialog } from "./settings.js";
 import { listPersonas, findPersona } from "./personas.js";
@@ -51,6 +52,7 @@ const thread = new ThreadView($("#thread"), $("#scroller"), {
 const chat = new Chat(thread);
 app.chat = chat;
 const composer = new Composer($("#composer"), { onSend: send, onStop: () => chat.stop().catch(showError) });
+chat.attachments = new AttachmentTray($("#composer"), { onError: showError });
 const sidebar = new Sidebar($("#sidebar"), app);
 const settings = new SettingsDialog($("#settings-dialog"), app);
 const router = new Router();
