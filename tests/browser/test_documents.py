@@ -52,7 +52,8 @@ def test_a_file_dropped_on_the_composer_is_attached(page, web) -> None:
         """(bytes) => {
           const transfer = new DataTransfer();
           transfer.items.add(new File([new Uint8Array(bytes)], "notes.docx"));
-          document.querySelector("#composer").dispatchEvent(new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true }));
+          const drop = new DragEvent("drop", { dataTransfer: transfer, bubbles: true, cancelable: true });
+          document.querySelector("#composer").dispatchEvent(drop);
         }""",
         data,
     )
