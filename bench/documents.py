@@ -34,26 +34,43 @@ from mingyan.store.db import Database, default_url  # noqa: E402
 from mingyan.store.documents import DocumentStore  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
 
-ZH = "长江 黄河 北京 上海 茶叶 熊猫 地铁 合同 医院 学校 火车 飞机 工程 设计 研究 市场 经济 文化 历史 科学".split()
-EN = "river mountain contract budget engineer museum policy garden volcano telescope harbour ticket".split()
+
+class Words:
+    """2,000 Chinese two-character words and 2,000 Latin words, drawn with a Zipf-like skew (a few
+    words are everywhere, most are rare), as in real text."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        chars = [chr(c) for c in range(0x4E00, 0x4E00 + 600)]
+        self.zh = ["".join(rng.choice(chars) for _ in range(2)) for _ in range(2000)]
+        letters = "abcdefghijklmnopqrstuvwxyz"
+        self.en = ["".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(2000)]
+
+    def pick(self, words: list[str]) -> str:
+        if self.rng.random() < 0.3:
+            return words[min(int(self.rng.paretovariate(1.0)) - 1, len(words) - 1)]
+        return self.rng.choice(words)
+
+    def page(self, number: int) -> str:
+        """Ten sentences, Chinese and English in turn, with a unique code per page."""
+        sentences = []
+        for i in range(10):
+            if i % 2:
+                words = " ".join(self.pick(self.en) for _ in range(12))
+                sentences.append(f"The {words} report {number}-{i} was filed.")
+            else:
+                sentences.append("".join(self.pick(self.zh) for _ in range(8)) + f"，编号{number}-{i}。")
+        return " ".join(sentences)
+
+    def query(self) -> str:
+        terms = [self.pick(self.zh), self.pick(self.en)]
+        return " ".join(terms + ([self.pick(self.zh)] if self.rng.random() < 0.5 else []))
 
 
-def page(rng: random.Random, number: int) -> str:
-    """About 10 sentences, mixed Chinese and English, with a unique code per page."""
-    sentences = []
-    for i in range(10):
-        if i % 2:
-            words = " ".join(rng.choice(EN) for _ in range(12))
-            sentences.append(f"The {words} report {number}-{i} was filed.")
-        else:
-            sentences.append("".join(rng.choice(ZH) for _ in range(8)) + f"，编号{number}-{i}。")
-    return " ".join(sentences)
-
-
-def make_pdfs(rng: random.Random, count: int, pages: int) -> list[bytes]:
+def make_pdfs(words: Words, count: int, pages: int) -> list[bytes]:
     from tests.doc_files import make_pdf
 
-    return [make_pdf([page(rng, d * 1000 + p) for p in range(pages)], width=60) for d in range(count)]
+    return [make_pdf([words.page(d * 1000 + p) for p in range(pages)], width=60) for d in range(count)]
 
 
 def ingest(service: DocumentService, files: list[bytes], name: str) -> float:
@@ -63,23 +80,23 @@ def ingest(service: DocumentService, files: list[bytes], name: str) -> float:
     return time.perf_counter() - started
 
 
-def search_latency(service: DocumentService, rng: random.Random, queries: int, mode: str) -> tuple[float, float]:
+def search_latency(service: DocumentService, words: Words, queries: int, mode: str) -> tuple[float, float]:
     times = []
     for _ in range(queries):
-        terms = [rng.choice(ZH), rng.choice(EN)] + ([rng.choice(ZH)] if rng.random() < 0.5 else [])
+        query = words.query()
         started = time.perf_counter()
-        asyncio.run(service.search("bench", " ".join(terms), limit=5, mode=mode))
+        asyncio.run(service.search("bench", query, limit=5, mode=mode))
         times.append(time.perf_counter() - started)
     times.sort()
     return statistics.median(times) * 1000, times[int(len(times) * 0.95) - 1] * 1000
 
 
-def run(service: DocumentService, db: Database, args: argparse.Namespace, rng: random.Random) -> None:
-    pdfs = make_pdfs(rng, min(args.pdfs, args.docs), args.pages)
+def run(service: DocumentService, db: Database, args: argparse.Namespace, words: Words) -> None:
+    pdfs = make_pdfs(words, min(args.pdfs, args.docs), args.pages)
     rate = len(pdfs) * args.pages / ingest(service, pdfs, "pdf")
     print(f"{db.dialect}: ingested {len(pdfs)} PDFs of {args.pages} pages: {rate:.1f} pages/s")
     texts = [
-        "\f".join(page(rng, (d + len(pdfs)) * 1000 + p) for p in range(args.pages)).encode()
+        "\f".join(words.page((d + len(pdfs)) * 1000 + p) for p in range(args.pages)).encode()
         for d in range(args.docs - len(pdfs))
     ]
     if texts:
@@ -87,7 +104,7 @@ def run(service: DocumentService, db: Database, args: argparse.Namespace, rng: r
         print(f"{db.dialect}: ingested {len(texts)} text files: {rate:.1f} pages/s")
     chunks, _ = DocumentStore(db).corpus_stats("bench")
     for mode in ("bm25",) + (("hybrid",) if service.embedder else ()):
-        p50, p95 = search_latency(service, rng, args.queries, mode)
+        p50, p95 = search_latency(service, words, args.queries, mode)
         print(f"{db.dialect}: {mode} search, {chunks} chunks in {args.docs} docs: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
 
 
@@ -101,7 +118,7 @@ def main() -> int:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--embeddings", action="store_true", help="embed chunks with the shipped model")
     args = parser.parse_args()
-    rng = random.Random(7)
+    words = Words(random.Random(7))
     with ExitStack() as stack:
         url = args.database_url
         if args.postgres:
@@ -119,7 +136,7 @@ def main() -> int:
 
             embedder = open_embedder(Settings(), progress=False)
         service = DocumentService(DocumentStore(db), limits=Limits(), quota_bytes=0, embedder=embedder)
-        run(service, db, args, rng)
+        run(service, db, args, words)
         if embedder is not None:
             embedder.close()
         db.dispose()

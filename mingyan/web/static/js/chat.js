@@ -80,6 +80,8 @@ export class Chat extends EventTarget {
   send(content) {
     const body = { content, ...this.toolFields() };
     if (this.tree.leafId) body.parent_id = this.tree.leafId;
+    const fileIds = this.attachments ? this.attachments.take() : [];
+    if (fileIds.length) body.file_ids = fileIds;
     return this.follow(this.tree.id, "POST", `${paths.conversation(this.tree.id)}/messages`, body);
   }
 

@@ -7,6 +7,7 @@ import { t, tr } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { icon } from "./icons.js";
 import { updateToolView } from "./tools-view.js";
+import { renderCitations } from "./attachments.js";
 
 function button(action, key, iconName) {
   return h("button", { type: "button", class: `icon-button act-${action}`, "data-action": action, "data-i18n-title": key, title: t(key), "aria-label": t(key) }, icon(iconName));
@@ -50,6 +51,7 @@ export function updateMessageNode(node, message, { index, count }) {
     shown.meta = metaKey;
   }
   shown.status = message.status;
+  renderCitations(node, message);
   const navKey = `${index}/${count}`;
   if (shown.nav !== navKey) {
     renderNav(parts.nav, index, count);
