@@ -30,12 +30,16 @@ from pathlib import Path
 
 import httpx
 
+if __package__ in (None, ""):  # run as `python bench/decode_http_vs_raw.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 DEFAULT_MODELS = "smollm2-135m-instruct,qwen2.5-coder-0.5b-instruct"
 N_CTX = 2048
 N_BATCH = 512
 WARMUP_TOKENS = 8
 STARTUP_TIMEOUT_S = 600.0
 REQUEST_TIMEOUT_S = 600.0
+EDIT_LINES = 60  # the edit workload's file: prompt and reply fit N_CTX
 USER_PROMPT = (
     "Write a long story about a lighthouse keeper who finds a message in a bottle. "
     "Describe the sea, the weather and the people of the village in detail."
@@ -51,8 +55,13 @@ class Sample:
     text: str
 
 
-def messages(tag: str) -> list[dict[str, str]]:
-    """The chat for one repetition; the tag comes first so no two reps share a KV prefix."""
+def messages(tag: str, workload: str = "story") -> list[dict[str, str]]:
+    """The chat for one repetition; the tag comes first so no two reps share a KV prefix.
+    `edit`: a file to return with a rename (bench/edit.py), where speculative decoding pays."""
+    if workload == "edit":
+        from bench.edit import messages as edit_messages
+
+        return edit_messages("code", EDIT_LINES, tag)
     return [
         {"role": "system", "content": f"Session {tag}. You are a helpful storyteller."},
         {"role": "user", "content": USER_PROMPT},
@@ -61,6 +70,30 @@ def messages(tag: str) -> list[dict[str, str]]:
 
 def decode_rate(n_tokens: int, first: float, last: float) -> float:
     return (n_tokens - 1) / (last - first) if n_tokens > 1 and last > first else float("nan")
+
+
+def load_llama(path: Path, **kwargs):
+    """llama-cpp-python's `Llama`, its weights loaded as mingyan loads them: where the CPU has
+    Intel AMX, without the extra buffer types (llama.cpp's AMX matrix multiply crashes, #20824)."""
+    import llama_cpp
+    import llama_cpp.llama_cpp as native
+
+    from mingyan.engine.llamacpp.native import has_amx
+
+    defaults = native.llama_model_default_params
+    amx = has_amx(llama_cpp)
+
+    def model_params():
+        params = defaults()
+        if amx:
+            params.use_extra_bufts = False
+        return params
+
+    native.llama_model_default_params = model_params
+    try:
+        return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
+    finally:
+        native.llama_model_default_params = defaults
 
 
 class RawRunner:
@@ -72,9 +105,7 @@ class RawRunner:
         from mingyan.formats.template import ChatTemplate
 
         self.lib = llama_cpp
-        self.llm = llama_cpp.Llama(
-            model_path=str(path), n_ctx=N_CTX, n_threads=threads, n_batch=N_BATCH, flash_attn=flash_attn, verbose=False
-        )
+        self.llm = load_llama(path, n_ctx=N_CTX, n_threads=threads, n_batch=N_BATCH, flash_attn=flash_attn)
         self.vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         bos, eos = (self._text(t) for t in (self.llm.token_bos(), self.llm.token_eos()))
         self.template = ChatTemplate(self.llm.metadata["tokenizer.chat_template"], bos_token=bos, eos_token=eos)
@@ -220,11 +251,11 @@ def bench_model(name: str, path: Path, args: argparse.Namespace) -> ModelResult:
     try:
         proc, base = start_server(name, args.threads, log, kv_dir)
         with httpx.Client(timeout=REQUEST_TIMEOUT_S) as client:
-            raw.run(messages("warm-up"), WARMUP_TOKENS)
-            run_http(client, base, name, messages("warm-up"), WARMUP_TOKENS)
+            raw.run(messages("warm-up", args.workload), WARMUP_TOKENS)
+            run_http(client, base, name, messages("warm-up", args.workload), WARMUP_TOKENS)
             run_tag = uuid.uuid4().hex[:8]
             for rep in range(args.reps):
-                chat = messages(f"{run_tag}-{rep + 1}")
+                chat = messages(f"{run_tag}-{rep + 1}", args.workload)
                 result.raw.append(raw.run(chat, args.tokens))
                 result.http.append(run_http(client, base, name, chat, args.tokens))
                 # The same chat again: the server reuses the cached KV prefix.
@@ -327,6 +358,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="on",
         help="flash attention for the raw loop; llama.cpp's default (auto), which "
         "mingyan's engine keeps, turns it on for CPU (default: on)",
+    )
+    parser.add_argument(
+        "--workload", choices=("story", "edit"), default="story", help="edit: return a file with a rename"
     )
     parser.add_argument("--markdown", type=Path, help="also write the report to this file")
     args = parser.parse_args(argv)

@@ -118,7 +118,16 @@ def llama_server_launch(cfg: ServerConfig, port: int) -> Launch:
         "--port",
         str(port),
     ]
+    if cpu_has_amx():  # llama.cpp's AMX matrix multiply crashes (#20824): weights as mingyan loads them
+        argv.append("--no-repack")
     return Launch(argv + cfg.extra_args.get("llama-server", []), "/health", cfg.model)
+
+
+def cpu_has_amx() -> bool:
+    try:
+        return "amx_int8" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
 
 
 def llama_cpp_python_launch(cfg: ServerConfig, port: int) -> Launch:

@@ -10,6 +10,7 @@ from mingyan.engine.llamacpp.speculation import (
     DraftControl,
     NgramIndex,
     Speculation,
+    share,
     verify,
 )
 
@@ -143,3 +144,12 @@ def test_verify_takes_the_bonus_token_after_a_fully_accepted_draft():
     assert verify([5, 6], lambda j: [5, 6, 9][j]) == 2
     assert verify([], lambda j: 4) == 0
     assert verify([5, 6], lambda j: [4, 6, 9][j]) == 0
+
+
+def test_streams_of_one_step_share_one_draft_length():
+    assert share([[1, 2, 3, 4]], budget=32) == [[1, 2, 3, 4]]
+    assert share([[1, 2, 3, 4], [5, 6], [7, 8, 9]], budget=32) == [[1, 2], [5, 6], [7, 8]]
+    assert share([[1, 2, 3, 4], [], [7, 8, 9]], budget=32) == [[], [], []]  # one without: nobody drafts
+    assert share([[1, 2, 3, 4], [5, 6, 7, 8]], budget=4) == [[1, 2], [5, 6]]
+    assert share([[1, 2]], budget=0) == [[]]
+    assert share([], budget=8) == []

@@ -45,7 +45,7 @@ from mingyan.engine.llamacpp.native import (
 )
 from mingyan.engine.llamacpp.prefix_cache import StateCache, common_prefix
 from mingyan.engine.llamacpp.slots import Slot
-from mingyan.engine.llamacpp.speculation import verify
+from mingyan.engine.llamacpp.speculation import share, verify
 from mingyan.errors import EngineClosing, EngineError, MingyanError, ModelError, TemplateError
 from mingyan.formats.chat_format import resolve_chat_format
 from mingyan.formats.template import ChatTemplate
@@ -53,7 +53,7 @@ from mingyan.formats.template import ChatTemplate
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5
 RESTORE_MARGIN = 16  # restore a saved state only when it saves this many more tokens
-ABORTABLE_BATCH = 32  # batches this long (prefill) can be cut short by the abort callback
+ABORTABLE_BATCH = 32  # batches with this many prompt tokens can be cut short by the abort callback
 STEP_DRAFT_BUDGET = 32  # drafted tokens per step, all streams together
 
 
@@ -339,11 +339,9 @@ class LlamaCppEngine:
         added: list[tuple[Slot, list[int], bool]] = []  # (slot, tokens, from the prompt)
         decoding = [s for s in self._slots if s.busy and s.next_token is not None]
         budget = min(STEP_DRAFT_BUDGET, ctx.n_batch - len(decoding))  # drafts never crowd out a stream
-        for slot in decoding:
+        for slot, draft in zip(decoding, share([s.draft() for s in decoding], budget), strict=True):
             token = slot.next_token
             assert token is not None  # `decoding` holds the slots with a sampled token only
-            draft = slot.draft()[: max(0, budget)]
-            budget -= len(draft)
             index = ctx.batch_add_run([token, *draft], len(slot.tokens), slot.seq_id, logits_from=0)
             runs.append((slot, index, draft))
             added.append((slot, [token], False))
@@ -359,7 +357,8 @@ class LlamaCppEngine:
             if completes:
                 runs.append((slot, first + len(chunk) - 1, []))
             added.append((slot, chunk, True))
-        if not self._decode([slot for slot, _, _ in added]):
+        prefill = sum(len(tokens) for _, tokens, from_prompt in added if from_prompt)
+        if not self._decode([slot for slot, _, _ in added], abortable=prefill >= ABORTABLE_BATCH):
             return
         for slot, tokens, from_prompt in added:
             slot.tokens.extend(tokens)
@@ -372,11 +371,12 @@ class LlamaCppEngine:
             self._sample_run(slot, index, draft)
         flush_all([slot.job for slot, _, _ in runs if slot.job is not None])  # one hand-off per step
 
-    def _decode(self, slots: list[Slot]) -> bool:
-        """Run the queued batch; on failure undo it for `slots` and say so."""
+    def _decode(self, slots: list[Slot], *, abortable: bool) -> bool:
+        """Run the queued batch (`abortable`: a long prefill, which a cancel may cut short); on
+        failure undo it for `slots` and say so."""
         ctx = self._ctx
         self._batch_jobs = [slot.job for slot in slots if slot.job is not None]  # all busy
-        ctx.set_abortable(ctx.n_in_batch >= ABORTABLE_BATCH)
+        ctx.set_abortable(abortable)
         error: MingyanError | None = None
         try:
             code = ctx.decode_batch()

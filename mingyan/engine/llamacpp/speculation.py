@@ -108,6 +108,22 @@ class Speculation:
         return self.index.propose(size) if size > 0 else []
 
 
+def share(drafts: list[list[int]], budget: int) -> list[list[int]]:
+    """The drafts the streams of one step may verify, cut to one common length.
+
+    llama.cpp evaluates the sequences of a batch in sub-batches holding the same number of
+    tokens of each (its non-unified KV cache splits "equally"), so a draft longer than the
+    others' would cost everyone an extra pass over the weights. With several streams, all get
+    the length of the shortest draft (none when one of them has no draft), and the drafts of a
+    step hold at most `budget` tokens together.
+    """
+    if not drafts:
+        return []
+    size = min(len(d) for d in drafts) if len(drafts) > 1 else len(drafts[0])
+    size = min(size, max(0, budget) // len(drafts))
+    return [d[:size] for d in drafts]
+
+
 def verify(draft: Sequence[int], draw: Callable[[int], int | None]) -> int:
     """Check `draft` against the target model, position by position.
 
