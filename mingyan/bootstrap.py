@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from mingyan.config import Settings
@@ -40,6 +41,47 @@ def open_engine(settings: Settings, *, progress: bool = True, observer: Observer
         config=engine_config(settings),
         observer=observer,
     )
+
+
+def open_models(settings: Settings, *, progress: bool = True, observer: Observer | None = None):
+    """Every chat model of the settings behind one ModelRouter (mingyan.serving): the first loaded
+    now, the others checked now (assembled if shipped) and loaded on first use."""
+    from mingyan.serving.router import ModelRouter, ModelSource
+
+    registry = open_registry(settings, progress=progress)
+    config = engine_config(settings)
+    sources = []
+    for name in [settings.model, *settings.models]:
+        entry = registry.resolve(name)
+
+        def load(entry=entry) -> LlamaCppEngine:
+            return LlamaCppEngine(entry.path, name=entry.name, sha256=entry.sha256, config=config, observer=observer)
+
+        sources.append(ModelSource(entry.name, load, size_bytes=entry.path.stat().st_size))
+    router = ModelRouter(
+        sources,
+        budget_bytes=settings.models_memory_mb << 20,
+        keep_alive_s=settings.keep_alive_s,
+        forget_offline=lambda scope: _forget_offline(config, scope),
+        report=_tell,
+    )
+    try:
+        router.start()
+    except BaseException:
+        router.close()
+        raise
+    return router
+
+
+def _tell(line: str) -> None:
+    print(f"mingyan: {line}", file=sys.stderr, flush=True)
+
+
+def _forget_offline(config: EngineConfig, scope: str) -> None:
+    if config.cache_dir is not None:
+        from mingyan.engine.llamacpp.prefix_cache import forget_on_disk
+
+        forget_on_disk(config.cache_dir, scope)
 
 
 def open_embedder(settings: Settings, *, progress: bool = True) -> Embedder | None:

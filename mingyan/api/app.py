@@ -37,6 +37,7 @@ from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder, Engine
+from mingyan.serving.router import ModelRouter
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 
@@ -125,9 +126,17 @@ def build_context(
     """The running pieces around `engine` (and the history database, when there is one)."""
     chat = ChatService(engine)
     metrics = metrics or Metrics()
-    metrics.attach(engine.info.name, engine.stats)
+    router = engine if isinstance(engine, ModelRouter) else None
+    if router is not None:
+        metrics.attach_models(router.model_stats)
+    else:
+        metrics.attach(engine.info.name, engine.stats)
     conversations = (
-        ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles) if store is not None else None
+        ConversationService(
+            store, chat, ReplyHub(), auto_titles=settings.auto_titles, chats=partial(_chat_for_model, router, chat)
+        )
+        if store is not None
+        else None
     )
     accounts = AccountStore.open(store.db) if store is not None else None
     defaults = default_quota(settings)
@@ -159,4 +168,13 @@ def build_context(
         account_service=service,
         conversations=conversations,
         embedder=embedder,
+        models=router,
     )
+
+
+async def _chat_for_model(router: ModelRouter | None, chat: ChatService, model: str) -> ChatService:
+    """A stored conversation's model: its own chat service when it is served here, else the first model's."""
+    if router is None or not model or model == chat.model_name or not router.has(model):
+        return chat
+    await asyncio.to_thread(router.load, model)
+    return ChatService(router.handle(model), workers=chat.workers)

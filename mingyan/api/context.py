@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # annotations only: this module is imported by auth, errors a
     from mingyan.chat.service import ChatService
     from mingyan.config import Settings
     from mingyan.engine.base import Embedder
+    from mingyan.serving.router import ModelRouter
     from mingyan.store.accounts.account_store import AccountStore
     from mingyan.store.conversations import ConversationStore
 
@@ -39,6 +40,7 @@ class AppContext:
     conversations: ConversationService | None = None
     embedder: Embedder | None = None  # /v1/embeddings; None: not served
     drain: Drain | None = None  # set by create_app: refusing new requests before shutdown
+    models: ModelRouter | None = None  # several models (chat.engine is then the router: its first model)
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:

@@ -12,6 +12,7 @@ from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
 from mingyan.api.context import context
 from mingyan.api.metering import metered_reply
+from mingyan.api.model_routing import served_chat_model
 from mingyan.api.schemas import (
     BranchSwitch,
     ConversationCreate,
@@ -66,7 +67,7 @@ def create_conversation(body: ConversationCreate, request: Request, owner: Owner
     conversation = _store(request).create_conversation(
         owner,
         title=body.title,
-        model=context(request).chat.model_name,
+        model=served_chat_model(context(request), body.model),
         system_prompt=body.system_prompt,
         settings=body.settings.values(),
     )
@@ -92,7 +93,9 @@ def update_conversation(
     values = body.model_dump(exclude_unset=True)
     if "settings" in values:
         values["settings"] = body.settings.values() if body.settings else {}
-    for name in ("title", "pinned", "archived"):
+    if values.get("model") is not None:
+        values["model"] = served_chat_model(context(request), values["model"])
+    for name in ("title", "model", "pinned", "archived"):
         if name in values and values[name] is None:
             del values[name]  # null means "leave as is" for fields that cannot be empty
     conversation = _store(request).update_conversation(owner, conversation_id, **values)

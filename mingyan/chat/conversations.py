@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,9 +51,19 @@ def sampling_from(*layers: Mapping[str, Any] | None) -> SamplingParams:
 
 
 class ConversationService:
-    def __init__(self, store: ConversationStore, chat: ChatService, hub: ReplyHub, *, auto_titles: bool = True) -> None:
+    def __init__(
+        self,
+        store: ConversationStore,
+        chat: ChatService,
+        hub: ReplyHub,
+        *,
+        auto_titles: bool = True,
+        chats: Callable[[str], Awaitable[ChatService]] | None = None,
+    ) -> None:
+        """`chats(model)`: the chat service of a conversation's model (default: `chat` for all)."""
         self.store = store
         self.chat = chat
+        self._chats = chats
         self.hub = hub
         self.auto_titles = auto_titles
         self._background: set[asyncio.Task[None]] = set()
@@ -151,11 +161,12 @@ class ConversationService:
         settings: Mapping[str, Any] | None,
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
+        chat = await self._chats(conversation.model) if self._chats is not None else self.chat
         turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
         if user_text is not None:
             turns.append({"role": "user", "content": user_text})
-        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
-        request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
+        context = await fit_context(chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
+        request = chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
 
         user_message = None
         if user_text is not None:
@@ -169,7 +180,7 @@ class ConversationService:
                 at_root=parent_id is None,
             )
             parent_id = user_message.id
-        info = self.chat.engine.info
+        info = chat.engine.info
         assistant = await self._run(
             self.store.start_assistant_message,
             owner,
@@ -182,13 +193,13 @@ class ConversationService:
             omitted_turns=context.omitted_turns or None,
         )
         try:
-            stream = self.chat.stream(request)
+            stream = chat.stream(request)
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
         reply = self.hub.start(LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
-            self._in_background(self._title_after(reply, conversation.id, user_text))
+            self._in_background(self._title_after(chat, reply, conversation.id, user_text))
         return Exchange(user_message, reply, context.omitted_turns)
 
     def _refuse_live_parent(self, owner: str, history: list[Message]) -> None:
@@ -200,12 +211,12 @@ class ConversationService:
 
     # ---- titles --------------------------------------------------------------------------------
 
-    async def _title_after(self, reply: LiveReply, conversation_id: str, user_text: str) -> None:
+    async def _title_after(self, chat: ChatService, reply: LiveReply, conversation_id: str, user_text: str) -> None:
         """After the first exchange: a short title, unless the user named the conversation meanwhile."""
         final = await reply.wait()
         if final is None or final.status != "complete":
             return
-        title = await make_title(self.chat, user_text, user=reply.owner, scope=reply.owner)
+        title = await make_title(chat, user_text, user=reply.owner, scope=reply.owner)
         await self._run(self.store.set_title_if_untitled, reply.owner, conversation_id, title)
 
     def _in_background(self, work: Any) -> None:

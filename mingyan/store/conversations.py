@@ -33,7 +33,7 @@ PROVENANCE_FIELDS = frozenset(
         "error",
     }
 )
-UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings"})
+UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings", "model"})
 
 
 @dataclass(frozen=True)
