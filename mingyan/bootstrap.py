@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from functools import partial
 
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder
@@ -58,6 +59,7 @@ def open_models(settings: Settings, *, progress: bool = True, observer: Observer
             return LlamaCppEngine(entry.path, name=entry.name, sha256=entry.sha256, config=config, observer=observer)
 
         sources.append(ModelSource(entry.name, load, size_bytes=entry.path.stat().st_size))
+    sources += upstream_sources(settings)
     router = ModelRouter(
         sources,
         budget_bytes=settings.models_memory_mb << 20,
@@ -71,6 +73,19 @@ def open_models(settings: Settings, *, progress: bool = True, observer: Observer
         router.close()
         raise
     return router
+
+
+def upstream_sources(settings: Settings) -> list:
+    """The models other servers run (--upstream NAME=URL): nothing is contacted until a request."""
+    from mingyan.serving.router import ModelSource
+    from mingyan.serving.upstream import UpstreamEngine, parse_upstream
+
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    sources = []
+    for spec in settings.upstream:
+        upstream = parse_upstream(spec, key)
+        sources.append(ModelSource(upstream.name, partial(UpstreamEngine, upstream), where=upstream.shown_url))
+    return sources
 
 
 def _tell(line: str) -> None:

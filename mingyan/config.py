@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     keep_alive_s: float = Field(
         300.0, gt=0, le=1e7, description="unload a model (other than the first) idle for this long (seconds)"
     )
+    upstream: list[str] = Field(
+        default_factory=list,
+        description="a model served by another OpenAI-compatible server, NAME=URL[#ITS_MODEL_NAME] "
+        "(such as big=http://gpu-box:8000/v1)",
+    )
+    upstream_api_key: SecretStr | None = Field(
+        None, description="bearer key sent to the upstream servers (prefer the env var: flags show in ps)"
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="model served at /v1/embeddings beside the chat model ('none': no embeddings)",

@@ -9,6 +9,7 @@ from mingyan.api.context import AppContext
 from mingyan.api.schemas import ModelCard
 from mingyan.chat.service import ChatService
 from mingyan.errors import InvalidRequestError
+from mingyan.serving.upstream import UpstreamEngine
 
 
 async def chat_for(ctx: AppContext, model: str | None) -> ChatService:
@@ -21,6 +22,14 @@ async def chat_for(ctx: AppContext, model: str | None) -> ChatService:
     assert router is not None  # served_chat_model knows only the first model without one
     await asyncio.to_thread(router.load, name)
     return ChatService(router.handle(name), workers=ctx.chat.workers)
+
+
+def upstream_of(ctx: AppContext, service: ChatService) -> UpstreamEngine | None:
+    """The upstream engine behind `service`'s model, when another server runs it."""
+    if ctx.models is None:
+        return None
+    engine = dict(ctx.models.loaded()).get(service.model_name)
+    return engine if isinstance(engine, UpstreamEngine) else None
 
 
 def served_chat_model(ctx: AppContext, model: str | None) -> str:

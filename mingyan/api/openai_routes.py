@@ -10,7 +10,7 @@ from mingyan.api.chat_chunks import chunk_maker, reply_message
 from mingyan.api.context import context
 from mingyan.api.logprobs import chat_logprobs, completion_logprobs
 from mingyan.api.metering import metered_stream
-from mingyan.api.model_routing import chat_for, model_cards
+from mingyan.api.model_routing import chat_for, model_cards, upstream_of
 from mingyan.api.schemas import (
     ChatChoice,
     ChatChunkChoice,
@@ -33,6 +33,7 @@ from mingyan.api.streaming import (
     unless_disconnected,
     usage_info,
 )
+from mingyan.api.upstream_proxy import forward
 from mingyan.chat.service import ChatService, collect
 from mingyan.chat.tool_calling import plan_reply, response_constraint
 from mingyan.engine.base import TokenEvent
@@ -61,6 +62,8 @@ async def list_models(request: Request) -> ModelList:
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request, principal: CurrentPrincipal):
     service = await _service(request, body.model)
+    if (upstream := upstream_of(context(request), service)) is not None:
+        return await forward(request, principal, "chat.completions", "/chat/completions", body, upstream)
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
     plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
@@ -98,6 +101,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
 @router.post("/completions", response_model=None)
 async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
     service = await _service(request, body.model)
+    if (upstream := upstream_of(context(request), service)) is not None:
+        return await forward(request, principal, "completions", "/completions", body, upstream)
     prompt = str(body.prompt)
     user = client_identity(request, principal, body.user)
     events = await metered_stream(

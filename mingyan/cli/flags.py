@@ -10,10 +10,10 @@ from pydantic import SecretStr
 
 from mingyan.config import Settings
 
-SECRET_FIELDS = ("api_key", "database_url")
+SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
 # A flag given more than once: the first value sets the field, the others go to the list field named.
 REPEATABLE = {"model": "models"}
-LIST_FIELDS = ("models",)
+LIST_FIELDS = ("models", "upstream")
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:

@@ -18,6 +18,8 @@ SERVE_FIELDS = (
     "model",
     "models_memory_mb",
     "keep_alive_s",
+    "upstream",
+    "upstream_api_key",
     "embedding_model",
     "database_url",
     "n_ctx",
@@ -155,7 +157,7 @@ def _open_engines(settings: Settings, metrics: Any) -> Any:
     """The model's engine; with more than one model, a ModelRouter over them (mingyan.serving)."""
     from mingyan.bootstrap import open_engine, open_models
 
-    if settings.models:
+    if settings.models or settings.upstream:
         return open_models(settings, observer=metrics.observe)
     return open_engine(settings, observer=metrics.observe)
 
