@@ -14,6 +14,7 @@ from mingyan import __version__
 from mingyan.accounts.metering import Cutoffs, Meter, default_quota
 from mingyan.accounts.service import AccountService
 from mingyan.accounts.setup import SetupToken
+from mingyan.accounts.shared_quotas import SharedQuotaGate, quota_gate
 from mingyan.accounts.streams import RunningGenerations
 from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import (
@@ -102,6 +103,8 @@ async def _stop_work(ctx: AppContext, engine: Engine | None, embedder: Embedder 
     if ctx.conversations is not None:
         await ctx.conversations.close()
     ctx.chat.workers.close()
+    if isinstance(ctx.meter.gate, SharedQuotaGate):
+        await asyncio.to_thread(ctx.meter.gate.close)
     if engine is not None:
         await asyncio.to_thread(engine.close)
     if embedder is not None:
@@ -159,7 +162,7 @@ def build_context(
         settings=settings,
         chat=chat,
         metrics=metrics,
-        meter=Meter(accounts, defaults),
+        meter=Meter(accounts, defaults, quota_gate(store.db if store is not None else None)),
         cutoffs=cutoffs,
         started=int(time.time()),
         api_key_hash=hash_key(key) if key else None,
