@@ -182,12 +182,18 @@ def database_status(settings: Settings) -> DatabaseStatus:
 
 
 def open_store(settings: Settings):
-    """Migrate the history database, open it, and mark answers cut off by a crash as interrupted."""
+    """Migrate the history database, open it, and mark answers cut off by a crash as interrupted.
+    On PostgreSQL, other server processes may be running replies: only those not saved for
+    chat.live.STALE_S are taken as cut off."""
+    from datetime import UTC, datetime, timedelta
+
+    from mingyan.chat.live import STALE_S
     from mingyan.store.conversations import ConversationStore
     from mingyan.store.db import Database
 
     url = database_url(settings)
     _migrate(url)
     store = ConversationStore(Database.open(url))
-    store.mark_interrupted_streams()
+    shared = store.db.dialect == "postgresql"
+    store.mark_interrupted_streams(datetime.now(UTC) - timedelta(seconds=STALE_S) if shared else None)
     return store
