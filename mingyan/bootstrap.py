@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import partial
 
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder
@@ -42,6 +44,61 @@ def open_engine(settings: Settings, *, progress: bool = True, observer: Observer
         config=engine_config(settings),
         observer=observer,
     )
+
+
+def open_models(settings: Settings, *, progress: bool = True, observer: Observer | None = None):
+    """Every chat model of the settings behind one ModelRouter (mingyan.serving): the first loaded
+    now, the others checked now (assembled if shipped) and loaded on first use."""
+    from mingyan.serving.router import ModelRouter, ModelSource
+
+    registry = open_registry(settings, progress=progress)
+    config = engine_config(settings)
+    sources = []
+    for name in [settings.model, *settings.models]:
+        entry = registry.resolve(name)
+
+        def load(entry=entry) -> LlamaCppEngine:
+            return LlamaCppEngine(entry.path, name=entry.name, sha256=entry.sha256, config=config, observer=observer)
+
+        sources.append(ModelSource(entry.name, load, size_bytes=entry.path.stat().st_size))
+    sources += upstream_sources(settings)
+    router = ModelRouter(
+        sources,
+        budget_bytes=settings.models_memory_mb << 20,
+        keep_alive_s=settings.keep_alive_s,
+        forget_offline=lambda scope: _forget_offline(config, scope),
+        report=_tell,
+    )
+    try:
+        router.start()
+    except BaseException:
+        router.close()
+        raise
+    return router
+
+
+def upstream_sources(settings: Settings) -> list:
+    """The models other servers run (--upstream NAME=URL): nothing is contacted until a request."""
+    from mingyan.serving.router import ModelSource
+    from mingyan.serving.upstream import UpstreamEngine, parse_upstream
+
+    key = settings.upstream_api_key.get_secret_value() if settings.upstream_api_key else None
+    sources = []
+    for spec in settings.upstream:
+        upstream = parse_upstream(spec, key)
+        sources.append(ModelSource(upstream.name, partial(UpstreamEngine, upstream), where=upstream.shown_url))
+    return sources
+
+
+def _tell(line: str) -> None:
+    print(f"mingyan: {line}", file=sys.stderr, flush=True)
+
+
+def _forget_offline(config: EngineConfig, scope: str) -> None:
+    if config.cache_dir is not None:
+        from mingyan.engine.llamacpp.prefix_cache import forget_on_disk
+
+        forget_on_disk(config.cache_dir, scope)
 
 
 def open_embedder(settings: Settings, *, progress: bool = True) -> Embedder | None:
@@ -127,12 +184,18 @@ def database_status(settings: Settings) -> DatabaseStatus:
 
 
 def open_store(settings: Settings):
-    """Migrate the history database, open it, and mark answers cut off by a crash as interrupted."""
+    """Migrate the history database, open it, and mark answers cut off by a crash as interrupted.
+    On PostgreSQL, other server processes may be running replies: only those not saved for
+    chat.live.STALE_S are taken as cut off."""
+    from datetime import UTC, datetime, timedelta
+
+    from mingyan.chat.live import STALE_S
     from mingyan.store.conversations import ConversationStore
     from mingyan.store.db import Database
 
     url = database_url(settings)
     _migrate(url)
     store = ConversationStore(Database.open(url))
-    store.mark_interrupted_streams()
+    shared = store.db.dialect == "postgresql"
+    store.mark_interrupted_streams(datetime.now(UTC) - timedelta(seconds=STALE_S) if shared else None)
     return store

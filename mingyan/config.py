@@ -29,6 +29,27 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="address to listen on")
     port: int = Field(8000, ge=0, le=65535, description="TCP port to listen on")
     model: str = Field(DEFAULT_MODEL, description="model name (see `mingyan models list`)")
+    models: list[str] = Field(
+        default_factory=list,
+        description="more models served beside --model (repeat --model), each loaded on first use",
+    )
+    models_memory_mb: int = Field(
+        0,
+        ge=0,
+        description="memory for loaded models (MiB; their files' sizes): the least recently used idle "
+        "one is unloaded to make room (0: no limit)",
+    )
+    keep_alive_s: float = Field(
+        300.0, gt=0, le=1e7, description="unload a model (other than the first) idle for this long (seconds)"
+    )
+    upstream: list[str] = Field(
+        default_factory=list,
+        description="a model served by another OpenAI-compatible server, NAME=URL[#ITS_MODEL_NAME] "
+        "(such as big=http://gpu-box:8000/v1)",
+    )
+    upstream_api_key: SecretStr | None = Field(
+        None, description="bearer key sent to the upstream servers (prefer the env var: flags show in ps)"
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="model served at /v1/embeddings beside the chat model ('none': no embeddings)",

@@ -58,6 +58,12 @@ class EngineClosing(EngineError):
     retry_after_s = 5.0
 
 
+class UpstreamUnavailable(MingyanError):
+    """The server that runs a model (an upstream engine) cannot be reached: 503 for that model only."""
+
+    retry_after_s = 5.0
+
+
 class EngineBusyError(MingyanError):
     """The engine's queue is full; the client should retry after `retry_after_s`."""
 

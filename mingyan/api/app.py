@@ -14,6 +14,7 @@ from mingyan import __version__
 from mingyan.accounts.metering import Cutoffs, Meter, default_quota
 from mingyan.accounts.service import AccountService
 from mingyan.accounts.setup import SetupToken
+from mingyan.accounts.shared_quotas import SharedQuotaGate, quota_gate
 from mingyan.accounts.streams import RunningGenerations
 from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import (
@@ -42,6 +43,7 @@ from mingyan.chat.tool_loop import ToolKit
 from mingyan.config import Settings
 from mingyan.documents.service import document_service
 from mingyan.engine.base import Embedder, Engine
+from mingyan.serving.router import ModelRouter
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.tool_servers import ToolServerStore
@@ -116,6 +118,8 @@ async def _stop_work(ctx: AppContext, engine: Engine | None, embedder: Embedder 
     if ctx.conversations is not None:
         await ctx.conversations.close()
     ctx.chat.workers.close()
+    if isinstance(ctx.meter.gate, SharedQuotaGate):
+        await asyncio.to_thread(ctx.meter.gate.close)
     if engine is not None:
         await asyncio.to_thread(engine.close)
     if embedder is not None:
@@ -140,7 +144,11 @@ def build_context(
     """The running pieces around `engine` (and the history database, when there is one)."""
     chat = ChatService(engine)
     metrics = metrics or Metrics()
-    metrics.attach(engine.info.name, engine.stats)
+    router = engine if isinstance(engine, ModelRouter) else None
+    if router is not None:
+        metrics.attach_models(router.model_stats)
+    else:
+        metrics.attach(engine.info.name, engine.stats)
     tools = ToolKit(ToolBox(ToolServerStore(store.db), HeaderVault(settings.data_dir))) if store is not None else None
     documents = document_service(store.db, settings, embedder) if store is not None else None
     conversations = (
@@ -151,6 +159,7 @@ def build_context(
             auto_titles=settings.auto_titles,
             tools=tools,
             attachments=attachments(store.db, documents),
+            chats=partial(_chat_for_model, router, chat),
         )
         if store is not None and documents is not None
         else None
@@ -176,7 +185,7 @@ def build_context(
         settings=settings,
         chat=chat,
         metrics=metrics,
-        meter=Meter(accounts, defaults),
+        meter=Meter(accounts, defaults, quota_gate(store.db if store is not None else None)),
         cutoffs=cutoffs,
         started=int(time.time()),
         api_key_hash=hash_key(key) if key else None,
@@ -187,4 +196,13 @@ def build_context(
         embedder=embedder,
         tools=tools,
         documents=documents,
+        models=router,
     )
+
+
+async def _chat_for_model(router: ModelRouter | None, chat: ChatService, model: str) -> ChatService:
+    """A stored conversation's model: its own chat service when it is served here, else the first model's."""
+    if router is None or not model or model == chat.model_name or not router.has(model):
+        return chat
+    await asyncio.to_thread(router.load, model)
+    return ChatService(router.handle(model), workers=chat.workers)

@@ -22,6 +22,7 @@ from mingyan.errors import (
     InvalidRequestError,
     MingyanError,
     TemplateError,
+    UpstreamUnavailable,
 )
 from mingyan.store.errors import ImportFormatError, NotFound, is_disk_full
 
@@ -75,6 +76,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 MAPPED: dict[type[Exception], tuple[int, str | None]] = {
     EngineBusyError: (429, "server_busy"),
     EngineClosing: (503, "server_shutting_down"),
+    UpstreamUnavailable: (503, "model_unavailable"),
     TooManyAttempts: (429, "too_many_attempts"),
     QuotaExceeded: (429, "quota_exceeded"),
     AccessRevoked: (403, "access_revoked"),

@@ -13,23 +13,30 @@ from mingyan.accounts.principal import Principal
 from mingyan.api.context import context
 from mingyan.chat.conversations import Exchange
 from mingyan.chat.live import LiveReply
+from mingyan.chat.service import ChatService
 from mingyan.engine.base import GenerationRequest
 
 
 async def metered_stream(
-    request: Request, principal: Principal, route: str, prepare: Callable[[], Awaitable[GenerationRequest]]
+    request: Request,
+    principal: Principal,
+    route: str,
+    prepare: Callable[[], Awaitable[GenerationRequest]],
+    service: ChatService | None = None,
 ) -> MeteredStream:
     """Admit the caller (quotas) before any heavy work, then `prepare` the job (template,
     tokens), admit it to the engine, and return its events: usage is recorded when the stream is
     closed, and it ends with AccessRevoked if the caller is cut off meanwhile.
 
-    Raises before any token: QuotaExceeded, EngineBusyError, ContextLengthError.
+    Raises before any token: QuotaExceeded, EngineBusyError, ContextLengthError. `service`: the
+    chat service of the request's model (default: the server's first model).
     """
     state = context(request)
+    chat = service or state.chat
     admission = await asyncio.to_thread(state.meter.admit, principal)
     try:
         job = await prepare()
-        events = state.chat.stream(job)
+        events = chat.stream(job)
     except BaseException:
         admission.release()
         raise
@@ -39,7 +46,7 @@ async def metered_stream(
         state.cutoffs,
         principal,
         route,
-        state.chat.model_name,
+        chat.model_name,
         len(job.prompt_tokens),
         admission,
     )
@@ -60,7 +67,8 @@ async def metered_reply(
 
     def finished(reply: LiveReply) -> None:
         admission.release()
-        loop.run_in_executor(None, state.meter.record, principal, route, state.chat.model_name, reply.usage)
+        model = reply.message.model_name or state.chat.model_name
+        loop.run_in_executor(None, state.meter.record, principal, route, model, reply.usage)
 
     exchange.reply.on_finish(finished)
     return exchange

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from functools import partial
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -13,13 +14,28 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80)
 TOKEN_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.25, 0.5, 1, 2)
 
 
-class _EngineCollector:
-    """Reads the engine's own counters at scrape time, so nothing is counted twice."""
+def _same(stats: EngineStats) -> EngineStats:
+    return stats
 
-    def __init__(self, model: str, stats: Callable[[], EngineStats]) -> None:
-        self.model, self.stats = model, stats
+
+class _EngineCollector:
+    """Reads the engines' own counters at scrape time, so nothing is counted twice: one engine's,
+    or (`per_model`) those of each loaded model."""
+
+    def __init__(
+        self,
+        model: str,
+        stats: Callable[[], EngineStats] | None,
+        per_model: Callable[[], list[tuple[str, EngineStats]]] | None = None,
+    ) -> None:
+        self.model, self.stats, self.per_model = model, stats, per_model
 
     def collect(self) -> Iterator[Metric]:
+        if self.per_model is not None:
+            for model, stats in self.per_model():
+                yield from _EngineCollector(model, partial(_same, stats)).collect()
+            return
+        assert self.stats is not None
         s = self.stats()
         gauges = {
             "mingyan_queue_depth": ("requests waiting for a slot", s.queued),
@@ -93,6 +109,12 @@ class Metrics:
     def attach(self, model: str, stats: Callable[[], EngineStats]) -> None:
         if not self._attached:
             self.registry.register(_EngineCollector(model, stats))
+            self._attached = True
+
+    def attach_models(self, per_model: Callable[[], list[tuple[str, EngineStats]]]) -> None:
+        """Several models: their counters, each labelled with its model."""
+        if not self._attached:
+            self.registry.register(_EngineCollector("", None, per_model))
             self._attached = True
 
     def render(self) -> bytes:

@@ -10,6 +10,7 @@ from mingyan.api.chat_chunks import chunk_maker, reply_message
 from mingyan.api.context import context
 from mingyan.api.logprobs import chat_logprobs, completion_logprobs
 from mingyan.api.metering import metered_stream
+from mingyan.api.model_routing import chat_for, model_cards, upstream_of
 from mingyan.api.schemas import (
     ChatChoice,
     ChatChunkChoice,
@@ -32,30 +33,23 @@ from mingyan.api.streaming import (
     unless_disconnected,
     usage_info,
 )
+from mingyan.api.upstream_proxy import forward
 from mingyan.chat.service import ChatService, collect
 from mingyan.chat.tool_calling import plan_reply, response_constraint
 from mingyan.engine.base import TokenEvent
-from mingyan.errors import InvalidRequestError
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
 
 
-def _service(request: Request, model: str | None) -> ChatService:
-    service: ChatService = context(request).chat
-    if model is not None and model != service.model_name:
-        raise InvalidRequestError(
-            f"The model '{model}' is not served here; this server runs '{service.model_name}'.",
-            param="model",
-            code="model_not_found",
-        )
-    return service
+async def _service(request: Request, model: str | None) -> ChatService:
+    return await chat_for(context(request), model)
 
 
 @router.get("/models")
 async def list_models(request: Request) -> ModelList:
     ctx = context(request)
-    info, created = ctx.chat.engine.info, ctx.started
-    cards = [ModelCard(id=info.name, created=created, context_length=info.n_ctx)]
+    created = ctx.started
+    cards = model_cards(ctx)
     if (embedder := ctx.embedder) is not None:
         cards.append(
             ModelCard(
@@ -67,7 +61,9 @@ async def list_models(request: Request) -> ModelList:
 
 @router.post("/chat/completions", response_model=None)
 async def chat_completions(body: ChatCompletionRequest, request: Request, principal: CurrentPrincipal):
-    service = _service(request, body.model)
+    service = await _service(request, body.model)
+    if (upstream := upstream_of(context(request), service)) is not None:
+        return await forward(request, principal, "chat.completions", "/chat/completions", body, upstream)
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
     plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
@@ -81,6 +77,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
                 messages, body.sampling(), user=user, scope=principal.user_id, plan=plan, **body.engine_options()
             ),
         ),
+        service,
     )
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     if body.stream:
@@ -103,7 +100,9 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
 
 @router.post("/completions", response_model=None)
 async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
-    service = _service(request, body.model)
+    service = await _service(request, body.model)
+    if (upstream := upstream_of(context(request), service)) is not None:
+        return await forward(request, principal, "completions", "/completions", body, upstream)
     prompt = str(body.prompt)
     user = client_identity(request, principal, body.user)
     events = await metered_stream(
@@ -116,6 +115,7 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
                 prompt, body.sampling(), user=user, scope=principal.user_id, **body.engine_options()
             ),
         ),
+        service,
     )
     cid, created, model = new_id("cmpl"), now(), service.model_name
     echo = prompt if body.echo else ""

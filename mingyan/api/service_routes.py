@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Depends, Request, Response
 
 from mingyan.api.auth import require_admin, require_principal
@@ -26,6 +28,7 @@ async def health(request: Request, response: Response) -> Health:
         generated_tokens_total=stats.generated_tokens_total,
         engine_errors_total=stats.errors_total,
         last_engine_error=stats.last_error,
+        models=[dataclasses.asdict(s) for s in ctx.models.status()] if ctx.models is not None else None,
     )
 
 

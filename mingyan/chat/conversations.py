@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -63,10 +63,13 @@ class ConversationService:
         auto_titles: bool = True,
         tools: ToolKit | None = None,
         attachments: Attachments | None = None,
+        chats: Callable[[str], Awaitable[ChatService]] | None = None,
     ) -> None:
+        """`chats(model)`: the chat service of a conversation's model (default: `chat` for all)."""
         self.attachments = attachments  # files attached to messages (None: not offered)
         self.store = store
         self.chat = chat
+        self._chats = chats
         self.hub = hub
         self.auto_titles = auto_titles
         self.tools = tools  # MCP tool servers (None: no tool loops)
@@ -175,11 +178,12 @@ class ConversationService:
         file_ids: Sequence[str] = (),
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
-        attached = await self._attach(owner, file_ids, user_text, sampling.max_tokens)
+        chat = await self._chats(conversation.model) if self._chats is not None else self.chat
+        attached = await self._attach(chat, owner, file_ids, user_text, sampling.max_tokens)
         prompt_text = user_text
         if attached is not None and self.attachments is not None and user_text is not None:
             prompt_text = self.attachments.user_turn(user_text, attached)
-        context, request, loop = await self._prepare(owner, conversation, history, prompt_text, sampling, tools)
+        context, request, loop = await self._prepare(chat, owner, conversation, history, prompt_text, sampling, tools)
 
         user_message = None
         if user_text is not None:
@@ -193,7 +197,7 @@ class ConversationService:
                 at_root=parent_id is None,
             )
             parent_id = user_message.id
-        info = self.chat.engine.info
+        info = chat.engine.info
         assistant = await self._run(
             self.store.start_assistant_message,
             owner,
@@ -206,7 +210,7 @@ class ConversationService:
             omitted_turns=context.omitted_turns or None,
         )
         try:
-            stream = self.chat.stream(request)
+            stream = chat.stream(request)
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
@@ -219,11 +223,12 @@ class ConversationService:
             live.finishing = partial(self.attachments.record, attached=attached)
         reply = self.hub.start(live, stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
-            self._in_background(self._title_after(reply, conversation.id, user_text))
+            self._in_background(self._title_after(chat, reply, conversation.id, user_text))
         return Exchange(user_message, reply, context.omitted_turns)
 
     async def _prepare(
         self,
+        chat: ChatService,
         owner: str,
         conversation: Conversation,
         history: list[Message],
@@ -236,26 +241,26 @@ class ConversationService:
             if self.tools is None:
                 raise InvalidRequestError("this server has no tool servers", param="tools")
             loop, request = await first_request(
-                self.chat, self.tools, tools, conversation.system_prompt, history, user_text, sampling,
+                chat, self.tools, tools, conversation.system_prompt, history, user_text, sampling,
                 user=owner, scope=owner, label=conversation.id,
             )  # fmt: skip
             return Context([], list(request.prompt_tokens), 0), request, loop
         turns = plain_turns(history)
         if user_text is not None:
             turns.append({"role": "user", "content": user_text})
-        context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
-        request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
+        context = await fit_context(chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
+        request = chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
         return context, request, None
 
     async def _attach(
-        self, owner: str, file_ids: Sequence[str], text: str | None, max_tokens: int | None
+        self, chat: ChatService, owner: str, file_ids: Sequence[str], text: str | None, max_tokens: int | None
     ) -> Attached | None:
         """With files attached: their passages (half the context at most) for the new user turn."""
         if not file_ids or text is None:
             return None
         if self.attachments is None:
             raise InvalidRequestError("This server does not take files.", param="file_ids")
-        n_ctx = self.chat.engine.info.n_ctx
+        n_ctx = chat.engine.info.n_ctx
         budget = (n_ctx - reply_reserve(n_ctx, max_tokens)) // 2
         return await self.attachments.prepare(owner, file_ids, text, budget)
 
@@ -268,12 +273,12 @@ class ConversationService:
 
     # ---- titles --------------------------------------------------------------------------------
 
-    async def _title_after(self, reply: LiveReply, conversation_id: str, user_text: str) -> None:
+    async def _title_after(self, chat: ChatService, reply: LiveReply, conversation_id: str, user_text: str) -> None:
         """After the first exchange: a short title, unless the user named the conversation meanwhile."""
         final = await reply.wait()
         if final is None or final.status != "complete":
             return
-        title = await make_title(self.chat, user_text, user=reply.owner, scope=reply.owner)
+        title = await make_title(chat, user_text, user=reply.owner, scope=reply.owner)
         await self._run(self.store.set_title_if_untitled, reply.owner, conversation_id, title)
 
     def _in_background(self, work: Any) -> None:

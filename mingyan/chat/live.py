@@ -27,6 +27,8 @@ from mingyan.store.tables import Message
 log = logging.getLogger(__name__)
 
 SAVE_INTERVAL_S = 0.5
+ALIVE_S = 30.0  # a running reply is saved at least this often, even when its text has not grown
+STALE_S = 4 * ALIVE_S  # a `streaming` message not saved for this long was cut off (its process is gone)
 FINISH_RETRY_S = 60.0  # how long the final save of a reply is retried while the database is away
 DATABASE_AWAY = (OperationalError, InterfaceError)  # connection lost or refused (a restart, a network cut)
 
@@ -201,13 +203,17 @@ class LiveReply:
                 pause = min(pause * 2, 4.0)
 
     async def _save_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        saved_at = loop.time()
         while True:
             await asyncio.sleep(self.save_interval_s)
             text = self.text
-            if len(text) != self._saved_len:
+            # Saved when it grew, and at least every ALIVE_S: other server processes on the same
+            # database tell a running reply from one whose process died by its updated_at.
+            if len(text) != self._saved_len or loop.time() - saved_at >= ALIVE_S:
                 try:
                     await asyncio.to_thread(self.store.save_partial, self.owner, self.id, text)
-                    self._saved_len = len(text)
+                    self._saved_len, saved_at = len(text), loop.time()
                 except NotFound:  # the conversation was deleted while its reply ran
                     self.stop("stopped")
                     return

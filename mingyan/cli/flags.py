@@ -10,7 +10,10 @@ from pydantic import SecretStr
 
 from mingyan.config import Settings
 
-SECRET_FIELDS = ("api_key", "database_url")
+SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
+# A flag given more than once: the first value sets the field, the others go to the list field named.
+REPEATABLE = {"model": "models"}
+LIST_FIELDS = ("models", "upstream")
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -28,12 +31,15 @@ def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
                 help=help_text,
             )
             continue
-        convert = int if kind is int else Path if kind is Path else str
+        convert = int if kind is int else float if kind is float else Path if kind is Path else str
+        if name in REPEATABLE or name in LIST_FIELDS:
+            help_text += "; may be repeated"
         parser.add_argument(
             "--" + name.replace("_", "-"),
             dest=f"setting_{name}",
             type=convert,
             default=None,
+            action="append" if name in REPEATABLE or name in LIST_FIELDS else "store",
             metavar=name.upper(),
             help=help_text,
         )
@@ -45,6 +51,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         for key, value in vars(args).items()
         if key.startswith("setting_") and value is not None
     }
+    for name, rest in REPEATABLE.items():
+        if isinstance(overrides.get(name), list):
+            first, *more = overrides[name]
+            overrides[name] = first
+            if more:
+                overrides[rest] = more + list(overrides.get(rest) or [])
     for secret in SECRET_FIELDS:
         if secret in overrides:
             overrides[secret] = SecretStr(overrides[secret])

@@ -16,6 +16,10 @@ SERVE_FIELDS = (
     "host",
     "port",
     "model",
+    "models_memory_mb",
+    "keep_alive_s",
+    "upstream",
+    "upstream_api_key",
     "embedding_model",
     "database_url",
     "n_ctx",
@@ -114,7 +118,7 @@ def serve(settings: Settings) -> None:
 
     from mingyan.api.app import create_app
     from mingyan.api.metrics import Metrics
-    from mingyan.bootstrap import open_embedder, open_engine, open_store
+    from mingyan.bootstrap import open_embedder, open_store
     from mingyan.cli.draining import DrainingServer
     from mingyan.store.accounts.account_store import AccountStore
 
@@ -126,7 +130,7 @@ def serve(settings: Settings) -> None:
         store.engine.dispose()
         raise
     metrics = Metrics()
-    engine = open_engine(settings, observer=metrics.observe)
+    engine = _open_engines(settings, metrics)
     embedder = None
     try:
         embedder = open_embedder(settings)
@@ -137,9 +141,9 @@ def serve(settings: Settings) -> None:
             settings, engine, metrics, close_engine=True, store=store, setup_token=token, embedder=embedder
         )
         print(
-            f"mingyan: serving {engine.info.name} ({engine.config.n_slots} slots of "
-            f"{engine.info.n_ctx} tokens)" + (f" and embeddings with {embedder.info.name}" if embedder else "") + " "
-            f"at http://{settings.host}:{settings.port}/ (web chat; API at /v1 and /api)",
+            f"mingyan: serving {_serving(engine)}"
+            + (f" and embeddings with {embedder.info.name}" if embedder else "")
+            + f" at http://{settings.host}:{settings.port}/ (web chat; API at /v1 and /api)",
             file=sys.stderr,
             flush=True,
         )
@@ -152,3 +156,19 @@ def serve(settings: Settings) -> None:
         if embedder is not None:
             embedder.close()
         store.engine.dispose()
+
+
+def _open_engines(settings: Settings, metrics: Any) -> Any:
+    """The model's engine; with more than one model, a ModelRouter over them (mingyan.serving)."""
+    from mingyan.bootstrap import open_engine, open_models
+
+    if settings.models or settings.upstream:
+        return open_models(settings, observer=metrics.observe)
+    return open_engine(settings, observer=metrics.observe)
+
+
+def _serving(engine: Any) -> str:
+    if hasattr(engine, "config"):  # one llama.cpp engine
+        return f"{engine.info.name} ({engine.config.n_slots} slots of {engine.info.n_ctx} tokens)"
+    rest = [name for name in engine.names if name != engine.primary]
+    return f"{engine.primary} (loaded) and {', '.join(rest)} (loaded on first use)"

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, true, update
 from sqlalchemy.orm import Session
 
 from mingyan.store.db import Database, rowcount
@@ -34,7 +35,7 @@ PROVENANCE_FIELDS = frozenset(
         "tool",
     }
 )
-UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings"})
+UPDATABLE_FIELDS = frozenset({"title", "pinned", "archived", "system_prompt", "settings", "model"})
 
 
 @dataclass(frozen=True)
@@ -300,13 +301,27 @@ class ConversationStore:
             conversation.current_leaf_id = leaf.id
         return leaf
 
-    def mark_interrupted_streams(self) -> int:
-        """At startup: every message still `streaming` was cut off by a crash; mark it `interrupted`."""
+    def mark_interrupted_streams(self, saved_before: datetime | None = None) -> int:
+        """At startup: every message still `streaming` was cut off by a crash; mark it `interrupted`.
+        `saved_before`: only those not saved since (other processes on this database run the rest)."""
+        stale = Message.updated_at < saved_before if saved_before is not None else true()
         with self.sessions.begin() as session:
             result = session.execute(
-                update(Message).where(Message.status == "streaming").values(status="interrupted", updated_at=utcnow())
+                update(Message)
+                .where(Message.status == "streaming", stale)
+                .values(status="interrupted", updated_at=utcnow())
             )
             return rowcount(result)
+
+    def interrupt_if_stale(self, owner: str, message_id: str, saved_before: datetime) -> bool:
+        """Mark one `streaming` message `interrupted` when it was not saved since `saved_before`
+        (the process running it is gone); whether it was."""
+        with self.sessions.begin() as session:
+            message = _message(session, owner, message_id)
+            if message.status != "streaming" or _aware(message.updated_at) >= saved_before:
+                return False
+            message.status, message.updated_at = "interrupted", utcnow()
+            return True
 
 
 def path_in(messages: Sequence[Message], leaf_id: str | None) -> list[Message]:
@@ -331,6 +346,11 @@ def _conversation(session: Session, owner: str, conversation_id: str) -> Convers
     if conversation is None or conversation.owner != owner:
         raise NotFound(f"No conversation {conversation_id}.")
     return conversation
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes (stored in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _message(session: Session, owner: str, message_id: str) -> Message:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -296,3 +297,28 @@ class MessageCitation(Base):
     start_offset: Mapped[int] = mapped_column(Integer)
     end_offset: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
+
+
+class ServingStream(Base):
+    """A reply running in some server process, counted against a concurrent-stream quota by every
+    process on this database (mingyan.store.serving). The process renews `expires_at` while it runs;
+    a crashed process's rows expire."""
+
+    __tablename__ = "serving_streams"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    subject: Mapped[str] = mapped_column(String(100), index=True)  # user:ID or key:ID
+    process: Mapped[str] = mapped_column(String(100), index=True)
+    expires_at: Mapped[float] = mapped_column(Float)  # Unix seconds
+
+
+class ServingRequest(Base):
+    """A request admitted in the last minute, counted against a requests-per-minute quota by every process."""
+
+    __tablename__ = "serving_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(String(100))
+    at: Mapped[float] = mapped_column(Float)  # Unix seconds
+
+    __table_args__ = (Index("ix_serving_requests_subject_at", "subject", "at"),)

@@ -63,8 +63,12 @@ def _not_blank(value: str) -> str:
     return value
 
 
+ModelName = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class ConversationCreate(ApiModel):
     title: Title = ""
+    model: ModelName | None = None  # a chat model served here (default: the server's first)
     system_prompt: SystemPrompt | None = None
     settings: GenerationSettings = Field(default_factory=GenerationSettings)
 
@@ -73,6 +77,7 @@ class ConversationUpdate(ApiModel):
     """Only the fields present change. `system_prompt: null` removes the system prompt."""
 
     title: Title | None = None
+    model: ModelName | None = None  # the next replies come from this model (served here)
     pinned: bool | None = None
     archived: bool | None = None
     system_prompt: SystemPrompt | None = None

@@ -458,6 +458,9 @@ class ModelCard(OpenAIBaseModel):
     owned_by: str = "mingyan"
     context_length: int | None = None
     kind: Literal["chat", "embedding"] = "chat"  # mingyan's own: what the model serves
+    # mingyan's own, with several models: "loaded", "loading", "unloaded" (loads on first use) or "error"
+    status: str | None = None
+    loading_s: float | None = None  # while loading: seconds so far
 
 
 class ModelList(OpenAIBaseModel):
@@ -484,3 +487,4 @@ class Health(OpenAIBaseModel):
     generated_tokens_total: int
     engine_errors_total: int = 0  # failed engine steps since start; their requests ended with an error
     last_engine_error: str | None = None  # the latest one, as the requests saw it
+    models: list[dict[str, Any]] | None = None  # with several models: each one's state (mingyan.serving)

@@ -33,7 +33,7 @@ const showError = (error) => error?.status !== 401 && toast(error?.message || St
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const app = {
-  draft: { system_prompt: null, settings: {} }, // the next new chat's settings
+  draft: { system_prompt: null, settings: {}, model: null }, // the next new chat's settings (model: null, the first)
   open: openConversation,
   current: () => chat.id,
   changed,
@@ -186,6 +186,7 @@ async function send(text) {
       const conversation = await chat.create({
         system_prompt: persona ? persona.prompt : app.draft.system_prompt,
         settings: app.draft.settings,
+        model: app.draft.model,
       });
       router.navigate(`/c/${encodeURIComponent(conversation.id)}`, { silent: true });
       sidebar.refresh();

@@ -62,16 +62,18 @@ export class SettingsDialog {
     $("#settings-connection", this.dialog).hidden = Boolean(this.app.session?.status.accounts) && !prefs.get("apiKey");
     this.error.textContent = "";
     this.renderPersonas();
-    this.loadModels();
+    this.loadModels(source.model);
     this.dialog.showModal();
     if (section) $(`#${section}`, this.dialog)?.scrollIntoView({ block: "start" });
   }
 
-  async loadModels() {
+  /** The chat models served, `current` (the conversation's model or the next chat's) selected. */
+  async loadModels(current) {
     const select = $("#set-model", this.dialog);
     try {
       const models = chatModels(await api.get("/v1/models"));
       select.replaceChildren(...models.map((m) => h("option", { value: m.id, text: m.id })));
+      if (current && models.some((m) => m.id === current)) select.value = current;
       select.disabled = models.length < 2;
     } catch {
       /* shown by the API key field */
@@ -103,6 +105,8 @@ export class SettingsDialog {
       system_prompt: systemPrompt.trim() ? systemPrompt : null,
       settings: this.readSettings((tree ? tree.conversation : this.app.draft).settings),
     };
+    const model = $("#set-model", this.dialog);
+    if (!model.disabled && model.value) changes.model = model.value; // the next replies' model
     if (!tree) {
       Object.assign(this.app.draft, changes);
       this.dialog.close();
