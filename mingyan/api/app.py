@@ -41,7 +41,7 @@ from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.chat.tool_loop import ToolKit
 from mingyan.config import Settings
-from mingyan.documents.service import document_service
+from mingyan.documents.service import DocumentService, document_service
 from mingyan.engine.base import Embedder, Engine
 from mingyan.serving.router import ModelRouter
 from mingyan.store.accounts.account_store import AccountStore
@@ -149,21 +149,7 @@ def build_context(
         metrics.attach_models(router.model_stats)
     else:
         metrics.attach(engine.info.name, engine.stats)
-    tools = ToolKit(ToolBox(ToolServerStore(store.db), HeaderVault(settings.data_dir))) if store is not None else None
-    documents = document_service(store.db, settings, embedder) if store is not None else None
-    conversations = (
-        ConversationService(
-            store,
-            chat,
-            ReplyHub(),
-            auto_titles=settings.auto_titles,
-            tools=tools,
-            attachments=attachments(store.db, documents),
-            chats=partial(_chat_for_model, router, chat),
-        )
-        if store is not None and documents is not None
-        else None
-    )
+    conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder)
     accounts = AccountStore.open(store.db) if store is not None else None
     defaults = default_quota(settings)
     cutoffs = Cutoffs()
@@ -198,6 +184,30 @@ def build_context(
         documents=documents,
         models=router,
     )
+
+
+def _stored_chat(
+    settings: Settings,
+    store: ConversationStore | None,
+    chat: ChatService,
+    router: ModelRouter | None,
+    embedder: Embedder | None,
+) -> tuple[ConversationService | None, ToolKit | None, DocumentService | None]:
+    """With a database: the conversation service, with its tool servers and documents."""
+    if store is None:
+        return None, None, None
+    tools = ToolKit(ToolBox(ToolServerStore(store.db), HeaderVault(settings.data_dir)))
+    documents = document_service(store.db, settings, embedder)
+    conversations = ConversationService(
+        store,
+        chat,
+        ReplyHub(),
+        auto_titles=settings.auto_titles,
+        tools=tools,
+        attachments=attachments(store.db, documents),
+        chats=partial(_chat_for_model, router, chat),
+    )
+    return conversations, tools, documents
 
 
 async def _chat_for_model(router: ModelRouter | None, chat: ChatService, model: str) -> ChatService:
