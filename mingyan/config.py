@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, field_validator
@@ -94,6 +95,23 @@ class Settings(BaseSettings):
         None,
         description="reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default: none; the headers are ignored)",
+    )
+
+    # Content safety (mingyan.safety): per category, off (not checked), log (counted, audited) or block.
+    moderation_violence: Literal["off", "log", "block"] = Field("block", description="content policy: violence")
+    moderation_weapons: Literal["off", "log", "block"] = Field(
+        "block", description="content policy: weapons and explosives"
+    )
+    moderation_self_harm: Literal["off", "log", "block"] = Field(
+        "block", description="content policy: self-harm methods"
+    )
+    moderation_fraud: Literal["off", "log", "block"] = Field("block", description="content policy: fraud")
+    moderation_minors: Literal["off", "log", "block"] = Field(
+        "block", description="content policy: sexual content involving minors"
+    )
+    moderation_hate: Literal["off", "log", "block"] = Field("block", description="content policy: hate")
+    moderation_window: int = Field(
+        40, ge=1, le=4096, description="characters of a streamed reply held back while they are checked"
     )
 
     @field_validator("data_dir", "cache_dir", "kv_dir")

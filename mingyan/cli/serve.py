@@ -43,6 +43,7 @@ SERVE_FIELDS = (
     "header_timeout_s",
     "drain_timeout",
     "stream_buffer_kb",
+    *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate", "window")),
 )
 
 
