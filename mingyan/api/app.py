@@ -32,11 +32,14 @@ from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
+from mingyan.api.safety_record import SafetyRecorder
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder, Engine
+from mingyan.safety.gate import Safety
+from mingyan.safety.policy import Policy
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
 
@@ -123,13 +126,14 @@ def build_context(
     embedder: Embedder | None = None,
 ) -> AppContext:
     """The running pieces around `engine` (and the history database, when there is one)."""
-    chat = ChatService(engine)
     metrics = metrics or Metrics()
     metrics.attach(engine.info.name, engine.stats)
+    accounts = AccountStore.open(store.db) if store is not None else None
+    recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
+    chat = ChatService(engine, safety=Safety.from_settings(settings, observer=recorder))
     conversations = (
         ConversationService(store, chat, ReplyHub(), auto_titles=settings.auto_titles) if store is not None else None
     )
-    accounts = AccountStore.open(store.db) if store is not None else None
     defaults = default_quota(settings)
     cutoffs = Cutoffs()
     service = (

@@ -71,6 +71,7 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
     messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
     plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
+    service.screen([m["content"] or "" for m in messages if m["role"] != "assistant"], owner=principal.user_id)
     events = await metered_stream(
         request,
         principal,
@@ -106,6 +107,7 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
     service = _service(request, body.model)
     prompt = str(body.prompt)
     user = client_identity(request, principal, body.user)
+    service.screen([prompt], owner=principal.user_id, param="prompt")
     events = await metered_stream(
         request,
         principal,

@@ -23,6 +23,8 @@ from mingyan.chat.service import ChatService
 from mingyan.chat.titles import make_title
 from mingyan.engine.base import SamplingParams
 from mingyan.errors import ConflictError, InvalidRequestError, MingyanError
+from mingyan.safety.gate import RefusedStream
+from mingyan.safety.refusals import ContentFiltered, language_of
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
 
@@ -154,9 +156,39 @@ class ConversationService:
         turns = [{"role": m.role, "content": m.content} for m in history if m.role != "system"]
         if user_text is not None:
             turns.append({"role": "user", "content": user_text})
+        language = language_of(turns[-1]["content"]) if turns else "en"
+        try:
+            self.chat.screen([turns[-1]["content"]] if turns and turns[-1]["role"] == "user" else [], owner=owner)
+        except ContentFiltered as refused:  # stored as a refusal: the user's message, then the reply `refused`
+            user_message, assistant = await self._store_turn(owner, conversation, user_text, parent_id)
+            reply = self.hub.start(LiveReply(self.store, owner, assistant, language=language), RefusedStream(refused))
+            return Exchange(user_message, reply, 0)
         context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
         request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
+        user_message, assistant = await self._store_turn(
+            owner,
+            conversation,
+            user_text,
+            parent_id,
+            sampling=_sampling_record(sampling),
+            seed=sampling.seed,
+            omitted_turns=context.omitted_turns or None,
+        )
+        try:
+            stream = self.chat.stream(request)
+        except MingyanError as exc:
+            await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
+            raise
+        live = LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens), language=language)
+        reply = self.hub.start(live, stream)
+        if self.auto_titles and not conversation.title and user_text is not None and not history:
+            self._in_background(self._title_after(reply, conversation.id, user_text))
+        return Exchange(user_message, reply, context.omitted_turns)
 
+    async def _store_turn(
+        self, owner: str, conversation: Conversation, user_text: str | None, parent_id: str | None, **provenance: Any
+    ) -> tuple[Message | None, Message]:
+        """Commit the user's message (if any), then the assistant's, `streaming`."""
         user_message = None
         if user_text is not None:
             user_message = await self._run(
@@ -177,19 +209,9 @@ class ConversationService:
             parent_id,
             model_name=info.name,
             model_sha256=info.sha256,
-            sampling=_sampling_record(sampling),
-            seed=sampling.seed,
-            omitted_turns=context.omitted_turns or None,
+            **provenance,
         )
-        try:
-            stream = self.chat.stream(request)
-        except MingyanError as exc:
-            await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
-            raise
-        reply = self.hub.start(LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens)), stream)
-        if self.auto_titles and not conversation.title and user_text is not None and not history:
-            self._in_background(self._title_after(reply, conversation.id, user_text))
-        return Exchange(user_message, reply, context.omitted_turns)
+        return user_message, assistant
 
     def _refuse_live_parent(self, owner: str, history: list[Message]) -> None:
         if history and self.hub.get(owner, history[-1].id) is not None:

@@ -25,6 +25,7 @@ from mingyan.engine.base import (
 )
 from mingyan.errors import InvalidRequestError, TemplateError
 from mingyan.formats.template import ChatTemplate
+from mingyan.safety.gate import Safety
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,16 @@ MIN_PROMPT_CHARS = 16384
 
 
 class ChatService:
-    def __init__(self, engine: Engine, workers: PromptWorkers | None = None) -> None:
+    def __init__(self, engine: Engine, workers: PromptWorkers | None = None, *, safety: Safety | None = None) -> None:
         self.engine = engine
         self.workers = workers or PromptWorkers()
+        self.safety = safety  # the content policy: prompts screened, replies guarded (None: no moderation)
+
+    def screen(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
+        """Refuse a prompt the content policy blocks (ContentFiltered: 400 `content_filter`), before
+        any work; matches of `log` categories are counted and audited."""
+        if self.safety is not None:
+            self.safety.screen(texts, owner=owner, param=param)
 
     @property
     def max_prompt_chars(self) -> int:
@@ -147,10 +155,12 @@ class ChatService:
         return request
 
     def stream(self, request: GenerationRequest) -> EventStream:
-        return self.engine.generate(request)
+        """The engine's stream, checked by the content policy as it comes (if there is one)."""
+        events = self.engine.generate(request)
+        return self.safety.guard(events, request) if self.safety is not None else events
 
     async def complete(self, request: GenerationRequest) -> Completed:
-        return await collect(self.engine.generate(request))  # generate raises now if not admitted
+        return await collect(self.stream(request))  # generate raises now if not admitted
 
 
 async def collect(stream: EventStream) -> Completed:

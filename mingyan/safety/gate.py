@@ -21,8 +21,8 @@ class RefusedStream:
 
     stage = "input"
 
-    def __init__(self, verdict: Verdict) -> None:
-        self.verdict: Verdict | None = verdict
+    def __init__(self, refused: ContentFiltered) -> None:
+        self.verdict = refused.verdict if isinstance(refused.verdict, Verdict) else None
 
     def __aiter__(self) -> AsyncIterator[TokenEvent]:
         return self._events()
@@ -59,7 +59,7 @@ class Safety:
         if verdict.flagged and self.observer is not None:
             self.observer("input", verdict, owner)
         if verdict.blocked:
-            raise ContentFiltered(verdict.blocked[0], language_of(joined), param=param)
+            raise ContentFiltered(verdict.blocked[0], language_of(joined), param=param, verdict=verdict)
         return verdict
 
     def guard(self, stream: EventStream, request: GenerationRequest) -> EventStream:
@@ -79,3 +79,11 @@ class Safety:
             prompt_tokens=len(request.prompt_tokens),
             observer=observe,
         )
+
+
+def stopped_by_policy(stream: object) -> tuple[str, bool] | None:
+    """(category, stopped mid-reply) when the content policy ended `stream`, else None."""
+    if isinstance(stream, GuardedStream | RefusedStream) and stream.verdict is not None:
+        category = stream.verdict.category
+        return (category, stream.stage == "output") if category is not None else None
+    return None

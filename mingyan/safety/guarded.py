@@ -67,7 +67,7 @@ class GuardedStream:
                 while held:
                     yield held.popleft()
                 yield event
-                return
+                continue  # let the engine's stream end by itself (closing it now would count as a cancel)
             held.append(event)
             held_chars += len(event.text)
             while held and held_chars - len(held[0].text) >= self.hold_chars:

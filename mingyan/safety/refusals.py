@@ -58,7 +58,8 @@ class ContentFiltered(InvalidRequestError):
     """A prompt blocked by the content policy before anything was generated (HTTP 400, code
     `content_filter`, as Azure OpenAI answers)."""
 
-    def __init__(self, category: str, language: str, *, param: str = "messages") -> None:
+    def __init__(self, category: str, language: str, *, param: str = "messages", verdict: object = None) -> None:
         super().__init__(refusal(category, language), param=param, code="content_filter")
         self.category = category
         self.language = language
+        self.verdict = verdict  # the moderator's Verdict

@@ -22,6 +22,7 @@ PROVENANCE_FIELDS = frozenset(
     {
         "model_name",
         "model_sha256",
+        "moderation",
         "sampling",
         "seed",
         "prompt_tokens",

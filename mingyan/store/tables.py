@@ -19,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("system", "user", "assistant")
-STATUSES = ("complete", "streaming", "stopped", "error", "interrupted")
+STATUSES = ("complete", "streaming", "stopped", "error", "interrupted", "refused")
 
 
 def new_id() -> str:
@@ -83,6 +83,8 @@ class Message(Base):
     # Context: how many old turns did not fit the model's window and were left out (None: nothing).
     omitted_turns: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a reply ended in `error`
+    # The content-policy category that refused this reply (status `refused`; migration 0006).
+    moderation: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -535,7 +535,7 @@ def test_migration_0004_creates_and_removes_only_its_tables(db_url: str) -> None
         assert len(search(store, alice.id, "after the downgrade")) == 1
 
         upgrade(db_url)
-        assert rows(engine, "SELECT version_num FROM alembic_version") == [("0004",)]
+        assert rows(engine, "SELECT version_num FROM alembic_version") == [("0006",)]
         assert AccountStore.open(store.db, passwords=Passwords(CountingHasher())).users.count_users() == 0
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
             connection.execute(

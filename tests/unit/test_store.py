@@ -40,7 +40,7 @@ def test_migrations_create_the_schema_and_rerunning_is_a_noop(db_url: str) -> No
         fks = {fk["referred_table"] for fk in inspector.get_foreign_keys("conversations")}
         assert fks == {"messages"}
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0006"]
     finally:
         engine.dispose()
 

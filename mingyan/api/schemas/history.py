@@ -132,6 +132,7 @@ class MessageOut(StoredModel):
     duration_ms: int | None = None
     omitted_turns: int | None = None
     error: str | None = None
+    moderation: str | None = None  # the content-policy category of a `refused` reply
 
 
 class ConversationOut(StoredModel):
