@@ -22,6 +22,7 @@ from mingyan.api import (
     conversation_routes,
     embedding_routes,
     history_routes,
+    moderation_routes,
     openai_routes,
     service_routes,
     web,
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(service_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(embedding_routes.router)
+    app.include_router(moderation_routes.router)
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)

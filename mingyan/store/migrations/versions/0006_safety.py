@@ -24,5 +24,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages") as batch:
-        batch.drop_column("moderation")
+    op.drop_column("messages", "moderation")  # DROP COLUMN (SQLite >= 3.35): no rebuild, triggers kept
