@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         "block", description="content policy: sexual content involving minors"
     )
     moderation_hate: Literal["off", "log", "block"] = Field("block", description="content policy: hate")
+    ai_provider: str = Field(
+        "mingyan", min_length=1, max_length=100, description="service provider named in AI-generated labels"
+    )
+    ai_label_on_copy: bool = Field(
+        False, description="the web chat adds the AI-generated notice to text copied from a reply"
+    )
     moderation_window: int = Field(
         40, ge=1, le=4096, description="characters of a streamed reply held back while they are checked"
     )

@@ -161,7 +161,8 @@ class ConversationService:
             self.chat.screen([turns[-1]["content"]] if turns and turns[-1]["role"] == "user" else [], owner=owner)
         except ContentFiltered as refused:  # stored as a refusal: the user's message, then the reply `refused`
             user_message, assistant = await self._store_turn(owner, conversation, user_text, parent_id)
-            reply = self.hub.start(LiveReply(self.store, owner, assistant, language=language), RefusedStream(refused))
+            live = LiveReply(self.store, owner, assistant, language=language, label=self.chat.label(assistant.id))
+            reply = self.hub.start(live, RefusedStream(refused))
             return Exchange(user_message, reply, 0)
         context = await fit_context(self.chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
         request = self.chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
@@ -179,7 +180,14 @@ class ConversationService:
         except MingyanError as exc:
             await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
             raise
-        live = LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens), language=language)
+        live = LiveReply(
+            self.store,
+            owner,
+            assistant,
+            prompt_tokens=len(context.tokens),
+            language=language,
+            label=self.chat.label(assistant.id),
+        )
         reply = self.hub.start(live, stream)
         if self.auto_titles and not conversation.title and user_text is not None and not history:
             self._in_background(self._title_after(reply, conversation.id, user_text))

@@ -59,7 +59,9 @@ class LiveReply:
         prompt_tokens: int = 0,
         save_interval_s: float = SAVE_INTERVAL_S,
         language: str = "en",
+        label: dict[str, str] | None = None,
     ) -> None:
+        self.label = label  # the implicit AI-generated label, saved with the message
         self.store = store
         self.language = language  # the user's ("zh" or "en"): a refusal is worded in it
         self.owner = owner
@@ -156,6 +158,7 @@ class LiveReply:
         if finish is None and status == "complete":
             status, error = "error", "the engine stream ended without finishing"
         content, extra = self.text, _usage_fields(finish, first_token_s, time.monotonic() - started)
+        extra["ai_label"] = self.label
         if status == "complete" and (policy := stopped_by_policy(stream)) is not None:  # a refusal replaces it
             category, midway = policy
             status, content, extra["moderation"] = "refused", refusal(category, self.language, stopped=midway), category

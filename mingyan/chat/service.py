@@ -26,6 +26,7 @@ from mingyan.engine.base import (
 from mingyan.errors import InvalidRequestError, TemplateError
 from mingyan.formats.template import ChatTemplate
 from mingyan.safety.gate import Safety
+from mingyan.safety.labels import ai_label
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,12 @@ class ChatService:
                 param=param,
                 code="context_length_exceeded",
             )
+
+    def label(self, content_id: str) -> dict[str, str]:
+        """The implicit AI-generated label of a reply (provider "mingyan" without a content policy)."""
+        if self.safety is not None:
+            return self.safety.label(content_id, self.model_name)
+        return ai_label("mingyan", content_id, self.model_name)
 
     @property
     def model_name(self) -> str:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from mingyan.engine.base import EventStream, FinishReason, GenerationRequest, TokenEvent, Usage
 from mingyan.safety.guarded import GuardedStream
+from mingyan.safety.labels import ai_label
 from mingyan.safety.moderator import Moderator, Verdict
 from mingyan.safety.policy import Policy
 from mingyan.safety.refusals import ContentFiltered, language_of
@@ -36,16 +37,27 @@ class RefusedStream:
 
 class Safety:
     def __init__(
-        self, moderator: Moderator, *, hold_chars: int = DEFAULT_HOLD_CHARS, observer: SafetyObserver | None = None
+        self,
+        moderator: Moderator,
+        *,
+        hold_chars: int = DEFAULT_HOLD_CHARS,
+        observer: SafetyObserver | None = None,
+        provider: str = "mingyan",
     ) -> None:
         self.moderator = moderator
         self.hold_chars = hold_chars
         self.observer = observer
+        self.provider = provider  # named in the AI-generated label of every reply
 
     @classmethod
     def from_settings(cls, settings: object, observer: SafetyObserver | None = None) -> Safety:
         hold = int(getattr(settings, "moderation_window", DEFAULT_HOLD_CHARS))
-        return cls(Moderator(Policy.from_settings(settings)), hold_chars=hold, observer=observer)
+        provider = str(getattr(settings, "ai_provider", "mingyan"))
+        return cls(Moderator(Policy.from_settings(settings)), hold_chars=hold, observer=observer, provider=provider)
+
+    def label(self, content_id: str, model: str) -> dict[str, str]:
+        """The implicit AI-generated label of the reply `content_id`."""
+        return ai_label(self.provider, content_id, model)
 
     @property
     def enabled(self) -> bool:

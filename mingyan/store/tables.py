@@ -85,6 +85,8 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a reply ended in `error`
     # The content-policy category that refused this reply (status `refused`; migration 0006).
     moderation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The implicit AI-generated label of a reply: content attribute, provider, content id, model.
+    ai_label: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

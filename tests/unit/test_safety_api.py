@@ -97,3 +97,56 @@ def test_stored_conversations_keep_refusals_with_their_category(store: Conversat
         assert stopped["content"].startswith("Sorry")
     events = AccountStore.open(store.db).ledger.audit_events(event="content_refused")
     assert sorted(e.details["stage"] for e in events) == ["input", "output"]
+
+
+def test_every_v1_reply_carries_the_implicit_label() -> None:
+    engine = FakeEngine(n_ctx=512)
+    settings = Settings(ai_provider="示例科技")
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}
+    with serve_app(create_app(settings, engine)) as url, httpx.Client(base_url=url, timeout=30) as client:
+        whole = client.post("/v1/chat/completions", json=body)
+        label = whole.json()["ai_label"]
+        assert label == {
+            "content_attribute": "AI-generated",
+            "provider": "示例科技",
+            "content_id": whole.json()["id"],
+            "model": "fake-model",
+        }
+        assert whole.headers["x-ai-label"] == (
+            f"content-attribute=AI-generated; provider=%E7%A4%BA%E4%BE%8B%E7%A7%91%E6%8A%80; "
+            f"content-id={label['content_id']}; model=fake-model"
+        )
+        with client.stream("POST", "/v1/chat/completions", json={**body, "stream": True}) as r:
+            header = r.headers["x-ai-label"]
+            chunks = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+        assert chunks[0]["ai_label"]["content_id"] == chunks[0]["id"] and chunks[0]["id"] in header
+        text = client.post("/v1/completions", json={"prompt": "hi", "max_tokens": 3})
+        assert text.json()["ai_label"]["content_id"] == text.json()["id"] and "x-ai-label" in text.headers
+        with client.stream("POST", "/v1/completions", json={"prompt": "hi", "max_tokens": 3, "stream": True}) as r:
+            pieces = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+            assert "x-ai-label" in r.headers
+        assert all(p["ai_label"]["provider"] == "示例科技" for p in pieces)
+
+
+def test_stored_replies_and_every_export_carry_the_label(store: ConversationStore) -> None:
+    app = create_app(Settings(auto_titles=False, ai_provider="Example AI"), FakeEngine(n_ctx=512), store=store)
+    with serve_app(app) as url, httpx.Client(base_url=url + "/api", timeout=30) as api:
+        cid = api.post("/conversations", json={}).json()["id"]
+        reply = api.post(f"/conversations/{cid}/messages", json={"content": "hello", "stream": False}).json()
+        message = reply["message"]
+        assert message["ai_label"] == {
+            "content_attribute": "AI-generated",
+            "provider": "Example AI",
+            "content_id": message["id"],
+            "model": "fake-model",
+        }
+        exported = api.get(f"/conversations/{cid}/export", params={"format": "json"}).json()
+        markdown = api.get(f"/conversations/{cid}/export", params={"format": "markdown"}).text
+        everything = api.get("/export").json()
+        assert api.get("/labels").json() == {"provider": "Example AI", "on_copy": False}
+    for document in (exported, everything):
+        assert "AI-generated" in document["notice"] and "人工智能生成" in document["notice"]
+        (stored,) = [m for m in document["conversations"][0]["messages"] if m["role"] == "assistant"]
+        assert stored["ai_label"] == message["ai_label"]
+    assert "*AI-generated content · 以上内容由人工智能生成 · Example AI*" in markdown
+    assert f'"content_id": "{message["id"]}"' in markdown and "<!-- ai-label: " in markdown

@@ -133,6 +133,7 @@ class MessageOut(StoredModel):
     omitted_turns: int | None = None
     error: str | None = None
     moderation: str | None = None  # the content-policy category of a `refused` reply
+    ai_label: dict[str, str] | None = None  # implicit AI-generated label (content attribute, provider, id)
 
 
 class ConversationOut(StoredModel):

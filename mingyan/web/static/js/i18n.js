@@ -74,6 +74,7 @@ const STRINGS = {
     statusStopped: "Stopped",
     statusError: "Error",
     statusInterrupted: "Interrupted",
+    statusRefused: "Refused by the content policy",
     omittedTurns: ({ n }) =>
       `${n} earlier ${plural(n, "turn was", "turns were")} left out of the model's context (the conversation is longer than the model can read).`,
     detailModel: "Model",
@@ -326,6 +327,7 @@ const STRINGS = {
     statusStopped: "已停止",
     statusError: "出错",
     statusInterrupted: "已中断",
+    statusRefused: "已按内容安全规定拒绝",
     omittedTurns: ({ n }) => `有 ${n} 轮较早的对话未放入模型的上下文（对话长度超出了模型能读取的范围）。`,
     detailModel: "模型",
     detailPromptTokens: "提示词元数",

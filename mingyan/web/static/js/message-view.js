@@ -6,6 +6,7 @@ import { h } from "./dom.js";
 import { t, tr } from "./i18n.js";
 import { renderMarkdown } from "./markdown.js";
 import { icon } from "./icons.js";
+import { applyAiLabel } from "./ai-label.js";
 
 function button(action, key, iconName) {
   return h("button", { type: "button", class: `icon-button act-${action}`, "data-action": action, "data-i18n-title": key, title: t(key), "aria-label": t(key) }, icon(iconName));
@@ -42,7 +43,7 @@ export function updateMessageNode(node, message, { index, count }) {
     renderBody(parts.body, message);
     shown.content = message.content;
   }
-  const metaKey = [message.status, message.error, message.omitted_turns, message.model_name, message.updated_at].join("|");
+  const metaKey = [message.status, message.error, message.omitted_turns, message.model_name, message.updated_at, message.ai_label?.content_id].join("|");
   if (shown.meta !== metaKey) {
     renderMeta(node, message);
     if (!parts.details.hidden) renderDetails(parts.details, message);
@@ -76,6 +77,7 @@ function renderMeta(node, message) {
   const { notice, status, model } = node._parts;
   node.classList.toggle("streaming", message.status === "streaming");
   if (model) model.textContent = message.model_name || "";
+  applyAiLabel(node, message);
   const omitted = message.omitted_turns || 0;
   notice.hidden = omitted <= 0;
   notice.replaceChildren(...(omitted > 0 ? [h("span", { "aria-hidden": "true" }, "⚠ "), h("span", tr("omittedTurns", { n: omitted }))] : []));
@@ -84,6 +86,7 @@ function renderMeta(node, message) {
     stopped: "statusStopped",
     error: "statusError",
     interrupted: "statusInterrupted",
+    refused: "statusRefused",
   }[message.status];
   status.hidden = !badge || message.role !== "assistant";
   status.replaceChildren();

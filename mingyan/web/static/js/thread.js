@@ -5,6 +5,7 @@
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { createMessageNode, updateMessageNode, updateStreamingBody, toggleDetails } from "./message-view.js";
+import { copiedText } from "./ai-label.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -162,7 +163,7 @@ export class ThreadView {
     if (!message) return;
     switch (target.dataset.action) {
       case "copy":
-        return this.actions.copy(message.content, target);
+        return this.actions.copy(copiedText(message), target);
       case "copy-code":
         return this.actions.copy(target.closest(".code-block").querySelector("code").textContent, target);
       case "edit":
