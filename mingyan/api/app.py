@@ -24,6 +24,7 @@ from mingyan.api import (
     history_routes,
     moderation_routes,
     openai_routes,
+    report_routes,
     safety_routes,
     service_routes,
     web,
@@ -88,6 +89,7 @@ def create_app(
         app.include_router(account_routes.router)
         app.include_router(admin_routes.router)
         app.include_router(safety_routes.router)
+        app.include_router(report_routes.router)
         web.install(app)  # the web chat at /
     if settings.api_docs:
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)

@@ -1,0 +1,79 @@
+"""Reports over real HTTP with accounts, on SQLite and PostgreSQL: a user reports a reply, the
+queue is administrators' only (403), the content stays frozen, the admin answers, hides and
+resolves, the reporter sees the outcome; every step is audited."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mingyan.api.app import create_app
+from mingyan.config import Settings
+from mingyan.engine.fake import FakeEngine
+from mingyan.store.accounts.account_store import AccountStore
+from mingyan.store.conversations import ConversationStore
+from mingyan.store.reports import HIDDEN_NOTICE
+from tests.app_server import serve_app
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def url(store: ConversationStore) -> Iterator[str]:
+    accounts = AccountStore.open(store.db)
+    accounts.users.create_user("root", PASSWORD, role="admin")
+    accounts.users.create_user("alice", PASSWORD)
+    accounts.users.create_user("bob", PASSWORD)
+    with serve_app(create_app(Settings(auto_titles=False), FakeEngine(n_ctx=1024), store=store)) as base:
+        yield base
+
+
+def sign_in(url: str, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=url + "/api", timeout=30)
+    r = client.post("/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    client.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+    return client
+
+
+def test_report_queue_review_hide_and_outcome(url: str, store: ConversationStore) -> None:
+    alice, bob, root = sign_in(url, "alice"), sign_in(url, "bob"), sign_in(url, "root")
+    cid = alice.post("/conversations", json={}).json()["id"]
+    sent = alice.post(f"/conversations/{cid}/messages", json={"content": "说点什么", "stream": False}).json()
+    reply_id = sent["message"]["id"]
+
+    body = {"conversation_id": cid, "message_id": reply_id, "reason": "false", "details": "这个回答不对"}
+    assert bob.post("/reports", json=body).status_code == 404  # not bob's conversation
+    assert alice.post("/reports", json={**body, "reason": "boring"}).status_code == 400
+    assert alice.post("/reports", json={**body, "colour": "red"}).status_code == 400
+    made = alice.post("/reports", json=body)
+    assert made.status_code == 201, made.text
+    report = made.json()
+    assert report["status"] == "open" and report["answer"] is None and "content" not in report
+
+    assert alice.get("/admin/reports").status_code == 403
+    assert bob.get("/admin/reports").status_code == 403
+    assert bob.get("/reports").json()["data"] == []
+    queue = root.get("/admin/reports", params={"status": "open"}).json()["data"]
+    assert [r["id"] for r in queue] == [report["id"]]
+    frozen = queue[0]["content"]
+    assert [m["role"] for m in frozen] == ["user", "assistant"] and frozen[1]["content"] == "You said: 说点什么"
+
+    assert root.patch(f"/admin/reports/{report['id']}", json={"status": "in_review"}).json()["status"] == "in_review"
+    done = root.patch(
+        f"/admin/reports/{report['id']}", json={"status": "resolved", "answer": "已核实并隐藏。", "hide": True}
+    ).json()
+    assert done["status"] == "resolved" and done["hidden"] and done["response_seconds"] >= 0
+    assert done["content"][1]["content"] == "You said: 说点什么"  # the queue keeps it as reported
+    assert root.patch("/admin/reports/nope", json={"status": "resolved"}).status_code == 404
+
+    mine = alice.get("/reports").json()["data"]
+    assert mine[0]["status"] == "resolved" and mine[0]["answer"] == "已核实并隐藏。" and mine[0]["hidden"]
+    shown = alice.get(f"/conversations/{cid}").json()["messages"]
+    assert [m["content"] for m in shown if m["id"] == reply_id] == [HIDDEN_NOTICE]
+    assert root.get("/admin/reports", params={"status": "bogus"}).status_code == 400
+    events = [e.event for e in AccountStore.open(store.db).ledger.audit_events(limit=20)]
+    for event in ("report_created", "report_reviewed", "report_content_hidden"):
+        assert event in events
