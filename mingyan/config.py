@@ -116,9 +116,6 @@ class Settings(BaseSettings):
     ai_label_on_copy: bool = Field(
         False, description="the web chat adds the AI-generated notice to text copied from a reply"
     )
-    moderation_window: int = Field(
-        40, ge=1, le=4096, description="characters of a streamed reply held back while they are checked"
-    )
 
     @field_validator("data_dir", "cache_dir", "kv_dir")
     @classmethod

@@ -45,7 +45,7 @@ SERVE_FIELDS = (
     "stream_buffer_kb",
     "ai_provider",
     "ai_label_on_copy",
-    *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate", "window")),
+    *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate")),
 )
 
 

@@ -14,7 +14,6 @@ from mingyan.safety.refusals import ContentFiltered, language_of
 
 # (stage: "input" | "output", verdict, owner) for every check that matched something
 SafetyObserver = Callable[[str, Verdict, str], None]
-DEFAULT_HOLD_CHARS = 40
 
 
 class RefusedStream:
@@ -40,20 +39,17 @@ class Safety:
         self,
         moderator: Moderator,
         *,
-        hold_chars: int = DEFAULT_HOLD_CHARS,
         observer: SafetyObserver | None = None,
         provider: str = "mingyan",
     ) -> None:
         self.moderator = moderator
-        self.hold_chars = hold_chars
         self.observer = observer
         self.provider = provider  # named in the AI-generated label of every reply
 
     @classmethod
     def from_settings(cls, settings: object, observer: SafetyObserver | None = None) -> Safety:
-        hold = int(getattr(settings, "moderation_window", DEFAULT_HOLD_CHARS))
         provider = str(getattr(settings, "ai_provider", "mingyan"))
-        return cls(Moderator(Policy.from_settings(settings)), hold_chars=hold, observer=observer, provider=provider)
+        return cls(Moderator(Policy.from_settings(settings)), observer=observer, provider=provider)
 
     def label(self, content_id: str, model: str) -> dict[str, str]:
         """The implicit AI-generated label of the reply `content_id`."""
@@ -87,7 +83,6 @@ class Safety:
         return GuardedStream(
             stream,
             self.moderator,
-            hold_chars=self.hold_chars,
             prompt_tokens=len(request.prompt_tokens),
             observer=observe,
         )

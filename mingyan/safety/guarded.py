@@ -1,6 +1,7 @@
-"""The output guard: an engine stream whose text is held back by a short window and checked as it
-comes. When a blocked phrase completes, generation is cancelled and the stream ends at once with
-finish reason `content_filter`: the held text — the phrase with it — is never released."""
+"""The output guard: an engine stream checked as it comes. Text is released at once unless it ends
+with the beginning of a bank phrase; that beginning is held until the phrase is complete or the
+text goes another way. When a blocked phrase completes, generation is cancelled and the stream ends
+at once with finish reason `content_filter`: no character of the phrase was ever released."""
 
 from __future__ import annotations
 
@@ -24,14 +25,12 @@ class GuardedStream:
         inner: EventStream,
         moderator: Moderator,
         *,
-        hold_chars: int,
         prompt_tokens: int = 0,
         observer: Observer | None = None,
     ) -> None:
         self.inner = inner
         self.scanner = TextScanner(moderator)
         self.moderator = moderator
-        self.hold_chars = hold_chars
         self.prompt_tokens = prompt_tokens
         self.observer = observer
         self.verdict: Verdict | None = None
@@ -53,7 +52,7 @@ class GuardedStream:
 
     async def _events(self) -> AsyncIterator[TokenEvent]:
         held: deque[TokenEvent] = deque()
-        held_chars = generated = 0
+        released = generated = 0  # raw characters released; events read
         async for event in self.inner:
             generated += 1
             verdict = self._flagged(event.text) if event.text else None
@@ -69,9 +68,9 @@ class GuardedStream:
                 yield event
                 continue  # let the engine's stream end by itself (closing it now would count as a cancel)
             held.append(event)
-            held_chars += len(event.text)
-            while held and held_chars - len(held[0].text) >= self.hold_chars:
-                held_chars -= len(held[0].text)
+            safe = self.scanner.safe_length()
+            while held and released + len(held[0].text) <= safe:
+                released += len(held[0].text)
                 yield held.popleft()
         while held:  # the engine's stream ended without a finish event: release what was checked
             yield held.popleft()

@@ -52,6 +52,10 @@ class _Automaton:
         if found:
             self.automaton.make_automaton()
 
+    def starts_phrase(self, text: str) -> bool:
+        """Whether `text` (normalised) is the beginning of some phrase (or a whole one)."""
+        return bool(self.longest) and self.automaton.longest_prefix(text) == len(text)
+
     def hits(self, text: str) -> list[Hit]:
         if not self.longest or not text:
             return []
@@ -85,6 +89,10 @@ class Moderator:
         banks = {**self.banks, bank.category: bank}
         automaton = _Automaton(banks, self.normalizer)
         self.banks, self._automaton = banks, automaton  # the checks in flight keep the old one
+
+    def starts_phrase(self, normalized: str) -> bool:
+        """Whether normalised text is the beginning of some bank phrase."""
+        return self._automaton.starts_phrase(normalized)
 
     def hits(self, normalized: str) -> list[Hit]:
         """Matches in already-normalised text, in checked categories only."""

@@ -14,6 +14,7 @@ from mingyan.safety.moderator import Moderator
 from mingyan.safety.normalize import Normalizer
 from mingyan.safety.policy import CATEGORIES, Policy
 from mingyan.safety.refusals import ContentFiltered, language_of, refusal
+from mingyan.safety.scanner import TextScanner
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +127,12 @@ def test_streaming_guard_never_releases_flagged_text() -> None:
     reply = "Sure. First, here is how to make a bomb: take the following parts and mix them."
     engine = FakeEngine(replies=[reply])
     seen: list[str] = []
-    safety = Safety(Moderator(Policy.uniform("block")), hold_chars=40, observer=lambda s, v, o: seen.append(s))
+    safety = Safety(Moderator(Policy.uniform("block")), observer=lambda s, v, o: seen.append(s))
     request = GenerationRequest(prompt_tokens=(1, 2, 3), cache_scope="u1")
     guarded = safety.guard(engine.generate(request), request)
     text, reason = asyncio.run(_read(guarded))
     assert reason is FinishReason.CONTENT_FILTER
-    assert "bomb" not in text and "how to make" not in text and reply.startswith(text)
+    assert text == "Sure. First, here is "  # everything before the phrase, nothing of it
     assert guarded.verdict is not None and guarded.verdict.blocked == ("weapons",)  # type: ignore[attr-defined]
     assert seen == ["output"]
 
@@ -139,7 +140,17 @@ def test_streaming_guard_never_releases_flagged_text() -> None:
 def test_streaming_guard_passes_clean_replies_whole() -> None:
     reply = "火药的历史可以追溯到唐代的炼丹术。" * 5
     engine = FakeEngine(replies=[reply])
-    safety = Safety(Moderator(Policy.uniform("block")), hold_chars=10)
+    safety = Safety(Moderator(Policy.uniform("block")))
     request = GenerationRequest(prompt_tokens=(1,))
     text, reason = asyncio.run(_read(safety.guard(engine.generate(request), request)))
     assert text == reply and reason is FinishReason.STOP
+
+
+def test_scanner_holds_only_what_may_start_a_phrase(moderator: Moderator) -> None:
+    scanner = TextScanner(moderator)
+    scanner.feed("Hello, world. Here is how to ma")
+    assert scanner.safe_length() == len("Hello, world. Here is ")  # "how to ma…" may become a phrase
+    scanner.feed("ngo juice")
+    assert scanner.length - scanner.safe_length() <= 3  # it did not: at most a letter or two wait
+    scanner.feed(" 我们来谈谈怎么")
+    assert scanner.safe_length() == scanner.length - 2  # 怎么… starts Chinese phrases

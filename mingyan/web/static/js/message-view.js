@@ -28,7 +28,7 @@ export function createMessageNode(message) {
   parts.nav = h("span", { class: "branch-nav", hidden: true });
   const actions = h("div", { class: "msg-actions" }, parts.nav, button("copy", "copy", "copy"));
   if (role === "user") actions.append(button("edit", "edit", "edit"));
-  if (role === "assistant") actions.append(button("regenerate", "regenerate", "regenerate"), button("details", "details", "info"));
+  if (role === "assistant") actions.append(button("regenerate", "regenerate", "regenerate"), button("details", "details", "info"), button("report", "report", "flag"));
   parts.details = h("div", { class: "msg-details", hidden: true });
   node.append(parts.body, parts.notice, parts.status, actions, parts.details);
   node._parts = parts;

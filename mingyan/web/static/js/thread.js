@@ -6,6 +6,7 @@ import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { createMessageNode, updateMessageNode, updateStreamingBody, toggleDetails } from "./message-view.js";
 import { copiedText } from "./ai-label.js";
+import { reportMessage } from "./reports-view.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -172,6 +173,8 @@ export class ThreadView {
         return this.actions.regenerate(id);
       case "details":
         return toggleDetails(node, message);
+      case "report":
+        return reportMessage(message);
       case "prev":
         return this.actions.branch(id, -1);
       case "next":

@@ -1,0 +1,51 @@
+"""The report flow in Chromium: a user reports a reply from the page, an administrator takes it
+from the queue, answers, hides the content and resolves it, and the user sees the outcome."""
+
+from __future__ import annotations
+
+from playwright.sync_api import expect
+
+from tests.browser.accounts_helpers import browser_page, sign_in, signed_in_as
+from tests.browser.helpers import last_reply, send, wait_reply_done
+
+
+def test_report_review_resolve_and_the_reporter_sees_it(browser, accounts_web) -> None:
+    accounts_web.user("root", role="admin")
+    accounts_web.user("alice")
+    with browser_page(browser, accounts_web, "/") as page, browser_page(browser, accounts_web, "/") as admin:
+        sign_in(page, "alice")
+        signed_in_as(page, "alice")
+        send(page, "tell me something")
+        wait_reply_done(page)
+        reply = last_reply(page)
+        reply.hover()
+        reply.locator("[data-action=report]").click()
+        page.locator("#report-reason").select_option("false")
+        page.locator("#report-details").fill("这不是真的")
+        page.locator("dialog.modal.small button[value=ok]").click()
+        expect(page.locator("dialog.modal.small")).to_have_count(0)
+
+        sign_in(admin, "root")
+        signed_in_as(admin, "root")
+        admin.goto(accounts_web.url + "/admin")
+        admin.locator("[data-tab=reports]").click()
+        row = admin.locator(".reports-table tr[data-status=open]")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("assistant: You said: tell me something")
+        expect(row).to_contain_text("False information")
+        row.locator("[data-action=review]").click()
+        admin.locator("#report-status").select_option("in_review")
+        row = admin.locator(".reports-table tr[data-status=in_review]")
+        expect(row).to_have_count(1)
+        row.locator("[data-action=resolve]").click()
+        admin.locator("#report-answer").fill("Checked: the reply was hidden.")
+        admin.locator("#report-hide").check()
+        admin.locator("dialog.modal.small button[value=ok]").click()
+        admin.locator("#report-status").select_option("resolved")
+        resolved = admin.locator(".reports-table tr[data-status=resolved]")
+        expect(resolved).to_contain_text("Checked: the reply was hidden.")
+
+        page.goto(accounts_web.url + "/account")
+        mine = page.locator("#my-reports")
+        expect(mine).to_contain_text("Resolved")
+        expect(mine).to_contain_text("Checked: the reply was hidden.")
