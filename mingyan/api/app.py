@@ -19,6 +19,7 @@ from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import (
     account_routes,
     admin_routes,
+    bank_routes,
     conversation_routes,
     embedding_routes,
     history_routes,
@@ -90,6 +91,8 @@ def create_app(
         app.include_router(admin_routes.router)
         app.include_router(safety_routes.router)
         app.include_router(report_routes.router)
+        app.include_router(bank_routes.router)
+        bank_routes.load_edited_banks(ctx)  # the administrators' keyword banks replace the shipped ones
         web.install(app)  # the web chat at /
     if settings.api_docs:
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)

@@ -77,3 +77,28 @@ def test_report_queue_review_hide_and_outcome(url: str, store: ConversationStore
     events = [e.event for e in AccountStore.open(store.db).ledger.audit_events(limit=20)]
     for event in ("report_created", "report_reviewed", "report_content_hidden"):
         assert event in events
+
+
+def test_admins_edit_keyword_banks_versioned_audited_and_in_force(url: str, store: ConversationStore) -> None:
+    alice, root = sign_in(url, "alice"), sign_in(url, "root")
+    assert alice.get("/admin/moderation/banks").status_code == 403
+    assert alice.put("/admin/moderation/banks/fraud", json={"phrases": ["x"]}).status_code == 403
+    banks = {b["category"]: b for b in root.get("/admin/moderation/banks").json()["data"]}
+    assert banks["fraud"]["source"] == "shipped" and banks["fraud"]["version"] == "1"
+    phrases = [*banks["fraud"]["phrases"], "刷单返利"]
+    edited = root.put("/admin/moderation/banks/fraud", json={"phrases": phrases})
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["version"] == "1.1" and edited.json()["source"] == "edited"
+    assert root.put("/admin/moderation/banks/nope", json={"phrases": []}).status_code == 404
+    assert root.put("/admin/moderation/banks/fraud", json={"phrases": ["x" * 101]}).status_code == 400
+    refused = alice.post("/conversations", json={}).json()["id"]
+    reply = alice.post(f"/conversations/{refused}/messages", json={"content": "招聘刷 单 返 利兼职", "stream": False})
+    assert reply.json()["message"]["status"] == "refused" and reply.json()["message"]["moderation"] == "fraud"
+    versions = root.get("/admin/moderation/banks/fraud/versions").json()["data"]
+    assert [v["version"] for v in versions] == ["1.1"] and versions[0]["phrases"][-1] == "刷单返利"
+    (entry,) = AccountStore.open(store.db).ledger.audit_events(event="keyword_bank_changed")
+    assert entry.target == "fraud" and entry.details["added"] == ["刷单返利"] and entry.details["removed"] == []
+    # A restarted server keeps the edited bank.
+    with serve_app(create_app(Settings(auto_titles=False), FakeEngine(n_ctx=1024), store=store)) as again:
+        banks = {b["category"]: b for b in sign_in(again, "root").get("/admin/moderation/banks").json()["data"]}
+    assert banks["fraud"]["version"] == "1.1" and "刷单返利" in banks["fraud"]["phrases"]

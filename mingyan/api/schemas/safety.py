@@ -7,7 +7,20 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["LabelOptions", "ReportCreate", "ReportOut", "ReportAdminOut", "ReportList", "ReportQueue", "ReportReview"]
+__all__ = [
+    "LabelOptions",
+    "ReportCreate",
+    "ReportOut",
+    "ReportAdminOut",
+    "ReportList",
+    "ReportQueue",
+    "ReportReview",
+    "BankOut",
+    "BankList",
+    "BankUpdate",
+    "BankVersionOut",
+    "BankHistory",
+]
 
 
 class LabelOptions(BaseModel):
@@ -72,3 +85,33 @@ class ReportReview(BaseModel):
     status: Literal["open", "in_review", "resolved"] | None = None
     answer: str | None = Field(None, max_length=4000)
     hide: bool = False  # replace the reported content in the reporter's history with a notice
+
+
+class BankOut(BaseModel):
+    category: str
+    version: str
+    source: Literal["shipped", "edited"]
+    phrases: list[str]
+
+
+class BankList(BaseModel):
+    data: list[BankOut]
+
+
+class BankUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phrases: list[str] = Field(max_length=5000)
+
+
+class BankVersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: str
+    author: str
+    created_at: datetime
+    phrases: list[str]
+
+
+class BankHistory(BaseModel):
+    data: list[BankVersionOut]
