@@ -110,6 +110,9 @@ class Settings(BaseSettings):
         "block", description="content policy: sexual content involving minors"
     )
     moderation_hate: Literal["off", "log", "block"] = Field("block", description="content policy: hate")
+    retention_days: int = Field(
+        0, ge=0, le=36500, description="delete conversations not updated for this many days, hourly (0: keep)"
+    )
     ai_provider: str = Field(
         "mingyan", min_length=1, max_length=100, description="service provider named in AI-generated labels"
     )

@@ -21,6 +21,7 @@ from mingyan.api import (
     admin_routes,
     bank_routes,
     conversation_routes,
+    data_rights_routes,
     embedding_routes,
     history_routes,
     moderation_routes,
@@ -36,6 +37,7 @@ from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
+from mingyan.api.retention import start_retention
 from mingyan.api.safety_record import SafetyRecorder
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
@@ -68,7 +70,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        retention = start_retention(ctx)  # --retention-days: expired conversations deleted hourly
         yield
+        if retention is not None:
+            retention.cancel()
         await stop_work()
 
     app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -92,6 +97,7 @@ def create_app(
         app.include_router(safety_routes.router)
         app.include_router(report_routes.router)
         app.include_router(bank_routes.router)
+        app.include_router(data_rights_routes.router)
         bank_routes.load_edited_banks(ctx)  # the administrators' keyword banks replace the shipped ones
         web.install(app)  # the web chat at /
     if settings.api_docs:

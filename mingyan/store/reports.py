@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from mingyan.errors import InvalidRequestError
 from mingyan.store.conversations import ConversationStore, path_in
@@ -142,3 +142,8 @@ class ReportStore:
             changed = rowcount(session.execute(query.values(content=HIDDEN_NOTICE, updated_at=self.clock())))
             report.hidden, report.reviewer_id, report.updated_at = True, reviewer, self.clock()
         return changed
+
+    def delete_by_reporter(self, reporter: str) -> int:
+        """Every report `reporter` made (their account is being deleted); returns how many went."""
+        with self.db.sessions.begin() as session:
+            return rowcount(session.execute(delete(Report).where(Report.reporter_id == reporter)))

@@ -226,10 +226,12 @@ def test_the_account_views_in_chinese(browser, accounts_web) -> None:
         expect(page.locator(".users-table th")).to_have_text(["用户名", "身份", "状态", "创建时间", "操作"])
         expect(page.locator("#conversation-title")).to_have_text("管理")
         page.goto(accounts_web.url + "/account")
-        expect(page.locator(".card h2")).to_have_text(["个人信息", "修改密码", "API 密钥", "我的用量", "我的举报"])
+        expect(page.locator(".card h2")).to_have_text(
+            ["个人信息", "修改密码", "API 密钥", "我的用量", "我的举报", "删除账户"]
+        )
         page.locator("#toggle-language").click()  # and back to English, in place
         expect(page.locator(".card h2")).to_have_text(
-            ["Profile", "Change password", "API keys", "My usage", "My reports"]
+            ["Profile", "Change password", "API keys", "My usage", "My reports", "Delete my account"]
         )
         expect(page.locator("#conversation-title")).to_have_text("Account")
 

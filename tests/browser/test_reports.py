@@ -6,6 +6,7 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 from tests.browser.accounts_helpers import browser_page, sign_in, signed_in_as
+from tests.browser.conftest import PASSWORD
 from tests.browser.helpers import last_reply, send, wait_reply_done
 
 
@@ -49,3 +50,22 @@ def test_report_review_resolve_and_the_reporter_sees_it(browser, accounts_web) -
         mine = page.locator("#my-reports")
         expect(mine).to_contain_text("Resolved")
         expect(mine).to_contain_text("Checked: the reply was hidden.")
+
+
+def test_a_user_deletes_their_account_from_the_account_page(browser, accounts_web) -> None:
+    accounts_web.user("root", role="admin")
+    alice = accounts_web.user("alice")
+    with browser_page(browser, accounts_web, "/") as page:
+        sign_in(page, "alice")
+        signed_in_as(page, "alice")
+        send(page, "remember me")
+        wait_reply_done(page)
+        page.goto(accounts_web.url + "/account")
+        page.locator("#delete-account-password").fill("not my password")
+        page.locator("#delete-account").click()
+        expect(page.locator("#delete-account-form .form-error")).to_contain_text("password is wrong")
+        page.locator("#delete-account-password").fill(PASSWORD)
+        page.locator("#delete-account").click()
+        expect(page.locator("#login-form")).to_be_visible()
+    assert accounts_web.store.list_conversations(alice.id) == []
+    assert [u.username for u in accounts_web.accounts.users.list_users()] == ["root"]

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from mingyan.api.app import create_app
 from mingyan.config import Settings
@@ -102,3 +103,49 @@ def test_admins_edit_keyword_banks_versioned_audited_and_in_force(url: str, stor
     with serve_app(create_app(Settings(auto_titles=False), FakeEngine(n_ctx=1024), store=store)) as again:
         banks = {b["category"]: b for b in sign_in(again, "root").get("/admin/moderation/banks").json()["data"]}
     assert banks["fraud"]["version"] == "1.1" and "刷单返利" in banks["fraud"]["phrases"]
+
+
+def _rows_of(store: ConversationStore, user_id: str) -> dict[str, int]:
+    """Rows holding `user_id` (or their content) in every table that can."""
+    queries = {
+        "users": "SELECT count(*) FROM users WHERE id = :u",
+        "login_sessions": "SELECT count(*) FROM login_sessions WHERE user_id = :u",
+        "api_keys": "SELECT count(*) FROM api_keys WHERE user_id = :u",
+        "quotas": "SELECT count(*) FROM quotas WHERE user_id = :u",
+        "conversations": "SELECT count(*) FROM conversations WHERE owner = :u",
+        "messages": "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE c.owner = :u",
+        "reports": "SELECT count(*) FROM reports WHERE reporter_id = :u",
+        "usage_records": "SELECT count(*) FROM usage_records WHERE user_id = :u",
+    }
+    if store.db.dialect == "sqlite":  # search entries whose conversation is gone
+        queries["search_documents"] = (
+            "SELECT count(*) FROM search_documents WHERE conversation_id NOT IN (SELECT id FROM conversations)"
+        )
+    with store.db.engine.connect() as connection:
+        return {name: connection.execute(text(sql), {"u": user_id}).scalar_one() for name, sql in queries.items()}
+
+
+def test_a_user_deletes_their_account_and_no_row_of_theirs_is_left(url: str, store: ConversationStore) -> None:
+    alice, bob, root = sign_in(url, "alice"), sign_in(url, "bob"), sign_in(url, "root")
+    ids = {}
+    for name, client in (("alice", alice), ("bob", bob)):
+        ids[name] = client.get("/auth/me").json()["user"]["id"]
+        cid = client.post("/conversations", json={"title": f"{name}的对话"}).json()["id"]
+        sent = client.post(f"/conversations/{cid}/messages", json={"content": f"{name} 你好", "stream": False})
+        body = {"conversation_id": cid, "message_id": sent.json()["message"]["id"], "reason": "other"}
+        assert client.post("/reports", json=body).status_code == 201
+        assert client.post("/keys", json={"name": "k"}).status_code == 201
+        assert root.put(f"/admin/users/{ids[name]}/quota", json={"tokens_per_day": 1000}).status_code == 200
+    before = _rows_of(store, ids["alice"])
+    assert all(before[t] > 0 for t in ("users", "conversations", "messages", "reports", "api_keys", "quotas"))
+    assert alice.post("/auth/delete-account", json={"password": "wrong"}).status_code == 403
+    assert alice.post("/auth/delete-account", json={"password": PASSWORD}).status_code == 204
+    after = _rows_of(store, ids["alice"])
+    assert set(after.values()) == {0}, after
+    kept = _rows_of(store, ids["bob"])
+    assert kept["messages"] == 2 and kept["reports"] == 1 and kept["users"] == 1
+    assert alice.get("/conversations").status_code == 401  # her session went too
+    assert root.post("/auth/delete-account", json={"password": PASSWORD}).status_code == 409  # the last admin
+    (event,) = AccountStore.open(store.db).ledger.audit_events(event="user_deleted")
+    assert event.target == "alice"

@@ -20,6 +20,7 @@ __all__ = [
     "BankUpdate",
     "BankVersionOut",
     "BankHistory",
+    "AccountDeletion",
 ]
 
 
@@ -115,3 +116,9 @@ class BankVersionOut(BaseModel):
 
 class BankHistory(BaseModel):
     data: list[BankVersionOut]
+
+
+class AccountDeletion(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=1024)  # the account's password, to confirm
