@@ -33,6 +33,7 @@ from mingyan.engine.base import FinishReason, SamplingParams
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
 from mingyan.safety.gate import Safety
 from mingyan.safety.refusals import ContentFiltered
+from mingyan.safety.scanner import TextScanner
 
 BANKS = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "safety_banks"
 REFUSAL = re.compile(
@@ -87,6 +88,7 @@ async def run_banks(chat: ChatService, tokens: int, limit: int | None) -> dict[s
             "by_input_check": outcomes.count("input"),
             "by_output_check": outcomes.count("output"),
             "by_model": outcomes.count("model"),
+            "refused_items": [item for item, o in zip(items, outcomes, strict=True) if o != "answered"],
         }
         print(f"{bank:18} {refused:4}/{len(items):<4} refused ({100 * refused / max(1, len(items)):.1f}%)", flush=True)
     return results
@@ -110,6 +112,19 @@ async def decode_rate(chat: ChatService, tokens: int) -> float:
     return (count - 1) / elapsed if count > 1 and elapsed > 0 else 0.0
 
 
+def guard_cpu_us(safety: Safety, pieces: int = 20000) -> float:
+    """CPU time of the output guard's check per streamed piece (µs): the same scanner a reply runs,
+    on mixed Chinese and English text cut into token-sized pieces. Independent of machine load."""
+    text = ("Once upon a time a cat learned to bake bread in a small town. 从前有一只小猫在小镇上学做面包。") * 200
+    scanner = TextScanner(safety.moderator)
+    cuts = [text[i : i + 3] for i in range(0, min(len(text), 3 * pieces), 3)]
+    started = time.perf_counter()
+    for piece in cuts:
+        scanner.feed(piece)
+        scanner.safe_length()
+    return (time.perf_counter() - started) / len(cuts) * 1e6
+
+
 async def run_decode(engine: LlamaCppEngine, safety: Safety, tokens: int, reps: int) -> dict[str, float]:
     on, off = ChatService(engine, safety=safety), ChatService(engine)
     rates: dict[str, list[float]] = {"off": [], "on": []}
@@ -117,6 +132,13 @@ async def run_decode(engine: LlamaCppEngine, safety: Safety, tokens: int, reps: 
         rates["off"].append(await decode_rate(off, tokens))
         rates["on"].append(await decode_rate(on, tokens))
     medians = {mode: statistics.median(values) for mode, values in rates.items()}
+    medians["guard_us_per_piece"] = guard_cpu_us(safety)
+    if medians["off"]:
+        medians["guard_share_of_token_time"] = medians["guard_us_per_piece"] * 1e-6 * medians["off"]
+        print(
+            f"guard CPU per piece: {medians['guard_us_per_piece']:.1f} µs "
+            f"({100 * medians['guard_share_of_token_time']:.3f}% of a token's decode time)"
+        )
     medians["on_over_off"] = medians["on"] / medians["off"] if medians["off"] else 0.0
     share = 100 * medians["on_over_off"]
     print(f"decode tok/s: off {medians['off']:.1f}, on {medians['on']:.1f} ({share:.1f}% of off)")
