@@ -69,3 +69,22 @@ def test_a_user_deletes_their_account_from_the_account_page(browser, accounts_we
         expect(page.locator("#login-form")).to_be_visible()
     assert accounts_web.store.list_conversations(alice.id) == []
     assert [u.username for u in accounts_web.accounts.users.list_users()] == ["root"]
+
+
+def test_an_admin_edits_a_keyword_bank_in_the_page(browser, accounts_web) -> None:
+    accounts_web.user("root", role="admin")
+    with browser_page(browser, accounts_web, "/") as page:
+        sign_in(page, "root")
+        signed_in_as(page, "root")
+        page.goto(accounts_web.url + "/admin")
+        page.locator("[data-tab=banks]").click()
+        form = page.locator("form.bank-form[data-category=fraud]")
+        expect(form.locator(".bank-version")).to_have_text("Version 1 · shipped")
+        box = form.locator("textarea")
+        box.fill(box.input_value() + "\n刷单返利")
+        form.locator("button[type=submit]").click()
+        expect(form.locator(".bank-version")).to_have_text("Version 1.1 · edited")
+        page.goto(accounts_web.url + "/")
+        send(page, "我们招聘刷单返利的兼职")
+        wait_reply_done(page)
+        expect(last_reply(page).locator(".badge")).to_have_text("Refused by the content policy")

@@ -78,6 +78,7 @@ const STRINGS = {
     report: "Report",
     reports: "Reports",
     myReports: "My reports",
+    keywordBanks: "Keyword banks",
     deleteAccount: "Delete my account",
     omittedTurns: ({ n }) =>
       `${n} earlier ${plural(n, "turn was", "turns were")} left out of the model's context (the conversation is longer than the model can read).`,
@@ -335,6 +336,7 @@ const STRINGS = {
     report: "举报",
     reports: "举报",
     myReports: "我的举报",
+    keywordBanks: "关键词库",
     deleteAccount: "删除账户",
     omittedTurns: ({ n }) => `有 ${n} 轮较早的对话未放入模型的上下文（对话长度超出了模型能读取的范围）。`,
     detailModel: "模型",
