@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_cache_dir, user_data_dir
 from pydantic import Field, SecretStr, field_validator
@@ -122,6 +123,29 @@ class Settings(BaseSettings):
         None,
         description="reverse proxies (comma-separated addresses or networks) whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed (default: none; the headers are ignored)",
+    )
+
+    # Content safety (mingyan.safety): per category, off (not checked), log (counted, audited) or block.
+    moderation_violence: Literal["off", "log", "block"] = Field("block", description="content policy: violence")
+    moderation_weapons: Literal["off", "log", "block"] = Field(
+        "block", description="content policy: weapons and explosives"
+    )
+    moderation_self_harm: Literal["off", "log", "block"] = Field(
+        "block", description="content policy: self-harm methods"
+    )
+    moderation_fraud: Literal["off", "log", "block"] = Field("block", description="content policy: fraud")
+    moderation_minors: Literal["off", "log", "block"] = Field(
+        "block", description="content policy: sexual content involving minors"
+    )
+    moderation_hate: Literal["off", "log", "block"] = Field("block", description="content policy: hate")
+    retention_days: int = Field(
+        0, ge=0, le=36500, description="delete conversations not updated for this many days, hourly (0: keep)"
+    )
+    ai_provider: str = Field(
+        "mingyan", min_length=1, max_length=100, description="service provider named in AI-generated labels"
+    )
+    ai_label_on_copy: bool = Field(
+        False, description="the web chat adds the AI-generated notice to text copied from a reply"
     )
 
     @field_validator("data_dir", "cache_dir", "kv_dir")

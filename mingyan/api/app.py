@@ -20,11 +20,16 @@ from mingyan.accounts.throttle import LoginThrottle
 from mingyan.api import (
     account_routes,
     admin_routes,
+    bank_routes,
     conversation_routes,
+    data_rights_routes,
     document_routes,
     embedding_routes,
     history_routes,
+    moderation_routes,
     openai_routes,
+    report_routes,
+    safety_routes,
     service_routes,
     tool_server_routes,
     web,
@@ -35,6 +40,8 @@ from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
+from mingyan.api.retention import start_retention
+from mingyan.api.safety_record import SafetyRecorder
 from mingyan.chat.attachments import attachments
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
@@ -43,6 +50,8 @@ from mingyan.chat.tool_loop import ToolKit
 from mingyan.config import Settings
 from mingyan.documents.service import DocumentService, document_service
 from mingyan.engine.base import Embedder, Engine
+from mingyan.safety.gate import Safety
+from mingyan.safety.policy import Policy
 from mingyan.serving.router import ModelRouter
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
@@ -73,7 +82,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        retention = start_retention(ctx)  # --retention-days: expired conversations deleted hourly
         yield
+        if retention is not None:
+            retention.cancel()
         await stop_work()
 
     app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -87,6 +99,7 @@ def create_app(
     app.include_router(service_routes.router)
     app.include_router(openai_routes.router)
     app.include_router(embedding_routes.router)
+    app.include_router(moderation_routes.router)
     if store is not None:
         app.include_router(conversation_routes.router)
         app.include_router(history_routes.router)
@@ -96,6 +109,11 @@ def create_app(
         app.include_router(admin_routes.router)
         app.include_router(tool_server_routes.admin)
         app.include_router(tool_server_routes.router)
+        app.include_router(safety_routes.router)
+        app.include_router(report_routes.router)
+        app.include_router(bank_routes.router)
+        app.include_router(data_rights_routes.router)
+        bank_routes.load_edited_banks(ctx)  # the administrators' keyword banks replace the shipped ones
         web.install(app)  # the web chat at /
     if settings.api_docs:
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
@@ -142,15 +160,16 @@ def build_context(
     embedder: Embedder | None = None,
 ) -> AppContext:
     """The running pieces around `engine` (and the history database, when there is one)."""
-    chat = ChatService(engine)
     metrics = metrics or Metrics()
     router = engine if isinstance(engine, ModelRouter) else None
     if router is not None:
         metrics.attach_models(router.model_stats)
     else:
         metrics.attach(engine.info.name, engine.stats)
-    conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder)
     accounts = AccountStore.open(store.db) if store is not None else None
+    recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
+    chat = ChatService(engine, safety=Safety.from_settings(settings, observer=recorder))
+    conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder)
     defaults = default_quota(settings)
     cutoffs = Cutoffs()
     service = (
@@ -215,4 +234,4 @@ async def _chat_for_model(router: ModelRouter | None, chat: ChatService, model: 
     if router is None or not model or model == chat.model_name or not router.has(model):
         return chat
     await asyncio.to_thread(router.load, model)
-    return ChatService(router.handle(model), workers=chat.workers)
+    return ChatService(router.handle(model), workers=chat.workers, safety=chat.safety)

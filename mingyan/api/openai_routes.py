@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from mingyan.api.auth import CurrentPrincipal, client_identity, require_principal
@@ -37,6 +37,7 @@ from mingyan.api.upstream_proxy import forward
 from mingyan.chat.service import ChatService, collect
 from mingyan.chat.tool_calling import plan_reply, response_constraint
 from mingyan.engine.base import TokenEvent
+from mingyan.safety.labels import HEADER, header_value
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_principal)])
 
@@ -60,11 +61,14 @@ async def list_models(request: Request) -> ModelList:
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(body: ChatCompletionRequest, request: Request, principal: CurrentPrincipal):
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, response: Response, principal: CurrentPrincipal
+):
     service = await _service(request, body.model)
+    messages = [m.as_template_dict() for m in body.messages]
+    service.screen([m["content"] or "" for m in messages if m["role"] != "assistant"], owner=principal.user_id)
     if (upstream := upstream_of(context(request), service)) is not None:
         return await forward(request, principal, "chat.completions", "/chat/completions", body, upstream)
-    messages = [m.as_template_dict() for m in body.messages]
     user = client_identity(request, principal, body.user)
     plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
     events = await metered_stream(
@@ -80,6 +84,8 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
         service,
     )
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
+    label = service.label(cid)
+    response.headers[HEADER] = header_value(label)
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         first = ChatCompletionChunk(
@@ -87,20 +93,25 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, princi
             created=created,
             model=model,
             choices=[ChatChunkChoice(delta=ChatDelta(role="assistant", content=""))],
+            ai_label=label,
         )
         chunks = chunk_maker(plan, cid, created, model, include_usage, logprobs=body.logprobs)
-        return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
+        stream = sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
+        stream.headers[HEADER] = header_value(label)
+        return stream
     done = await unless_disconnected(request, lambda: collect(events))
     message, reason = reply_message(plan, done.text, done.finish_reason)
     choice = ChatChoice(
         message=message, finish_reason=reason, logprobs=chat_logprobs(done.logprobs) if body.logprobs else None
     )
-    return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
+    usage = usage_info(done.usage)
+    return ChatCompletion(id=cid, created=created, model=model, choices=[choice], usage=usage, ai_label=label)
 
 
 @router.post("/completions", response_model=None)
-async def completions(body: CompletionRequest, request: Request, principal: CurrentPrincipal):
+async def completions(body: CompletionRequest, request: Request, response: Response, principal: CurrentPrincipal):
     service = await _service(request, body.model)
+    service.screen([str(body.prompt)], owner=principal.user_id, param="prompt")
     if (upstream := upstream_of(context(request), service)) is not None:
         return await forward(request, principal, "completions", "/completions", body, upstream)
     prompt = str(body.prompt)
@@ -118,6 +129,8 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
         service,
     )
     cid, created, model = new_id("cmpl"), now(), service.model_name
+    label = service.label(cid)
+    response.headers[HEADER] = header_value(label)
     echo = prompt if body.echo else ""
     if body.stream:
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -133,14 +146,18 @@ async def completions(body: CompletionRequest, request: Request, principal: Curr
                 logprobs = completion_logprobs(event.logprobs, sent[0])
                 sent[0] += sum(len(e.token) for e in event.logprobs)
             choice = TextChoice(text=event.text, finish_reason=reason, logprobs=logprobs)
-            return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage)]
+            return [Completion(id=cid, created=created, model=model, choices=[choice], usage=usage, ai_label=label)]
 
         first = Completion(id=cid, created=created, model=model, choices=[TextChoice(text=echo)]) if echo else None
-        return sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
+        stream = sse_response(sse_events(events, chunks, first), events.aclose, buffer_bytes=buffer_bytes(request))
+        stream.headers[HEADER] = header_value(label)
+        return stream
     done = await unless_disconnected(request, lambda: collect(events))
     choice = TextChoice(
         text=echo + done.text,
         finish_reason=done.finish_reason.value,
         logprobs=completion_logprobs(done.logprobs) if body.logprobs is not None else None,
     )
-    return Completion(id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage))
+    return Completion(
+        id=cid, created=created, model=model, choices=[choice], usage=usage_info(done.usage), ai_label=label
+    )

@@ -26,6 +26,8 @@ from mingyan.chat.titles import make_title
 from mingyan.chat.tool_loop import LoopSetup, ToolKit, ToolLoopReply, first_request, plain_turns
 from mingyan.engine.base import GenerationRequest, SamplingParams
 from mingyan.errors import ConflictError, InvalidRequestError, MingyanError
+from mingyan.safety.gate import RefusedStream
+from mingyan.safety.refusals import ContentFiltered, language_of
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message
 
@@ -179,12 +181,61 @@ class ConversationService:
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
         chat = await self._chats(conversation.model) if self._chats is not None else self.chat
+        asked = user_text if user_text is not None else _last_user_text(history)
+        language = language_of(asked) if asked else "en"
+        try:
+            chat.screen([asked] if asked is not None else [], owner=owner)
+        except ContentFiltered as refused:  # stored as a refusal: the user's message, then the reply `refused`
+            user_message, assistant = await self._store_turn(chat, owner, conversation, user_text, parent_id)
+            refusal = LiveReply(self.store, owner, assistant, language=language, label=chat.label(assistant.id))
+            return Exchange(user_message, self.hub.start(refusal, RefusedStream(refused)), 0)
         attached = await self._attach(chat, owner, file_ids, user_text, sampling.max_tokens)
         prompt_text = user_text
         if attached is not None and self.attachments is not None and user_text is not None:
             prompt_text = self.attachments.user_turn(user_text, attached)
         context, request, loop = await self._prepare(chat, owner, conversation, history, prompt_text, sampling, tools)
+        user_message, assistant = await self._store_turn(
+            chat,
+            owner,
+            conversation,
+            user_text,
+            parent_id,
+            sampling=_sampling_record(sampling),
+            seed=sampling.seed,
+            omitted_turns=context.omitted_turns or None,
+        )
+        try:
+            stream = chat.stream(request)
+        except MingyanError as exc:
+            await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
+            raise
+        kw: dict[str, Any] = {
+            "prompt_tokens": len(context.tokens),
+            "language": language,
+            "label": chat.label(assistant.id),
+        }
+        if loop is not None:
+            loop.track = lambda message_id: self.hub.track(reply, message_id)
+            live: LiveReply = ToolLoopReply(self.store, owner, assistant, loop, **kw)
+        else:
+            live = LiveReply(self.store, owner, assistant, **kw)
+        if attached is not None and self.attachments is not None:
+            live.finishing = partial(self.attachments.record, attached=attached)
+        reply = self.hub.start(live, stream)
+        if self.auto_titles and not conversation.title and user_text is not None and not history:
+            self._in_background(self._title_after(chat, reply, conversation.id, user_text))
+        return Exchange(user_message, reply, context.omitted_turns)
 
+    async def _store_turn(
+        self,
+        chat: ChatService,
+        owner: str,
+        conversation: Conversation,
+        user_text: str | None,
+        parent_id: str | None,
+        **provenance: Any,
+    ) -> tuple[Message | None, Message]:
+        """Commit the user's message (if any), then the assistant's, `streaming`."""
         user_message = None
         if user_text is not None:
             user_message = await self._run(
@@ -205,26 +256,9 @@ class ConversationService:
             parent_id,
             model_name=info.name,
             model_sha256=info.sha256,
-            sampling=_sampling_record(sampling),
-            seed=sampling.seed,
-            omitted_turns=context.omitted_turns or None,
+            **provenance,
         )
-        try:
-            stream = chat.stream(request)
-        except MingyanError as exc:
-            await self._run(self.store.finish_message, owner, assistant.id, "error", None, error=str(exc))
-            raise
-        if loop is not None:
-            loop.track = lambda message_id: self.hub.track(reply, message_id)
-            live: LiveReply = ToolLoopReply(self.store, owner, assistant, loop, prompt_tokens=len(context.tokens))
-        else:
-            live = LiveReply(self.store, owner, assistant, prompt_tokens=len(context.tokens))
-        if attached is not None and self.attachments is not None:
-            live.finishing = partial(self.attachments.record, attached=attached)
-        reply = self.hub.start(live, stream)
-        if self.auto_titles and not conversation.title and user_text is not None and not history:
-            self._in_background(self._title_after(chat, reply, conversation.id, user_text))
-        return Exchange(user_message, reply, context.omitted_turns)
+        return user_message, assistant
 
     async def _prepare(
         self,
@@ -300,3 +334,8 @@ def _sampling_record(sampling: SamplingParams) -> dict[str, Any]:
     record = dataclasses.asdict(sampling)
     record["stop"] = list(sampling.stop)
     return record
+
+
+def _last_user_text(history: list[Message]) -> str | None:
+    """What a regeneration answers: the last message, when it is the user's."""
+    return history[-1].content if history and history[-1].role == "user" else None

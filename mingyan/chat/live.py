@@ -20,6 +20,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
 from mingyan.errors import MingyanError
+from mingyan.safety.gate import stopped_by_policy
+from mingyan.safety.refusals import refusal
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.errors import NotFound, is_disk_full
 from mingyan.store.tables import Message
@@ -58,8 +60,12 @@ class LiveReply:
         *,
         prompt_tokens: int = 0,
         save_interval_s: float = SAVE_INTERVAL_S,
+        language: str = "en",
+        label: dict[str, str] | None = None,
     ) -> None:
+        self.label = label  # the implicit AI-generated label, saved with the message
         self.store = store
+        self.language = language  # the user's ("zh" or "en"): a refusal is worded in it
         self.owner = owner
         self.message = message
         self.prompt_tokens = prompt_tokens
@@ -156,13 +162,14 @@ class LiveReply:
             await stream.aclose()
         if finish is None and status == "complete":
             status, error = "error", "the engine stream ended without finishing"
+        content, extra = self.text, _usage_fields(finish, first_token_s, time.monotonic() - started)
+        extra["ai_label"] = self.label
+        if status == "complete" and (policy := stopped_by_policy(stream)) is not None:  # a refusal replaces it
+            category, midway = policy
+            status, content, extra["moderation"] = "refused", refusal(category, self.language, stopped=midway), category
         try:
             self.final = await self._save_final(
-                status,
-                _finish_reason(finish, status),
-                content=self.text,
-                error=error,
-                **_usage_fields(finish, first_token_s, time.monotonic() - started),
+                status, _finish_reason(finish, status), content=content, error=error, **extra
             )
         except NotFound:
             log.info("reply %s: its conversation was deleted while it ran", self.id)
@@ -180,12 +187,15 @@ class LiveReply:
             else Usage(prompt_tokens=self.prompt_tokens, completion_tokens=pieces)
         )
         self._publish(ReplyEvent("done", message=self.final))
+        self._notify()
+        return self.final
+
+    def _notify(self) -> None:
         for callback in self._finish_callbacks:
             try:
                 callback(self)
             except Exception:
                 log.exception("reply %s: finish callback failed", self.id)
-        return self.final
 
     async def _save_final(self, status: str, finish_reason: str | None, **fields: Any) -> Message:
         """The final save, retried while the database is away (an UPDATE: repeating it is harmless)."""

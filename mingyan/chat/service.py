@@ -25,6 +25,8 @@ from mingyan.engine.base import (
 )
 from mingyan.errors import InvalidRequestError, TemplateError
 from mingyan.formats.template import ChatTemplate
+from mingyan.safety.gate import Safety
+from mingyan.safety.labels import ai_label
 
 
 @dataclass(frozen=True)
@@ -41,9 +43,16 @@ MIN_PROMPT_CHARS = 16384
 
 
 class ChatService:
-    def __init__(self, engine: Engine, workers: PromptWorkers | None = None) -> None:
+    def __init__(self, engine: Engine, workers: PromptWorkers | None = None, *, safety: Safety | None = None) -> None:
         self.engine = engine
         self.workers = workers or PromptWorkers()
+        self.safety = safety  # the content policy: prompts screened, replies guarded (None: no moderation)
+
+    def screen(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
+        """Refuse a prompt the content policy blocks (ContentFiltered: 400 `content_filter`), before
+        any work; matches of `log` categories are counted and audited."""
+        if self.safety is not None:
+            self.safety.screen(texts, owner=owner, param=param)
 
     @property
     def max_prompt_chars(self) -> int:
@@ -63,6 +72,12 @@ class ChatService:
                 param=param,
                 code="context_length_exceeded",
             )
+
+    def label(self, content_id: str) -> dict[str, str]:
+        """The implicit AI-generated label of a reply (provider "mingyan" without a content policy)."""
+        if self.safety is not None:
+            return self.safety.label(content_id, self.model_name)
+        return ai_label("mingyan", content_id, self.model_name)
 
     @property
     def model_name(self) -> str:
@@ -147,10 +162,12 @@ class ChatService:
         return request
 
     def stream(self, request: GenerationRequest) -> EventStream:
-        return self.engine.generate(request)
+        """The engine's stream, checked by the content policy as it comes (if there is one)."""
+        events = self.engine.generate(request)
+        return self.safety.guard(events, request) if self.safety is not None else events
 
     async def complete(self, request: GenerationRequest) -> Completed:
-        return await collect(self.engine.generate(request))  # generate raises now if not admitted
+        return await collect(self.stream(request))  # generate raises now if not admitted
 
 
 async def collect(stream: EventStream) -> Completed:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from mingyan.chat.service import ChatService
-from mingyan.engine.base import SamplingParams
+from mingyan.engine.base import FinishReason, SamplingParams
 
 TITLE_MAX_TOKENS = 24
 TITLE_MAX_CHARS = 60
@@ -54,5 +54,7 @@ async def make_title(chat: ChatService, user_text: str, *, user: str = "", scope
         request = await chat.chat_request([{"role": "user", "content": prompt}], sampling, user=user, scope=scope)
         done = await chat.complete(request)
     except Exception:  # noqa: BLE001 - a title is never worth an error
+        return fallback_title(user_text)
+    if done.finish_reason is FinishReason.CONTENT_FILTER:  # the content policy stopped the title
         return fallback_title(user_text)
     return clean_title(done.text) or fallback_title(user_text)

@@ -52,6 +52,10 @@ SERVE_FIELDS = (
     "header_timeout_s",
     "drain_timeout",
     "stream_buffer_kb",
+    "retention_days",
+    "ai_provider",
+    "ai_label_on_copy",
+    *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate")),
 )
 
 

@@ -24,6 +24,7 @@ class FinishReason(StrEnum):
     STOP = "stop"  # end-of-generation token or a stop string
     LENGTH = "length"  # max_tokens or the context limit reached
     CANCELLED = "cancelled"  # the consumer went away
+    CONTENT_FILTER = "content_filter"  # stopped by the output check of the content policy (mingyan.safety)
 
 
 @dataclass(frozen=True)

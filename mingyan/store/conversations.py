@@ -23,6 +23,8 @@ PROVENANCE_FIELDS = frozenset(
     {
         "model_name",
         "model_sha256",
+        "moderation",
+        "ai_label",
         "sampling",
         "seed",
         "prompt_tokens",

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ROLES = ("system", "user", "assistant", "tool")  # tool: a tool's result in a tool loop (migration 0007)
-STATUSES = ("complete", "streaming", "stopped", "error", "interrupted")
+STATUSES = ("complete", "streaming", "stopped", "error", "interrupted", "refused")
 
 
 def new_id() -> str:
@@ -87,6 +87,10 @@ class Message(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a reply ended in `error`
     # Tool loop (migration 0007): an assistant message's calls, or a tool message's provenance.
     tool: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The content-policy category that refused this reply (status `refused`; migration 0006).
+    moderation: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The implicit AI-generated label of a reply: content attribute, provider, content id, model.
+    ai_label: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -322,3 +326,44 @@ class ServingRequest(Base):
     at: Mapped[float] = mapped_column(Float)  # Unix seconds
 
     __table_args__ = (Index("ix_serving_requests_subject_at", "subject", "at"),)
+
+
+# ---- content safety (migration 0006) -----------------------------------------------------------
+
+REPORT_STATUSES = ("open", "in_review", "resolved")
+REPORT_REASONS = ("illegal", "violence", "sexual", "minors", "hate", "self_harm", "fraud", "privacy", "false", "other")
+
+
+class Report(Base):
+    """A user's report of a reply or a conversation. `content` is the reported text frozen as it was
+    (no foreign keys: the report outlives the conversation and the reporter's account)."""
+
+    __tablename__ = "reports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    reporter_id: Mapped[str] = mapped_column(String(64), index=True)
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    message_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str] = mapped_column(String(16))
+    details: Mapped[str] = mapped_column(Text, default="")
+    content: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    reviewer_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class KeywordBankVersion(Base):
+    """An administrator's version of a keyword bank; the newest of a category replaces the shipped one."""
+
+    __tablename__ = "keyword_banks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[str] = mapped_column(String(32))
+    phrases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    author: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

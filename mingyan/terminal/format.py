@@ -15,6 +15,7 @@ STATUS_NOTES = {
     "stopped": "reply stopped",
     "interrupted": "reply interrupted (the server stopped before it ended)",
     "streaming": "reply still being generated",
+    "refused": "refused by the content policy",
 }
 
 Json = Mapping[str, Any]

@@ -222,13 +222,17 @@ def test_the_account_views_in_chinese(browser, accounts_web) -> None:
         menu = open_user_menu(page)
         expect(menu.locator("[data-menu]")).to_have_text(["账户", "管理", "退出登录"])
         menu.locator("[data-menu=administration]").click()
-        expect(page.locator(".tab")).to_have_text(["用户", "用量", "审计日志"])
+        expect(page.locator(".tab")).to_have_text(["用户", "用量", "审计日志", "举报", "关键词库"])
         expect(page.locator(".users-table th")).to_have_text(["用户名", "身份", "状态", "创建时间", "操作"])
         expect(page.locator("#conversation-title")).to_have_text("管理")
         page.goto(accounts_web.url + "/account")
-        expect(page.locator(".card h2")).to_have_text(["个人信息", "修改密码", "API 密钥", "我的用量"])
+        expect(page.locator(".card h2")).to_have_text(
+            ["个人信息", "修改密码", "API 密钥", "我的用量", "我的举报", "删除账户"]
+        )
         page.locator("#toggle-language").click()  # and back to English, in place
-        expect(page.locator(".card h2")).to_have_text(["Profile", "Change password", "API keys", "My usage"])
+        expect(page.locator(".card h2")).to_have_text(
+            ["Profile", "Change password", "API keys", "My usage", "My reports", "Delete my account"]
+        )
         expect(page.locator("#conversation-title")).to_have_text("Account")
 
 

@@ -531,7 +531,15 @@ def test_migration_0004_creates_and_removes_only_its_tables(db_url: str) -> None
             assert rows(engine, functions) == [(0,)]
         # Search (migration 0003) still works: its triggers were never touched.
         assert [hit.conversation_id for hit in search(store, alice.id, "你好")] == [conversation.id]
-        store.add_message(alice.id, conversation.id, "assistant", "after the downgrade")
+        with engine.begin() as connection:  # plain SQL: the ORM's tables are those of the newest schema
+            connection.execute(
+                text(
+                    "INSERT INTO messages (id, conversation_id, role, content, status, created_at, updated_at) "
+                    "VALUES ('after', :cid, 'assistant', 'after the downgrade', 'complete', "
+                    "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                ),
+                {"cid": conversation.id},
+            )
         assert len(search(store, alice.id, "after the downgrade")) == 1
 
         upgrade(db_url)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.db import Database, open_database
@@ -36,6 +38,28 @@ def chat(store: ConversationStore, owner: str, *texts: str, title: str = "") -> 
     for i, content in enumerate(texts):
         store.add_message(owner, conversation.id, "user" if i % 2 == 0 else "assistant", content)
     return conversation.id
+
+
+def chat_sql(engine, owner: str, text_: str, title: str = "") -> None:
+    """One conversation with one user message, in plain SQL: the ORM's tables are those of the newest
+    schema, and this writes into an older one."""
+    cid, mid = uuid.uuid4().hex, uuid.uuid4().hex
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversations "
+                "(id, owner, title, model, settings, pinned, archived, created_at, updated_at) "
+                "VALUES (:id, :owner, :title, '', '{}', false, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": cid, "owner": owner, "title": title},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO messages (id, conversation_id, role, content, status, created_at, updated_at) "
+                "VALUES (:id, :cid, 'user', :content, 'complete', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"id": mid, "cid": cid, "content": text_},
+        )
 
 
 # ---- languages ---------------------------------------------------------------------------------
@@ -211,7 +235,7 @@ def test_existing_rows_are_indexed_by_the_migration_and_downgrade_removes_search
     engine = open_database(db_url)
     try:
         old = ConversationStore(Database(engine))
-        chat(old, "alice", "written before search existed 之前", title="old title")
+        chat_sql(engine, "alice", "written before search existed 之前", title="old title")
         upgrade(db_url)
         assert found(old, "alice", "before search") == ["written before search existed 之前"]
         assert found(old, "alice", "之前") == ["written before search existed 之前"]
@@ -222,7 +246,7 @@ def test_existing_rows_are_indexed_by_the_migration_and_downgrade_removes_search
         assert not any(name.startswith("search_") for name in inspector.get_table_names())
         indexes = [i["name"] for t in ("messages", "conversations") for i in inspector.get_indexes(t)]
         assert not any(name.endswith("_trgm") for name in indexes)
-        chat(old, "alice", "written while search was gone")  # no trigger left behind to fail
+        chat_sql(engine, "alice", "written while search was gone")  # no trigger left behind to fail
         upgrade(db_url)
         assert found(old, "alice", "while search") == ["written while search was gone"]
     finally:

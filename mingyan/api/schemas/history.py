@@ -143,6 +143,8 @@ class MessageOut(StoredModel):
     error: str | None = None
     tool: dict[str, Any] | None = None  # a tool loop's calls (assistant) or result provenance (tool)
     citations: list[CitationOut] = Field(default_factory=list)  # passages the reply cited ([n] markers)
+    moderation: str | None = None  # the content-policy category of a `refused` reply
+    ai_label: dict[str, str] | None = None  # implicit AI-generated label (content attribute, provider, id)
 
 
 class ConversationOut(StoredModel):

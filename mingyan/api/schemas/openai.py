@@ -411,6 +411,7 @@ class ChatCompletion(OpenAIBaseModel):
     model: str
     choices: list[ChatChoice]
     usage: UsageInfo
+    ai_label: dict[str, str] | None = Field(default=None, exclude_if=lambda v: v is None)  # mingyan: AI label
 
 
 class ChatDelta(OpenAIBaseModel):
@@ -433,6 +434,7 @@ class ChatCompletionChunk(OpenAIBaseModel):
     model: str
     choices: list[ChatChunkChoice]
     usage: UsageInfo | None = None
+    ai_label: dict[str, str] | None = Field(default=None, exclude_if=lambda v: v is None)  # mingyan: AI label
 
 
 class TextChoice(OpenAIBaseModel):
@@ -449,6 +451,7 @@ class Completion(OpenAIBaseModel):
     model: str
     choices: list[TextChoice]
     usage: UsageInfo | None = None
+    ai_label: dict[str, str] | None = Field(default=None, exclude_if=lambda v: v is None)  # mingyan: AI label
 
 
 class ModelCard(OpenAIBaseModel):

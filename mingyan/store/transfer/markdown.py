@@ -6,6 +6,7 @@ not shown; a line at the top says how many there are.
 
 from __future__ import annotations
 
+import json
 import re
 
 from mingyan.store.conversations import ConversationStore, path_in
@@ -41,7 +42,7 @@ def export_markdown(store: ConversationStore, owner: str, conversation_id: str) 
     for message in path:
         blocks += [f"## {ROLE_HEADINGS.get(message.role, message.role)}", message.content]
         if message.role == "assistant":
-            blocks.append(provenance_note(message))
+            blocks += [provenance_note(message), ai_label_note(message)]
         if cited.get(message.id):
             blocks.append(sources_note(cited[message.id]))
     if not path:
@@ -55,6 +56,20 @@ def sources_note(citations: list[CitationRow]) -> str:
     for c in citations:
         lines.append(f"- [{c.marker}] {_escape(c.file_name)}, page {c.page}: “{_one_line(c.text)}”")
     return "\n".join(lines)
+
+
+def ai_label_note(message: Message) -> str:
+    """The explicit AI-generated label (a visible line) and the implicit one (an HTML comment)."""
+    label = message.ai_label or {}
+    visible = "AI-generated content · 以上内容由人工智能生成"
+    if provider := label.get("provider"):
+        visible += f" · {provider}"
+    note = f"*{_escape(_one_line(visible))}*"
+    if label:
+        note += (
+            "\n<!-- ai-label: " + json.dumps(label, ensure_ascii=False, sort_keys=True).replace("--", "- -") + " -->"
+        )
+    return note
 
 
 def provenance_note(message: Message) -> str:

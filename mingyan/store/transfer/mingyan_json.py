@@ -120,6 +120,8 @@ class MessageEntry(_Strict):
     omitted_turns: Int32 | None = None
     error: LongText | None = None
     tool: dict[str, Any] | None = None  # a tool loop's calls or result provenance (docs/tools.md)
+    moderation: Annotated[str, _sized(Message, "moderation")] | None = None
+    ai_label: dict[str, str] | None = None
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -141,9 +143,11 @@ class ConversationEntry(_Strict):
 class ExportFile(_Strict):
     format: str
     version: int
+    notice: str | None = None  # the explicit AI-generated label of the file's assistant messages
     conversations: Annotated[list[ConversationEntry], Field(max_length=MAX_CONVERSATIONS)]
 
 
+EXPORT_NOTICE = "Assistant messages are AI-generated content (以上助手消息由人工智能生成); each carries its ai_label."
 CONVERSATION_FIELDS = tuple(name for name in ConversationEntry.model_fields if name != "messages")
 MESSAGE_FIELDS = tuple(MessageEntry.model_fields)
 TIMESTAMP_FIELDS = frozenset({"created_at", "updated_at"})
@@ -162,6 +166,7 @@ def export_json(store: ConversationStore, owner: str, conversation_ids: Sequence
     document = {
         "format": FORMAT,
         "version": VERSION,
+        "notice": EXPORT_NOTICE,
         "conversations": [_conversation_entry(c, messages.get(c.id, [])) for c in conversations],
     }
     return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")

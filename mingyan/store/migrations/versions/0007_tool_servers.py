@@ -6,7 +6,7 @@ added with a plain ALTER TABLE ADD COLUMN, so the search triggers of 0003 stay. 
 `tool` need no schema change (the role column is free text checked by the store).
 
 Revision ID: 0007
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-03
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ Only new tables. `serving_streams` holds the replies running now (each process r
 a crashed process's rows expire); `serving_requests` the requests of the last minute.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0007
 Create Date: 2026-12-03
 """
 

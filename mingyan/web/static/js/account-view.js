@@ -6,6 +6,8 @@ import { h } from "./dom.js";
 import { t, tr } from "./i18n.js";
 import { confirmDialog, toast } from "./dialogs.js";
 import { icon } from "./icons.js";
+import { myReportsCard } from "./reports-view.js";
+import { deleteAccountCard } from "./data-rights.js";
 import {
   LIMIT_FIELDS, card, errorLine, field, formatDate, formatNumber, input, limitInput, newPasswordProblem,
   passwordInput, problem, readLimits, sinceQuery, table,
@@ -28,7 +30,7 @@ export class AccountView {
     }
     this.keysBody = h("div", { class: "keys-list" });
     this.usageBody = h("div", { class: "usage-list" });
-    root.append(this.profileCard(), this.passwordCard(), this.keysCard(), this.usageCard());
+    root.append(this.profileCard(), this.passwordCard(), this.keysCard(), this.usageCard(), myReportsCard(), deleteAccountCard());
     this.loadKeys();
     this.loadUsage();
   }

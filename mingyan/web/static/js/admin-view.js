@@ -6,6 +6,8 @@ import { api } from "./api.js";
 import { h } from "./dom.js";
 import { t, tr } from "./i18n.js";
 import { UsersTab } from "./admin-users.js";
+import { ReportsTab } from "./reports-view.js";
+import { BanksTab } from "./banks-view.js";
 import { usageTable } from "./account-view.js";
 import { card, errorLine, field, formatDate, input, problem, sinceQuery, table } from "./forms.js";
 
@@ -18,6 +20,8 @@ const TABS = [
   { id: "users", label: "users" },
   { id: "usage", label: "usageAll" },
   { id: "audit", label: "auditLog" },
+  { id: "reports", label: "reports" },
+  { id: "banks", label: "keywordBanks" },
 ];
 
 export class AdminView {
@@ -56,6 +60,14 @@ export class AdminView {
       users.load();
     } else if (id === "usage") {
       this.body.replaceChildren(this.usagePanel());
+    } else if (id === "banks") {
+      const banks = new BanksTab();
+      this.body.replaceChildren(banks.root);
+      banks.load();
+    } else if (id === "reports") {
+      const reports = new ReportsTab();
+      this.body.replaceChildren(reports.root);
+      reports.load();
     } else {
       this.body.replaceChildren(new AuditPanel().root);
     }

@@ -13,6 +13,7 @@ const PATHS = {
   theme: "M12 3a9 9 0 1 0 0 18V3z M12 3a9 9 0 0 1 0 18",
   down: "M12 5v14M6 13l6 6 6-6",
   check: "M5 12l5 5L20 7",
+  flag: "M5 21V4h11l-2 4 2 4H5",
   pin: "M9 4h6l-1 6 4 3H6l4-3zM12 13v7",
   image: "M4 5h16v14H4zM4 16l5-5 4 4 3-3 4 4M15 9h.01",
   user: "M12 12a4 4 0 1 0 0-8 4 4 0 0 0 0 8zM4 21a8 8 0 0 1 16 0",

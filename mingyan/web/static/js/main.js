@@ -23,6 +23,7 @@ import { AuthScreen, LoginView, SetupView } from "./auth-views.js";
 import { AccountView } from "./account-view.js";
 import { AdminView } from "./admin-view.js";
 import { UserMenu } from "./user-menu.js";
+import { loadLabelOptions } from "./ai-label.js";
 
 initI18n();
 applyTheme();
@@ -132,6 +133,7 @@ async function signedIn(path = null, welcome = null) {
   if (welcome) toast(welcome);
   sidebar.refresh();
   loadModels();
+  loadLabelOptions();
   await router.navigate(next, { replace: true });
   const draft = session.takeDraft();
   if (draft && !composer.text().trim()) composer.setText(draft);
@@ -361,6 +363,7 @@ async function start() {
   if (!session.needsLogin) {
     sidebar.refresh();
     loadModels();
+    loadLabelOptions();
   }
   router.resolve();
   document.documentElement.dataset.ready = "true";

@@ -8,6 +8,7 @@ import { renderMarkdown } from "./markdown.js";
 import { icon } from "./icons.js";
 import { updateToolView } from "./tools-view.js";
 import { renderCitations } from "./attachments.js";
+import { applyAiLabel } from "./ai-label.js";
 
 function button(action, key, iconName) {
   return h("button", { type: "button", class: `icon-button act-${action}`, "data-action": action, "data-i18n-title": key, title: t(key), "aria-label": t(key) }, icon(iconName));
@@ -29,7 +30,7 @@ export function createMessageNode(message) {
   parts.nav = h("span", { class: "branch-nav", hidden: true });
   const actions = h("div", { class: "msg-actions" }, parts.nav, button("copy", "copy", "copy"));
   if (role === "user") actions.append(button("edit", "edit", "edit"));
-  if (role === "assistant") actions.append(button("regenerate", "regenerate", "regenerate"), button("details", "details", "info"));
+  if (role === "assistant") actions.append(button("regenerate", "regenerate", "regenerate"), button("details", "details", "info"), button("report", "report", "flag"));
   parts.details = h("div", { class: "msg-details", hidden: true });
   node.append(parts.body, parts.notice, parts.status, actions, parts.details);
   node._parts = parts;
@@ -44,7 +45,7 @@ export function updateMessageNode(node, message, { index, count }) {
     renderBody(parts.body, message);
     shown.content = message.content;
   }
-  const metaKey = [message.status, message.error, message.omitted_turns, message.model_name, message.updated_at].join("|");
+  const metaKey = [message.status, message.error, message.omitted_turns, message.model_name, message.updated_at, message.ai_label?.content_id].join("|");
   if (shown.meta !== metaKey) {
     renderMeta(node, message);
     if (!parts.details.hidden) renderDetails(parts.details, message);
@@ -80,6 +81,7 @@ function renderMeta(node, message) {
   const { notice, status, model } = node._parts;
   node.classList.toggle("streaming", message.status === "streaming");
   if (model) model.textContent = message.model_name || "";
+  applyAiLabel(node, message);
   const omitted = message.omitted_turns || 0;
   notice.hidden = omitted <= 0;
   notice.replaceChildren(...(omitted > 0 ? [h("span", { "aria-hidden": "true" }, "⚠ "), h("span", tr("omittedTurns", { n: omitted }))] : []));
@@ -88,6 +90,7 @@ function renderMeta(node, message) {
     stopped: "statusStopped",
     error: "statusError",
     interrupted: "statusInterrupted",
+    refused: "statusRefused",
   }[message.status];
   status.hidden = !badge || message.role !== "assistant";
   status.replaceChildren();

@@ -5,6 +5,8 @@
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
 import { createMessageNode, updateMessageNode, updateStreamingBody, toggleDetails } from "./message-view.js";
+import { copiedText } from "./ai-label.js";
+import { reportMessage } from "./reports-view.js";
 
 const NEAR_BOTTOM_PX = 80;
 
@@ -162,7 +164,7 @@ export class ThreadView {
     if (!message) return;
     switch (target.dataset.action) {
       case "copy":
-        return this.actions.copy(message.content, target);
+        return this.actions.copy(copiedText(message), target);
       case "copy-code":
         return this.actions.copy(target.closest(".code-block").querySelector("code").textContent, target);
       case "edit":
@@ -171,6 +173,8 @@ export class ThreadView {
         return this.actions.regenerate(id);
       case "details":
         return toggleDetails(node, message);
+      case "report":
+        return reportMessage(message);
       case "prev":
         return this.actions.branch(id, -1);
       case "next":
