@@ -101,19 +101,7 @@ def create_app(
     app.include_router(embedding_routes.router)
     app.include_router(moderation_routes.router)
     if store is not None:
-        app.include_router(conversation_routes.router)
-        app.include_router(history_routes.router)
-        app.include_router(document_routes.router)
-        app.include_router(account_routes.public)
-        app.include_router(account_routes.router)
-        app.include_router(admin_routes.router)
-        app.include_router(tool_server_routes.admin)
-        app.include_router(tool_server_routes.router)
-        app.include_router(safety_routes.router)
-        app.include_router(report_routes.router)
-        app.include_router(bank_routes.router)
-        app.include_router(data_rights_routes.router)
-        bank_routes.load_edited_banks(ctx)  # the administrators' keyword banks replace the shipped ones
+        _include_stored_routes(app, ctx)
         web.install(app)  # the web chat at /
     if settings.api_docs:
         web.install_api_docs(app)  # Swagger UI, vendored (the schema is at /openapi.json either way)
@@ -127,6 +115,26 @@ def create_app(
     app.add_middleware(NoSniff)
     app.add_middleware(DrainGate, drain=ctx.drain)  # outermost: a draining server refuses before anything
     return app
+
+
+def _include_stored_routes(app: FastAPI, ctx: AppContext) -> None:
+    """The routes that need the database: conversations, files, accounts, tools, safety."""
+    for routes in (
+        conversation_routes.router,
+        history_routes.router,
+        document_routes.router,
+        account_routes.public,
+        account_routes.router,
+        admin_routes.router,
+        tool_server_routes.admin,
+        tool_server_routes.router,
+        safety_routes.router,
+        report_routes.router,
+        bank_routes.router,
+        data_rights_routes.router,
+    ):
+        app.include_router(routes)
+    bank_routes.load_edited_banks(ctx)  # the administrators' keyword banks replace the shipped ones
 
 
 async def _stop_work(ctx: AppContext, engine: Engine | None, embedder: Embedder | None) -> None:
