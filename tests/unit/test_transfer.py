@@ -601,7 +601,7 @@ MINGYAN_BAD: list[tuple[str, bytes, str]] = [
     (
         "bad role",
         _edit(lambda d: _msg(d, 0, 1).update(role="robot")),
-        'conversations[0].messages[1].role: must be one of system, user, assistant (got "robot")',
+        'conversations[0].messages[1].role: must be one of system, user, assistant, tool (got "robot")',
     ),
     (
         "bad status",
@@ -709,7 +709,7 @@ MINGYAN_BAD: list[tuple[str, bytes, str]] = [
     (
         "huge bad role",
         _edit(lambda d: _msg(d).update(role="<script>" + "A" * 100_000)),
-        'conversations[0].messages[0].role: must be one of system, user, assistant (got "<script>AAAA',
+        'conversations[0].messages[0].role: must be one of system, user, assistant, tool (got "<script>AAAA',
     ),
 ]
 
