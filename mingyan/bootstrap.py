@@ -185,8 +185,8 @@ def database_status(settings: Settings) -> DatabaseStatus:
 
 def open_store(settings: Settings):
     """Migrate the history database, open it, and mark answers cut off by a crash as interrupted.
-    On PostgreSQL, other server processes may be running replies: only those not saved for
-    chat.live.STALE_S are taken as cut off."""
+    With --api-replicas on PostgreSQL, other server processes may be running replies: only those
+    not saved for chat.live.STALE_S are taken as cut off."""
     from datetime import UTC, datetime, timedelta
 
     from mingyan.chat.live import STALE_S
@@ -196,6 +196,6 @@ def open_store(settings: Settings):
     url = database_url(settings)
     _migrate(url)
     store = ConversationStore(Database.open(url))
-    shared = store.db.dialect == "postgresql"
+    shared = settings.api_replicas and store.db.dialect == "postgresql"
     store.mark_interrupted_streams(datetime.now(UTC) - timedelta(seconds=STALE_S) if shared else None)
     return store

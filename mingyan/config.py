@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         4, ge=0, description="default replies running at once for each account and key (0: no limit)"
     )
     auto_titles: bool = Field(True, description="name new conversations with the model after the first reply")
+    api_replicas: bool = Field(
+        False,
+        description="other mingyan processes serve from the same PostgreSQL database: at startup only "
+        "replies not saved for 120 s are taken as cut off (without it, every reply left streaming is)",
+    )
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, description="largest request body")
     max_import_bytes: int = Field(
         256 * 1024 * 1024, ge=1024, description="largest history file POST /api/import accepts"

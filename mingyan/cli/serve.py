@@ -35,6 +35,7 @@ SERVE_FIELDS = (
     "kv_dir",
     "api_key",
     "auto_titles",
+    "api_replicas",
     "session_hours",
     "quota_requests_per_minute",
     "quota_tokens_per_day",

@@ -36,7 +36,16 @@ def replicas(tmp_path_factory, postgres_server):
     accounts.ledger.set_quota(alice.id, concurrent_streams=1)
     _, key = accounts.keys.create_key(alice.id, "replicas")
     db.dispose()
-    flags = ("--database-url", url, "--embedding-model", "none", "--n-ctx", "1024", "--no-auto-titles")
+    flags = (
+        "--database-url",
+        url,
+        "--embedding-model",
+        "none",
+        "--n-ctx",
+        "1024",
+        "--no-auto-titles",
+        "--api-replicas",
+    )
     tmp = tmp_path_factory.mktemp("replicas")
     servers = []
     for i in (1, 2):
