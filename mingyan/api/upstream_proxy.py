@@ -19,6 +19,7 @@ from mingyan.accounts.principal import Principal
 from mingyan.api.context import context
 from mingyan.api.errors import error_body
 from mingyan.api.streaming import buffer_bytes, sse, sse_response
+from mingyan.api.upstream_guard import ChunkGuard
 from mingyan.serving.upstream import UpstreamEngine, usage_from
 
 
@@ -40,6 +41,7 @@ async def forward(
         admission.release()
         raise
     name = engine.upstream.name
+    guard = ChunkGuard(ctx.chat.safety, principal.user_id)  # the content policy, as on local replies
 
     def record(usage: dict[str, Any] | None) -> None:
         admission.release()
@@ -58,14 +60,15 @@ async def forward(
             return JSONResponse(error_body(502, f"the upstream of model {name} answered {response.status_code}"), 502)
         if response.status_code < 400 and isinstance(data, dict):
             data["model"] = name
+            data = guard.check_whole(data)
         await asyncio.to_thread(record, data.get("usage") if response.status_code < 400 else None)
         return JSONResponse(data, response.status_code)
-    events = _relay(response, client, name, wants_usage, record)
+    events = _relay(response, client, name, wants_usage, record, guard)
     return sse_response(events, buffer_bytes=buffer_bytes(request))
 
 
 async def _relay(
-    response: httpx.Response, client: httpx.AsyncClient, name: str, wants_usage: bool, record: Any
+    response: httpx.Response, client: httpx.AsyncClient, name: str, wants_usage: bool, record: Any, guard: ChunkGuard
 ) -> AsyncIterator[str]:
     usage = None
     try:
@@ -74,6 +77,8 @@ async def _relay(
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
+                for held in guard.flush():
+                    yield sse(held)
                 yield "data: [DONE]\n\n"
                 break
             chunk = _json(data.encode())
@@ -86,7 +91,14 @@ async def _relay(
                 chunk.pop("usage", None)
                 if not chunk.get("choices") and "error" not in chunk:
                     continue  # the usage-only chunk the client did not ask for
-            yield sse(chunk)
+            for ready in guard.feed(chunk):
+                yield sse(ready)
+            if guard.verdict is not None:  # stopped by the content policy: nothing of the phrase was sent
+                yield "data: [DONE]\n\n"
+                break
+        else:  # the upstream ended without [DONE]: what was held was checked whole
+            for held in guard.flush():
+                yield sse(held)
     except httpx.HTTPError as exc:
         message = f"The upstream of model {name} broke off its reply ({type(exc).__name__})."
         yield sse(error_body(503, message, code="model_unavailable")) + "data: [DONE]\n\n"
