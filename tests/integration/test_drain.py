@@ -76,6 +76,10 @@ def test_sigterm_drains_then_saves_what_still_runs_and_exits_0(tmp_path, db_url)
         str(DRAIN_S),
         "--n-slots",
         "4",
+        # The long reply must outlast the drain timeout on a quiet machine too: one thread, no drafts.
+        "--no-speculative",
+        "--n-threads",
+        "1",
     )
     try:
         api = httpx.Client(base_url=server.url + "/api", timeout=120)
