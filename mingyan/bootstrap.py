@@ -77,6 +77,32 @@ def open_models(settings: Settings, *, progress: bool = True, observer: Observer
     return router
 
 
+def open_ray_replicas(settings: Settings, *, progress: bool = True, observer: Observer | None = None):
+    """The model's engine as --ray-replicas actors on the Ray cluster at --ray (mingyan.serving.ray_engine)."""
+    from mingyan.serving.ray_engine import open_ray_engine, parse_resources
+    from mingyan.serving.ray_replica import ReplicaSpec
+
+    if settings.models or settings.upstream:
+        raise MingyanError("--ray serves one model: it cannot be combined with a second --model or --upstream yet")
+    assert settings.ray is not None
+    entry = open_registry(settings, progress=progress).resolve(settings.model)
+    spec = ReplicaSpec(
+        model=entry.name,
+        sha256=entry.sha256,
+        data_dir=settings.data_dir,
+        cache_dir=settings.cache_dir,
+        hf_endpoint=settings.hf_endpoint,
+        config=engine_config(settings),
+    )
+    return open_ray_engine(
+        spec,
+        address=settings.ray,
+        replicas=settings.ray_replicas,
+        resources=[parse_resources(r) for r in settings.ray_replica_resources],
+        observer=observer,
+    )
+
+
 def upstream_sources(settings: Settings) -> list:
     """The models other servers run (--upstream NAME=URL): nothing is contacted until a request."""
     from mingyan.serving.router import ModelSource

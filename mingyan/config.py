@@ -51,6 +51,17 @@ class Settings(BaseSettings):
     upstream_api_key: SecretStr | None = Field(
         None, description="bearer key sent to the upstream servers (prefer the env var: flags show in ps)"
     )
+    ray: str | None = Field(
+        None,
+        description="run the model's engine as replicas on a Ray cluster: its address (HOST:PORT), 'auto' "
+        "(the cluster this machine has joined) or 'local' (start one in this process); needs mingyan[ray]",
+    )
+    ray_replicas: int = Field(1, ge=1, le=1024, description="engine replicas of the model on Ray (with --ray)")
+    ray_replica_resources: list[str] = Field(
+        default_factory=list,
+        description="Ray resources a replica asks for, NAME=AMOUNT[,NAME=AMOUNT] (replica i takes the i-th "
+        "given, cycling; default: replicas spread over the nodes)",
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="model served at /v1/embeddings beside the chat model ('none': no embeddings)",

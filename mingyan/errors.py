@@ -58,6 +58,14 @@ class EngineClosing(EngineError):
     retry_after_s = 5.0
 
 
+class EngineLost(EngineError):
+    """The process running the engine (a Ray replica) went away mid-reply: the reply so far is kept,
+    saved `interrupted`; a new request goes to a replica that is up (503 with Retry-After before
+    any token)."""
+
+    retry_after_s = 1.0
+
+
 class UpstreamUnavailable(MingyanError):
     """The server that runs a model (an upstream engine) cannot be reached: 503 for that model only."""
 

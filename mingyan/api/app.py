@@ -40,6 +40,7 @@ from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
+from mingyan.api.replica_metrics import attach_replica_metrics
 from mingyan.api.retention import start_retention
 from mingyan.api.safety_record import SafetyRecorder
 from mingyan.chat.attachments import attachments
@@ -174,6 +175,7 @@ def build_context(
         metrics.attach_models(router.model_stats)
     else:
         metrics.attach(engine.info.name, engine.stats)
+        attach_replica_metrics(metrics.registry, engine)
     accounts = AccountStore.open(store.db) if store is not None else None
     recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
     chat = ChatService(engine, safety=Safety.from_settings(settings, observer=recorder))

@@ -19,6 +19,7 @@ from mingyan.errors import (
     ConflictError,
     EngineBusyError,
     EngineClosing,
+    EngineLost,
     InvalidRequestError,
     MingyanError,
     TemplateError,
@@ -76,6 +77,7 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 MAPPED: dict[type[Exception], tuple[int, str | None]] = {
     EngineBusyError: (429, "server_busy"),
     EngineClosing: (503, "server_shutting_down"),
+    EngineLost: (503, "replica_lost"),
     UpstreamUnavailable: (503, "model_unavailable"),
     TooManyAttempts: (429, "too_many_attempts"),
     QuotaExceeded: (429, "quota_exceeded"),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from mingyan.api.auth import require_admin, require_principal
 from mingyan.api.context import context
+from mingyan.api.replica_metrics import replica_status
 from mingyan.api.schemas import Health
 
 router = APIRouter()
@@ -29,6 +30,7 @@ async def health(request: Request, response: Response) -> Health:
         engine_errors_total=stats.errors_total,
         last_engine_error=stats.last_error,
         models=[dataclasses.asdict(s) for s in ctx.models.status()] if ctx.models is not None else None,
+        replicas=replica_status(ctx.chat.engine),
     )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mingyan.engine.base import EventStream, FinishReason, TokenEvent, Usage
-from mingyan.errors import MingyanError
+from mingyan.errors import EngineLost, MingyanError
 from mingyan.safety.gate import stopped_by_policy
 from mingyan.safety.refusals import refusal
 from mingyan.store.conversations import ConversationStore
@@ -152,6 +152,8 @@ class LiveReply:
                     finish = event
         except asyncio.CancelledError:
             status = self._stop_status or "stopped"
+        except EngineLost as exc:  # the engine's process died (a Ray replica): the text so far is kept
+            status, error = "interrupted", str(exc)
         except MingyanError as exc:
             status, error = "error", str(exc)
         except Exception as exc:  # the reply must still be closed and saved

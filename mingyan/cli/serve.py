@@ -20,6 +20,9 @@ SERVE_FIELDS = (
     "keep_alive_s",
     "upstream",
     "upstream_api_key",
+    "ray",
+    "ray_replicas",
+    "ray_replica_resources",
     "embedding_model",
     "database_url",
     "n_ctx",
@@ -165,14 +168,18 @@ def serve(settings: Settings) -> None:
 
 def _open_engines(settings: Settings, metrics: Any) -> Any:
     """The model's engine; with more than one model, a ModelRouter over them (mingyan.serving)."""
-    from mingyan.bootstrap import open_engine, open_models
+    from mingyan.bootstrap import open_engine, open_models, open_ray_replicas
 
+    if settings.ray:
+        return open_ray_replicas(settings, observer=metrics.observe)
     if settings.models or settings.upstream:
         return open_models(settings, observer=metrics.observe)
     return open_engine(settings, observer=metrics.observe)
 
 
 def _serving(engine: Any) -> str:
+    if hasattr(engine, "replicas"):  # replicas on Ray
+        return f"{engine.info.name} ({len(engine.replicas())} replicas on Ray)"
     if hasattr(engine, "config"):  # one llama.cpp engine
         return f"{engine.info.name} ({engine.config.n_slots} slots of {engine.info.n_ctx} tokens)"
     rest = [name for name in engine.names if name != engine.primary]

@@ -491,3 +491,4 @@ class Health(OpenAIBaseModel):
     engine_errors_total: int = 0  # failed engine steps since start; their requests ended with an error
     last_engine_error: str | None = None  # the latest one, as the requests saw it
     models: list[dict[str, Any]] | None = None  # with several models: each one's state (mingyan.serving)
+    replicas: list[dict[str, Any]] | None = None  # with --ray: each engine replica's state (mingyan.serving)

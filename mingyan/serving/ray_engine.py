@@ -1,0 +1,385 @@
+"""One model's engine as N Ray actors (replicas), behind the one Engine protocol.
+
+`open_ray_engine` joins a Ray cluster (or starts one in this process), starts the replicas
+(`ray_replica.EngineReplica`, each mingyan's own llama.cpp engine) where Ray places them, and
+returns a `RayEngine` for the API process: everything above the engine (chat, quotas, history,
+moderation, the web chat) works unchanged.
+
+- **Routing** (`ray_routing.py`): a request goes to the replica that last served its conversation
+  (or its longest recent prompt prefix, same owner only), unless that replica is dead, full, or
+  busier than the least busy one by a whole set of slots; then to the replica with the fewest
+  requests in flight.
+- **Fairness**: each replica's engine queues round-robin by user, as one process does. Across
+  replicas the router only balances load: a user's requests may run on several replicas at once,
+  within their concurrent-streams quota.
+- **Health**: a background thread reads each replica's counters every second; a replica whose
+  actor died (its process killed, its node gone) is taken out of rotation, and the streams it was
+  running end with `EngineLost` (the chat layer saves those replies `interrupted`). New requests
+  go to the others; with none left, a request is a 503 (`EngineClosing`).
+- Ray is imported only when a Ray engine is opened: it stays an optional dependency (mingyan[ray]).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from mingyan.engine.base import (
+    EngineStats,
+    EventStream,
+    GenerationRequest,
+    ModelInfo,
+    check_fits,
+    check_logit_bias,
+)
+from mingyan.errors import EngineBusyError, EngineClosing, EngineError, EngineLost, ModelError, UpstreamUnavailable
+from mingyan.formats.template import ChatTemplate
+from mingyan.serving.ray_replica import EngineReplica, ReplicaInfo, ReplicaSpec
+from mingyan.serving.ray_routing import Affinity, ReplicaLoad, choose
+from mingyan.serving.ray_stream import Observer, RayStream
+
+log = logging.getLogger("mingyan.serving.ray")
+
+WATCH_INTERVAL_S = 1.0
+CALL_TIMEOUT_S = 30.0
+START_TIMEOUT_S = 900.0  # a replica may assemble and hash its model file first
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One replica, as /health shows it."""
+
+    index: int
+    alive: bool
+    in_flight: int  # requests sent to it and not yet ended
+    served: int  # requests sent to it since start
+    n_slots: int
+    pid: int
+    node_id: str
+    node_ip: str
+    error: str | None = None  # why it is out of rotation
+
+
+@dataclass
+class _Replica:
+    index: int
+    handle: Any  # the Ray actor handle
+    info: ReplicaInfo
+    alive: bool = True
+    in_flight: int = 0
+    served: int = 0
+    stats: EngineStats | None = None
+    error: str | None = None
+
+
+def parse_resources(spec: str) -> dict[str, float]:
+    """`NAME=AMOUNT[,NAME=AMOUNT...]` (a bare NAME is 1): the Ray resources a replica asks for."""
+    resources: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, amount = part.partition("=")
+        try:
+            resources[name.strip()] = float(amount) if sep else 1.0
+        except ValueError:
+            raise ModelError(f"a replica's Ray resources are NAME=AMOUNT,..., not {spec!r}") from None
+        if not name.strip() or resources[name.strip()] <= 0:
+            raise ModelError(f"a replica's Ray resources are NAME=AMOUNT,..., not {spec!r}")
+    return resources
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at `address` ("auto": the one this machine belongs to; "local": start
+    one inside this process). Offline: no dashboard, no usage statistics."""
+    import os
+
+    try:
+        import ray
+    except ImportError:
+        raise ModelError("--ray needs Ray: pip install 'mingyan[ray]'") from None
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    if ray.is_initialized():
+        return
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address == "local":
+        ray.init(include_dashboard=False, **quiet)  # type: ignore[arg-type]
+    else:
+        ray.init(address=address, **quiet)  # type: ignore[arg-type]
+
+
+def open_ray_engine(
+    spec: ReplicaSpec,
+    *,
+    address: str,
+    replicas: int,
+    resources: Sequence[dict[str, float]] = (),
+    observer: Observer | None = None,
+) -> RayEngine:
+    """Start `replicas` actors of `spec`'s model on the cluster and wait until each is loaded.
+    Replica i asks for `resources[i % len(resources)]`; without resources Ray spreads them."""
+    import ray
+    from ray.exceptions import GetTimeoutError, RayError
+
+    connect(address)
+    actor = ray.remote(EngineReplica)
+    handles = []
+    for i in range(replicas):
+        options: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0}
+        if resources:
+            options["resources"] = dict(resources[i % len(resources)])
+        else:
+            options["scheduling_strategy"] = "SPREAD"
+        handles.append(actor.options(**options).remote(_replace_index(spec, i)))
+    try:
+        infos = ray.get([h.describe.remote() for h in handles], timeout=START_TIMEOUT_S)
+    except (RayError, GetTimeoutError) as exc:
+        for handle in handles:
+            ray.kill(handle)
+        raise ModelError(f"the Ray replicas of model {spec.model} did not start: {_first_line(exc)}") from exc
+    engine = RayEngine([_Replica(i, h, info) for i, (h, info) in enumerate(zip(handles, infos, strict=True))])
+    engine.observer = observer
+    engine.start()
+    return engine
+
+
+def _replace_index(spec: ReplicaSpec, index: int) -> ReplicaSpec:
+    from dataclasses import replace
+
+    return replace(spec, index=index)
+
+
+def _died(exc: Exception) -> bool:
+    """Whether a Ray error says the replica is gone for good (not only unreachable for now)."""
+    from ray.exceptions import ActorUnavailableError, NodeDiedError, RayActorError
+
+    return isinstance(exc, NodeDiedError) or (
+        isinstance(exc, RayActorError) and not isinstance(exc, ActorUnavailableError)
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+class RayEngine:
+    """The Engine protocol over replicas on Ray (see the module doc)."""
+
+    def __init__(self, replicas: list[_Replica]) -> None:
+        if not replicas:
+            raise ValueError("a Ray engine needs at least one replica")
+        self._replicas = replicas
+        first = replicas[0].info
+        self._info: ModelInfo = first.model
+        self._template = (
+            ChatTemplate(first.template_source, bos_token=first.bos_token, eos_token=first.eos_token)
+            if first.template_source is not None
+            else None
+        )
+        self._affinity = Affinity()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._closing = False
+        self.observer: Observer | None = None
+
+    def start(self) -> None:
+        """Watch the replicas' health in the background."""
+        self._watcher = threading.Thread(target=self._watch, name="ray-replicas", daemon=True)
+        self._watcher.start()
+
+    # ---- the Engine protocol --------------------------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def chat_template(self) -> ChatTemplate | None:
+        return self._template
+
+    def tokenize(self, text: str, *, special: bool = True, bos: bool = True) -> list[int]:
+        return self._call("tokenize", text, special, bos)
+
+    def has_special_text(self, text: str) -> bool:
+        return self._call("has_special_text", text)
+
+    def generate(self, request: GenerationRequest) -> EventStream:
+        check_fits(request, self._info.n_ctx)
+        check_logit_bias(request, self._info.n_vocab)
+        if self._closing:
+            raise EngineClosing("the engine is shutting down")
+        with self._lock:
+            replica = self._pick(request)
+            replica.in_flight += 1
+            replica.served += 1
+        self._affinity.record(request, replica.index)
+        request_id = uuid.uuid4().hex
+        try:
+            generator = replica.handle.generate.remote(request_id, request)
+        except Exception:
+            self._ended(replica, request_id, True)
+            raise
+        return RayStream(
+            generator,
+            model=self._info.name,
+            lost=lambda exc: self._lost(replica, exc),
+            ended=lambda finished: self._ended(replica, request_id, finished),
+            observer=self.observer,
+        )
+
+    def _pick(self, request: GenerationRequest) -> _Replica:
+        """Under the lock: the replica for `request` (see ray_routing.choose)."""
+        loads = [
+            ReplicaLoad(r.index, r.alive, r.in_flight, r.info.n_slots + r.info.max_queue, r.served)
+            for r in self._replicas
+        ]
+        preferred = self._affinity.preferred(request)
+        slack = self._replicas[preferred].info.n_slots if preferred is not None else 0
+        index = choose(loads, preferred, slack)
+        if index is not None:
+            return self._replicas[index]
+        if not any(r.alive for r in self._replicas):
+            raise UpstreamUnavailable(f"The model '{self._info.name}' is unavailable: none of its replicas is running.")
+        raise EngineBusyError(
+            f"The server is busy: every replica of model {self._info.name} is full. Retry shortly.",
+            retry_after_s=2.0,
+        )
+
+    def _ended(self, replica: _Replica, request_id: str, finished: bool) -> None:
+        with self._lock:
+            replica.in_flight -= 1
+        if not finished and replica.alive:
+            replica.handle.cancel.remote(request_id)  # fire and forget: the replica stops generating
+
+    def _lost(self, replica: _Replica, exc: Exception) -> Exception:
+        """The error a stream ends with when Ray fails under it; a dead replica leaves rotation."""
+        from ray.exceptions import RayTaskError
+
+        if isinstance(exc, RayTaskError):
+            return EngineError(f"a replica of model {self._info.name} failed: {_first_line(exc)}")
+        if _died(exc):
+            self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
+        return EngineLost(
+            f"replica {replica.index} of model {self._info.name} went away mid-reply "
+            f"({type(exc).__name__}); the reply so far is kept"
+        )
+
+    def _mark_dead(self, replica: _Replica, why: str) -> None:
+        with self._lock:
+            if not replica.alive:
+                return
+            replica.alive, replica.error = False, why
+        self._affinity.drop_replica(replica.index)
+        log.error("replica %d of model %s is out of rotation: %s", replica.index, self._info.name, why)
+
+    def stats(self) -> EngineStats:
+        """Counters summed over the replicas (read every second); requests active and queued
+        counted here, exactly."""
+        with self._lock:
+            reported = [r.stats for r in self._replicas if r.stats is not None]
+            active = sum(min(r.in_flight, r.info.n_slots) for r in self._replicas)
+            queued = sum(max(0, r.in_flight - r.info.n_slots) for r in self._replicas)
+            errors = [r.error for r in self._replicas if r.error]
+        totals = {
+            f.name: sum(getattr(s, f.name) for s in reported)
+            for f in fields(EngineStats)
+            if f.name not in ("active", "queued", "last_error")
+        }
+        last = next((s.last_error for s in reported if s.last_error), None)
+        return EngineStats(active=active, queued=queued, **totals, last_error=errors[0] if errors else last)
+
+    def replicas(self) -> list[ReplicaStatus]:
+        with self._lock:
+            return [
+                ReplicaStatus(
+                    index=r.index,
+                    alive=r.alive,
+                    in_flight=r.in_flight,
+                    served=r.served,
+                    n_slots=r.info.n_slots,
+                    pid=r.info.pid,
+                    node_id=r.info.node_id,
+                    node_ip=r.info.node_ip,
+                    error=r.error,
+                )
+                for r in self._replicas
+            ]
+
+    def forget(self, scope: str, label: str | None = None) -> None:
+        import ray
+        from ray.exceptions import RayError
+
+        self._affinity.forget(scope, label)
+        for replica in self._alive():
+            try:
+                ray.get(replica.handle.forget.remote(scope, label), timeout=CALL_TIMEOUT_S)
+            except RayError as exc:
+                log.warning("replica %d could not forget %s: %s", replica.index, scope, _first_line(exc))
+
+    def close(self) -> None:
+        """Stop the replicas (each saves its KV states to its disk) and leave the cluster."""
+        import ray
+        from ray.exceptions import GetTimeoutError, RayError
+
+        if self._closing:
+            return
+        self._closing = True
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=5)
+        alive = self._alive()
+        try:
+            ray.get([r.handle.close.remote() for r in alive], timeout=CALL_TIMEOUT_S)
+        except (RayError, GetTimeoutError) as exc:
+            log.warning("replicas did not close cleanly: %s", _first_line(exc))
+        for replica in self._replicas:
+            ray.kill(replica.handle)
+
+    # ---- calls and health -----------------------------------------------------------------------
+
+    def _alive(self) -> list[_Replica]:
+        with self._lock:
+            return [r for r in self._replicas if r.alive]
+
+    def _call(self, method: str, *args: Any) -> Any:
+        """A quick blocking call on a live replica (the least busy); the next one if it died."""
+        import ray
+        from ray.exceptions import RayActorError
+
+        while True:
+            alive = sorted(self._alive(), key=lambda r: r.in_flight)
+            if not alive:
+                raise UpstreamUnavailable(
+                    f"The model '{self._info.name}' is unavailable: none of its replicas is running."
+                )
+            replica = alive[0]
+            try:
+                return ray.get(getattr(replica.handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
+            except RayActorError as exc:
+                if not _died(exc):
+                    raise EngineLost(f"a replica of model {self._info.name} is unreachable") from exc
+                self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
+
+    def _watch(self) -> None:
+        while not self._stop.wait(WATCH_INTERVAL_S):
+            self._check()
+
+    def _check(self) -> None:
+        import ray
+        from ray.exceptions import GetTimeoutError, RayActorError, RayError
+
+        for replica in self._alive():
+            try:
+                stats = ray.get(replica.handle.stats.remote(), timeout=CALL_TIMEOUT_S)
+            except RayActorError as exc:
+                if _died(exc):
+                    self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
+                continue
+            except (RayError, GetTimeoutError) as exc:
+                log.warning("replica %d did not report: %s", replica.index, _first_line(exc))
+                continue
+            with self._lock:
+                replica.stats = stats

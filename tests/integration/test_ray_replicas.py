@@ -1,0 +1,201 @@
+"""`mingyan serve --ray`: two replicas of SmolLM2 on a real local Ray cluster (a head and a second
+node process on this machine, each with its own resource, so one replica runs on each).
+
+Requests are spread over both; a follow-up turn of a stored conversation lands on the replica that
+served it and reuses its KV state; killing one replica's process (SIGKILL, its PID found through
+Ray) mid-load ends every stream in flight cleanly — the stored replies on it `interrupted` with
+their text so far — takes it out of rotation, and every new request is answered by the other.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import SMOLLM, Server, start_server, stop_server
+from tests.integration.test_durable_history import sse, stored_message
+from tests.ray_cluster import LocalCluster, start_cluster
+
+pytestmark = pytest.mark.timeout(900)
+
+# Long replies: still running when their replica is killed (one thread per replica, no drafts).
+LONG = "count from 1 to 200 in words, one number per line."
+NAMES = ("Alice", "Bob", "Carol", "Dave")  # each prompt differs early: no two look like one conversation
+
+
+@pytest.fixture(scope="module")
+def cluster() -> LocalCluster:
+    cluster = start_cluster({"node_a": 1})
+    try:
+        cluster.add_node({"node_b": 1})
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def served(cluster: LocalCluster, tmp_path_factory) -> tuple[Server, str]:
+    tmp: Path = tmp_path_factory.mktemp("ray")
+    db_url = f"sqlite:///{tmp / 'history.db'}"
+    server = start_server(
+        tmp,
+        SMOLLM,
+        "--ray",
+        cluster.address,
+        "--ray-replicas",
+        "2",
+        "--ray-replica-resources",
+        "node_a=1",
+        "--ray-replica-resources",
+        "node_b=1",
+        "--n-threads",
+        "1",
+        "--n-slots",
+        "2",
+        "--n-ctx",
+        "1024",
+        "--no-speculative",
+        "--embedding-model",
+        "none",
+        "--no-auto-titles",
+        "--database-url",
+        db_url,
+    )
+    yield server, db_url
+    stop_server(server)
+
+
+def replicas(server: Server) -> list[dict]:
+    return server.health()["replicas"]
+
+
+def served_counts(server: Server) -> list[int]:
+    return [r["served"] for r in replicas(server)]
+
+
+def reply(api: httpx.Client, cid: str, content: str, max_tokens: int) -> dict:
+    body = {"content": content, "settings": {"max_tokens": max_tokens, "temperature": 0.0}}
+    with api.stream("POST", f"/conversations/{cid}/messages", json=body) as r:
+        assert r.status_code == 200, r.read()
+        done = [e for e in sse(r.iter_lines()) if e["type"] == "done"]
+    assert done and done[0]["message"]["status"] == "complete", done
+    return done[0]["message"]
+
+
+def conversation(api: httpx.Client) -> str:
+    r = api.post("/conversations", json={})
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def test_one_replica_per_node_and_requests_spread_over_both(served) -> None:
+    server, _ = served
+    before = replicas(server)
+    assert len(before) == 2 and all(r["alive"] for r in before), before
+    assert before[0]["node_id"] != before[1]["node_id"]  # placed by their resources, one per node
+    assert before[0]["pid"] != before[1]["pid"]
+    counts = served_counts(server)
+    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120) as client:
+        for name in NAMES:
+            r = client.chat.completions.create(
+                model=SMOLLM,
+                messages=[{"role": "user", "content": f"{name} asks: what colour is the sky on a clear day?"}],
+                max_tokens=8,
+                temperature=0,
+            )
+            assert r.choices[0].message.content and r.usage.completion_tokens > 0
+    after = served_counts(server)
+    assert [a - b for a, b in zip(after, counts, strict=True)] == [2, 2]
+
+
+def test_a_follow_up_turn_lands_on_its_replica_and_reuses_its_kv_state(served) -> None:
+    server, _ = served
+    api = httpx.Client(base_url=server.url + "/api", timeout=120)
+    cid = conversation(api)
+    start = served_counts(server)
+    reply(api, cid, "Name one animal that lives in the sea.", 12)
+    first = served_counts(server)
+    home = next(i for i, (a, b) in enumerate(zip(first, start, strict=True)) if a > b)
+    # The other replica has now served fewer requests: a request without affinity would go there.
+    assert first[home] > first[1 - home]
+    second = reply(api, cid, "And one that lives in a river?", 12)
+    after = served_counts(server)
+    assert after[home] == first[home] + 1 and after[1 - home] == first[1 - home]
+    assert second["cached_tokens"] > 0, second  # the first turn's KV state, reused on its replica
+
+
+class StreamedReply(threading.Thread):
+    """Posts a message to a stored conversation and reads the whole SSE stream."""
+
+    def __init__(self, api: httpx.Client, cid: str, content: str) -> None:
+        super().__init__(daemon=True)
+        self.api, self.cid = api, cid
+        self.body = {"content": content, "settings": {"max_tokens": 600, "temperature": 0.0}}
+        self.text, self.final, self.message_id, self.error = "", None, None, None
+        self.going = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with self.api.stream("POST", f"/conversations/{self.cid}/messages", json=self.body) as r:
+                for event in sse(r.iter_lines()):
+                    if event["type"] == "start":
+                        self.message_id = event["message"]["id"]
+                    elif event["type"] in ("snapshot", "delta"):
+                        self.text += event["text"]
+                        if self.text.strip():
+                            self.going.set()
+                    elif event["type"] == "done":
+                        self.final = event["message"]
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+def test_killing_a_replica_mid_load_keeps_every_reply_and_serves_new_requests(served) -> None:
+    server, db_url = served
+    api = httpx.Client(base_url=server.url + "/api", timeout=180)
+    streams = [StreamedReply(api, conversation(api), f"{name}, {LONG}") for name in NAMES]
+    for stream in streams:
+        stream.start()
+    for stream in streams:
+        assert stream.going.wait(180), f"a reply did not get going: {stream.error!r} {stream.final}"
+    victim = replicas(server)[1]
+    assert victim["alive"] and victim["in_flight"] > 0, replicas(server)
+    os.kill(victim["pid"], signal.SIGKILL)  # the replica's own process, as Ray reports it
+
+    for stream in streams:
+        stream.join(180)
+        assert not stream.is_alive() and stream.error is None and stream.final is not None, (
+            stream.error,
+            stream.final,
+        )
+    statuses = [s.final["status"] for s in streams]
+    assert statuses.count("interrupted") == victim["in_flight"], statuses
+    assert set(statuses) <= {"complete", "interrupted"}, statuses
+    for stream in streams:  # never lost: what the client saw is what is stored
+        assert stream.text.strip()
+        assert stored_message(db_url, stream.message_id) == (stream.final["status"], stream.text)
+
+    health = replicas(server)
+    assert health[1]["alive"] is False and health[1]["error"], health
+    assert health[0]["alive"] is True
+    with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120) as client:
+        for name in NAMES:
+            r = client.chat.completions.create(
+                model=SMOLLM,
+                messages=[{"role": "user", "content": f"{name} says hello. Reply briefly."}],
+                max_tokens=8,
+                temperature=0,
+            )
+            assert r.choices[0].message.content
+    assert served_counts(server)[1] == health[1]["served"]  # nothing more sent to the dead replica
+    deadline = time.monotonic() + 5
+    while server.health()["active_requests"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server.health()["active_requests"] == 0
