@@ -10,6 +10,7 @@ their text so far — takes it out of rotation, and every new request is answere
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -76,6 +77,17 @@ def replicas(server: Server) -> list[dict]:
     return server.health()["replicas"]
 
 
+def placement(server: Server) -> list[dict[str, str]]:
+    """Each replica's node and process, from /metrics (the public /health does not say)."""
+    text = httpx.get(server.url + "/metrics", timeout=10).text
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("mingyan_replica_info{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            found[int(labels["replica"])] = labels
+    return [found[i] for i in sorted(found)]
+
+
 def served_counts(server: Server) -> list[int]:
     return [r["served"] for r in replicas(server)]
 
@@ -99,8 +111,9 @@ def test_one_replica_per_node_and_requests_spread_over_both(served) -> None:
     server, _ = served
     before = replicas(server)
     assert len(before) == 2 and all(r["alive"] for r in before), before
-    assert before[0]["node_id"] != before[1]["node_id"]  # placed by their resources, one per node
-    assert before[0]["pid"] != before[1]["pid"]
+    where = placement(server)
+    assert where[0]["node_id"] != where[1]["node_id"], where  # placed by their resources, one per node
+    assert "pid" not in before[0] and "node_ip" not in before[0]  # not on the public /health
     counts = served_counts(server)
     with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120) as client:
         for name in NAMES:
@@ -167,7 +180,7 @@ def test_killing_a_replica_mid_load_keeps_every_reply_and_serves_new_requests(se
         assert stream.going.wait(180), f"a reply did not get going: {stream.error!r} {stream.final}"
     victim = replicas(server)[1]
     assert victim["alive"] and victim["in_flight"] > 0, replicas(server)
-    os.kill(victim["pid"], signal.SIGKILL)  # the replica's own process, as Ray reports it
+    os.kill(int(placement(server)[1]["pid"]), signal.SIGKILL)  # the replica's own process, as Ray reports it
 
     for stream in streams:
         stream.join(180)
