@@ -92,7 +92,6 @@ class WireError:
 
 
 Item = TokenEvent | WireError
-_END = object()
 
 
 class EngineReplica:
@@ -161,7 +160,7 @@ class EngineReplica:
         except MingyanError as exc:
             yield [WireError.of(exc)]
             return
-        queue: asyncio.Queue[object] = asyncio.Queue()
+        queue: asyncio.Queue[Item | None] = asyncio.Queue()  # None: the end
         task = asyncio.create_task(_pump(stream, queue))
         self._running[request_id] = task
         try:
@@ -170,17 +169,17 @@ class EngineReplica:
                 batch = [await queue.get()]
                 while not queue.empty():
                     batch.append(queue.get_nowait())
-                ended = batch[-1] is _END
-                items = [item for item in batch if item is not _END]
+                ended = batch[-1] is None
+                items = [item for item in batch if item is not None]
                 if items:
-                    yield items  # type: ignore[misc]  # TokenEvents and WireErrors only
+                    yield items
         finally:
             self._running.pop(request_id, None)
             task.cancel()
 
 
-async def _pump(stream: EventStream, queue: asyncio.Queue[object]) -> None:
-    """Move the engine's events into `queue`, then the end marker (also when cancelled)."""
+async def _pump(stream: EventStream, queue: asyncio.Queue[Item | None]) -> None:
+    """Move the engine's events into `queue`, then None, the end (also when cancelled)."""
     try:
         async for event in stream:
             queue.put_nowait(event)
@@ -188,4 +187,4 @@ async def _pump(stream: EventStream, queue: asyncio.Queue[object]) -> None:
         queue.put_nowait(WireError.of(exc))
     finally:
         await stream.aclose()
-        queue.put_nowait(_END)
+        queue.put_nowait(None)
