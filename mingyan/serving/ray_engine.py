@@ -137,7 +137,7 @@ def open_ray_engine(
     except (RayError, GetTimeoutError) as exc:
         for handle in handles:
             ray.kill(handle)
-        raise ModelError(f"the Ray replicas of model {spec.model} did not start: {_first_line(exc)}") from exc
+        raise ModelError(f"the Ray replicas of model {spec.model} did not start: {_summary(exc)}") from exc
     engine = RayEngine([_Replica(i, h, info) for i, (h, info) in enumerate(zip(handles, infos, strict=True))])
     engine.observer = observer
     engine.start()
@@ -159,7 +159,8 @@ def _died(exc: Exception) -> bool:
     )
 
 
-def _first_line(exc: BaseException) -> str:
+def _summary(exc: BaseException) -> str:
+    """The line of a (Ray) error that says what happened: its last."""
     text = str(exc).strip()
     return text.splitlines()[-1] if text else type(exc).__name__
 
@@ -259,7 +260,7 @@ class RayEngine:
         from ray.exceptions import RayTaskError
 
         if isinstance(exc, RayTaskError):
-            return EngineError(f"a replica of model {self._info.name} failed: {_first_line(exc)}")
+            return EngineError(f"a replica of model {self._info.name} failed: {_summary(exc)}")
         if _died(exc):
             self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
         return EngineLost(
@@ -317,7 +318,7 @@ class RayEngine:
             try:
                 ray.get(replica.handle.forget.remote(scope, label), timeout=CALL_TIMEOUT_S)
             except RayError as exc:
-                log.warning("replica %d could not forget %s: %s", replica.index, scope, _first_line(exc))
+                log.warning("replica %d could not forget %s: %s", replica.index, scope, _summary(exc))
 
     def close(self) -> None:
         """Stop the replicas (each saves its KV states to its disk) and leave the cluster."""
@@ -334,7 +335,7 @@ class RayEngine:
         try:
             ray.get([r.handle.close.remote() for r in alive], timeout=CALL_TIMEOUT_S)
         except (RayError, GetTimeoutError) as exc:
-            log.warning("replicas did not close cleanly: %s", _first_line(exc))
+            log.warning("replicas did not close cleanly: %s", _summary(exc))
         for replica in self._replicas:
             ray.kill(replica.handle)
 
@@ -379,7 +380,7 @@ class RayEngine:
                     self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
                 continue
             except (RayError, GetTimeoutError) as exc:
-                log.warning("replica %d did not report: %s", replica.index, _first_line(exc))
+                log.warning("replica %d did not report: %s", replica.index, _summary(exc))
                 continue
             with self._lock:
                 replica.stats = stats
