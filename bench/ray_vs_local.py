@@ -3,7 +3,9 @@
 Both run the same model, thread count and settings; the requests alternate between them (one
 engine idles while the other works), each with a fresh prompt of its own owner, so no KV state
 is reused. Prints the median time to first token and decode tokens/s of each, and the ratios the
-issue sets as targets (Ray decode >= 90% of in-process, Ray TTFT <= 1.2x).
+issue sets as targets (Ray decode >= 90% of in-process, Ray TTFT <= 1.2x). A third engine moves
+the tokens by polling (an actor call per batch of events) instead of mingyan's streaming
+generator, to show which costs less.
 
     python bench/ray_vs_local.py [--model smollm2-135m-instruct] [--tokens 128] [--reps 5] [--threads N]
                         [--ray local|auto|HOST:PORT] [--markdown PATH]
@@ -25,6 +27,7 @@ if __package__ in (None, ""):  # run as `python bench/ray_vs_local.py`
 
 from mingyan.config import Settings  # noqa: E402
 from mingyan.engine.base import Engine, GenerationRequest, SamplingParams  # noqa: E402
+from mingyan.serving.ray_replica import EngineReplica, ReplicaSpec  # noqa: E402
 
 PROMPT = "Write a long story about a lighthouse keeper who finds a message in a bottle. Describe the sea in detail."
 
@@ -55,15 +58,81 @@ async def one(engine: Engine, tokens: int) -> tuple[float, float]:
     return first - started, (n - 1) / (end - first)
 
 
-def open_engines(args: argparse.Namespace) -> tuple[Engine, Engine]:
-    from mingyan.bootstrap import engine_config, open_engine, open_ray_replicas
+class PollingReplica(EngineReplica):
+    """The other way to move tokens (measured against the streaming generator mingyan uses): the
+    API side calls `poll` in a loop; each call waits for at least one event and takes all there are."""
+
+    def __init__(self, spec: ReplicaSpec) -> None:
+        super().__init__(spec)
+        self._queues: dict[str, asyncio.Queue] = {}
+
+    async def start(self, request_id: str, request: GenerationRequest) -> None:
+        queue: asyncio.Queue = asyncio.Queue()
+        self._queues[request_id] = queue
+
+        async def pump() -> None:
+            async for items in self.generate(request_id, request):
+                queue.put_nowait(items)
+            queue.put_nowait(None)
+
+        self._pump = asyncio.create_task(pump())
+
+    async def poll(self, request_id: str) -> list | None:
+        queue = self._queues[request_id]
+        batch = [await queue.get()]
+        while not queue.empty():
+            batch.append(queue.get_nowait())
+        if batch[-1] is None:
+            del self._queues[request_id]
+            batch.pop()
+            return [item for items in batch for item in items] or None
+        return [item for items in batch for item in items]
+
+
+class PollingEngine:
+    """Just enough of the Engine protocol for `one()`, over a PollingReplica."""
+
+    def __init__(self, handle, tokenizer: Engine) -> None:
+        self.handle, self.tokenizer = handle, tokenizer
+        self.chat_template = tokenizer.chat_template
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.tokenizer.tokenize(text)
+
+    def generate(self, request: GenerationRequest):
+        return self._events(request)
+
+    async def _events(self, request: GenerationRequest):
+        request_id = uuid.uuid4().hex
+        await self.handle.start.remote(request_id, request)
+        while (items := await self.handle.poll.remote(request_id)) is not None:
+            for item in items:
+                yield item
+                if item.finish_reason is not None:
+                    return
+
+    def close(self) -> None:
+        import ray
+
+        ray.kill(self.handle)
+
+
+def open_engines(args: argparse.Namespace) -> dict[str, Engine]:
+    import ray
+
+    from mingyan.bootstrap import engine_config, open_engine, open_ray_replicas, open_registry
 
     settings = Settings(model=args.model, n_threads=args.threads, n_slots=1, n_ctx=2048, speculative=False)
     local = open_engine(settings, progress=False)
     config = engine_config(settings)
     print(f"engine: {args.model}, {config.n_threads} threads, 1 slot, no speculation", file=sys.stderr)
-    ray_engine = open_ray_replicas(settings.model_copy(update={"ray": args.ray, "ray_replicas": 1}), progress=False)
-    return local, ray_engine
+    streaming = open_ray_replicas(settings.model_copy(update={"ray": args.ray, "ray_replicas": 1}), progress=False)
+    entry = open_registry(settings, progress=False).resolve(settings.model)
+    spec = ReplicaSpec(entry.name, entry.sha256, settings.data_dir, settings.cache_dir, settings.hf_endpoint, config)
+    handle = ray.remote(PollingReplica).options(num_cpus=1).remote(spec)
+    ray.get(handle.describe.remote())
+    polling = PollingEngine(handle, streaming)
+    return {"in-process": local, "ray": streaming, "ray-polling": polling}  # type: ignore[dict-item]
 
 
 async def measure(engines: dict[str, Engine], tokens: int, reps: int) -> dict[str, list[tuple[float, float]]]:
@@ -89,6 +158,8 @@ def report(results: dict[str, list[tuple[float, float]]], args: argparse.Namespa
         "",
         f"Ray / in-process: decode {rate['ray'] / rate['in-process']:.0%} (target >= 90%), "
         f"TTFT {ttft['ray'] / ttft['in-process']:.2f}x (target <= 1.2x)",
+        f"Ray with polling instead of a streaming generator: decode {rate['ray-polling'] / rate['in-process']:.0%}, "
+        f"TTFT {ttft['ray-polling'] / ttft['in-process']:.2f}x",
     ]
     return "\n".join(lines)
 
@@ -102,12 +173,12 @@ def main() -> None:
     parser.add_argument("--ray", default="local", help="the Ray cluster: local (started here), auto or HOST:PORT")
     parser.add_argument("--markdown", type=Path, help="also write the table to this file")
     args = parser.parse_args()
-    local, remote = open_engines(args)
+    engines = open_engines(args)
     try:
-        results = asyncio.run(measure({"in-process": local, "ray": remote}, args.tokens, args.reps))
+        results = asyncio.run(measure(engines, args.tokens, args.reps))
     finally:
-        remote.close()
-        local.close()
+        for engine in reversed(engines.values()):
+            engine.close()
     text = report(results, args)
     print(text)
     if args.markdown:
