@@ -102,11 +102,10 @@ def connect(address: str) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     if ray.is_initialized():
         return
-    quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address == "local":
-        ray.init(include_dashboard=False, **quiet)  # type: ignore[arg-type]
+        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     else:
-        ray.init(address=address, **quiet)  # type: ignore[arg-type]
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
 
 
 def open_ray_engine(
