@@ -65,7 +65,8 @@ class Affinity:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._labels: OrderedDict[tuple[str, str], int] = OrderedDict()
-        self._prompts: OrderedDict[str, deque[tuple[tuple[int, ...], int]]] = OrderedDict()
+        # per scope: (prompt, replica, conversation label) of its latest requests
+        self._prompts: OrderedDict[str, deque[tuple[tuple[int, ...], int, str]]] = OrderedDict()
 
     def preferred(self, request: GenerationRequest) -> int | None:
         with self._lock:
@@ -78,7 +79,7 @@ class Affinity:
             if replica is not None:
                 return replica
         best, best_len = None, MIN_PREFIX - 1
-        for tokens, replica in reversed(self._prompts.get(scope, ())):
+        for tokens, replica, _ in reversed(self._prompts.get(scope, ())):
             shared = common_prefix(tokens, request.prompt_tokens)
             if shared > best_len and shared >= len(tokens) - TAIL_SLACK:  # continues it
                 best, best_len = replica, shared
@@ -98,7 +99,7 @@ class Affinity:
                 self._labels.popitem(last=False)
         prompts = self._prompts.setdefault(scope, deque(maxlen=PROMPTS_PER_SCOPE))
         self._prompts.move_to_end(scope)
-        prompts.append((request.prompt_tokens, replica))
+        prompts.append((request.prompt_tokens, replica, request.cache_label))
         if len(self._prompts) > MAX_SCOPES:
             self._prompts.popitem(last=False)
 
@@ -112,6 +113,9 @@ class Affinity:
             del self._labels[key]
         if label is None:
             self._prompts.pop(scope, None)
+        elif scope in self._prompts:
+            kept = (p for p in self._prompts[scope] if p[2] != label)
+            self._prompts[scope] = deque(kept, maxlen=PROMPTS_PER_SCOPE)
 
     def drop_replica(self, replica: int) -> None:
         """A replica died: its conversations go wherever there is room next time."""
