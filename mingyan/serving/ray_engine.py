@@ -122,8 +122,8 @@ def open_ray_engine(
     from ray.exceptions import GetTimeoutError, RayError
 
     connect(address)
-    actor = ray.remote(EngineReplica)
-    handles = []
+    actor: Any = ray.remote(EngineReplica)  # its handles' methods are called by name: typed as Any
+    handles: list[Any] = []
     for i in range(replicas):
         options: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0}
         if resources:
