@@ -115,7 +115,8 @@ class PythonGrammar(GrammarBuilder):
         return f'("\\"" char{count} "\\"" | "\'" schar{count} "\'")'
 
     def add_kwargs(self, schema: Any, path: str) -> str:
-        """The keyword arguments `k=v, ...` (without the parentheses) for an object schema."""
+        """A rule for the keyword arguments `k=v, ...` (without the parentheses) of an object
+        schema ("" when it declares no property)."""
         if schema is True or schema == {}:
             schema = {"type": "object"}
         if not isinstance(schema, dict):
@@ -124,8 +125,13 @@ class PythonGrammar(GrammarBuilder):
         self._roots.append(schema)
         root = len(self._roots) - 1
         props = schema.get("properties")
-        if props is None:
-            value = self._visit(schema.get("additionalProperties", True), f"{path}.additionalProperties", root)
+        if props is None:  # any names (Python identifiers), each value valid against additionalProperties
+            if schema.get("required"):
+                raise SchemaError(f"{path}.required: names properties the schema does not declare")
+            extra = schema.get("additionalProperties", True)
+            if extra is False:
+                return ""
+            value = self._visit(extra, f"{path}.additionalProperties", root)
             pair = f'ident "=" {value}'
             return self.add(f"{path}-kwargs", f'({pair} ("," sp {pair})*)?')
         if not isinstance(props, dict):
@@ -144,7 +150,7 @@ class PythonGrammar(GrammarBuilder):
         members = self._members(
             [pairs[k] for k in props if k in required], [pairs[k] for k in props if k not in required], path
         )
-        return self.add(f"{path}-kwargs", members or '""')
+        return self.add(f"{path}-kwargs", members) if members else ""  # "": no arguments
 
 
 def _check_top(schema: dict, path: str) -> None:

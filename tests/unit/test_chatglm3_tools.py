@@ -143,3 +143,11 @@ def test_parameters_that_cannot_be_keyword_arguments_are_refused_by_name(schema,
 def test_free_form_parameters_take_any_keyword_names():
     grammar = chatglm3.constraint(ToolRequest((ToolSpec("f", "", {"type": "object"}),), ToolChoice("required")))
     assert 'ident "=" value' in grammar.grammar
+
+
+def test_a_tool_without_parameters_is_called_with_no_arguments():
+    for schema in ({"type": "object", "additionalProperties": False}, {"type": "object", "properties": {}}):
+        grammar = chatglm3.constraint(ToolRequest((ToolSpec("now", "", schema),), ToolChoice("required"))).grammar
+        assert 'root ::= call\ncall ::= "now\\n" " "? "```python\\ntool_call("  ")\\n```"' in grammar
+    parsed = chatglm3.parse("now\n```python\ntool_call()\n```", final=True)
+    assert [(c.name, c.arguments) for c in parsed.calls] == [("now", "{}")]
