@@ -99,7 +99,9 @@ def test_the_raw_reply_is_written_in_the_familys_spelling(served):
     prefix = "get_forecast\n" if name in ("glm4", "chatglm3") else fmt.envelope.call_prefix("get_forecast")
     assert done.text.startswith(prefix), done.text
     if name == "chatglm3":  # ChatGLM3's Python call: tool_call(city='…', days=…, unit='…') in a code block
-        assert re.fullmatch(r"get_forecast\n ?```python\ntool_call\(city=.*, days=-?\d+, unit='\w+'\)\n```", done.text)
+        assert re.fullmatch(
+            r"get_forecast\n ?```python\ntool_call\(city=.*, ?days=-?\d+, ?unit='\w+'\)\n```", done.text
+        )
     parsed = fmt.parse(done.text, final=True)
     assert [c.name for c in parsed.calls] == ["get_forecast"]
     jsonschema.validate(json.loads(parsed.calls[0].arguments), PARAMS)
