@@ -99,7 +99,7 @@ class ChatService:
         if plan is None or plan.is_plain(messages):
             tokens = await self.prompt_tokens(messages, user=user)
             return self.request(tokens, sampling, user=user, scope=scope, **options)
-        template = self._template()
+        template = plan.format.chat_template(self._template())
         self.check_size(messages)
         chat = plan.format.prepare(messages, plan.tools, template.source)
         tools = plan.format.template_tools(template.source, plan.tools)

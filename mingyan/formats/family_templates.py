@@ -13,6 +13,17 @@ CHATGLM3 = (
     "{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"
 )
 
+# mingyan's, for ChatGLM3 tool conversations: the template above with each turn's metadata
+# after its role token, `<|role|>{metadata}\n ` + content, as THUDM/ChatGLM3
+# tokenization_chatglm.py build_single_message writes a turn (`<|role|>` + `{metadata}\n` +
+# content) and PROMPT.md shows a call (`<|assistant|>get_current_weather` + newline + code).
+# With empty metadata it renders exactly what CHATGLM3 renders.
+CHATGLM3_TOOLS = (
+    "{% for message in messages %}{% if loop.first %}[gMASK]sop{% endif %}"
+    "<|{{ message['role'] }}|>{{ message['metadata'] }}\n {{ message['content'] }}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+
 # THUDM/glm-4-9b-chat, tokenizer_config.json "chat_template", as given in the ChatGLM4 case of
 # llama.cpp tests/test-chat-template.cpp. Adapted: the `item['tools'] is defined` branch
 # (tool-calling system prompt) is dropped; everything for system/user/assistant is kept,

@@ -123,7 +123,12 @@ def json_literal(value: Any) -> str:
 
 
 class GrammarBuilder:
-    """Collects named rules; `add_schema` turns a JSON schema into rules and returns a rule name."""
+    """Collects named rules; `add_schema` turns a JSON schema into rules and returns a rule name.
+
+    Values are spelled as JSON; a subclass may spell them otherwise (`primitives`, `literal`,
+    `quoted`), as formats/python_literals.py does for Python literals."""
+
+    primitives: dict[str, str] = PRIMITIVES
 
     def __init__(self) -> None:
         self.rules: dict[str, str] = {}
@@ -134,7 +139,7 @@ class GrammarBuilder:
         """Add a rule with a fresh name based on `hint`; returns the name."""
         base = re.sub(r"[^a-zA-Z0-9-]+", "-", hint).strip("-").lower() or "r"
         name, n = base, 1
-        while name in self.rules or name in PRIMITIVES or name == "root":
+        while name in self.rules or name in self.primitives or name == "root":
             n += 1
             name = f"{base}-{n}"
         if len(self.rules) >= MAX_RULES:
@@ -146,7 +151,7 @@ class GrammarBuilder:
         """The whole grammar: `root ::= root_body`, our rules, then the primitives."""
         lines = [f"root ::= {root_body}"]
         lines += [f"{name} ::= {body}" for name, body in self.rules.items()]
-        lines += [f"{name} ::= {body}" for name, body in PRIMITIVES.items()]
+        lines += [f"{name} ::= {body}" for name, body in self.primitives.items()]
         return "\n".join(lines) + "\n"
 
     # -- schemas ---------------------------------------------------------------------
@@ -226,7 +231,7 @@ class GrammarBuilder:
             values = [v for v in values if _json_type(v) in kinds or (_json_type(v) == "integer" and "number" in kinds)]
             if not values:
                 raise SchemaError(f"{path}: no enum value has the declared type")
-        return self.add(path, " | ".join(json_literal(v) for v in values))
+        return self.add(path, " | ".join(self.literal(v) for v in values))
 
     def _object(self, schema: dict, path: str, root: int) -> str:
         props = schema.get("properties")
@@ -281,7 +286,15 @@ class GrammarBuilder:
         low, high = _bounds(schema, "minLength", "maxLength", path)
         if low == 0 and high is None:
             return "string"
-        return self.add(path, f'"\\"" {_repeat("char", low, high)} "\\""')
+        return self.add(path, self.quoted(low, high))
+
+    def literal(self, value: Any) -> str:
+        """`value` as a GBNF literal of its spelling in the output."""
+        return json_literal(value)
+
+    def quoted(self, low: int, high: int | None) -> str:
+        """A string of `low` to `high` characters (None: no upper bound)."""
+        return f'"\\"" {_repeat("char", low, high)} "\\""'
 
 
 def _repeat(item: str, low: int, high: int | None) -> str:

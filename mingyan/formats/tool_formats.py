@@ -14,22 +14,32 @@ Sources, per family (the text each renders is checked against them in tests/unit
 - Llama 3.x: meta-llama/Llama-3.2-3B-Instruct chat template (llama.cpp
   models/templates/meta-llama-Llama-3.2-3B-Instruct.jinja): tools in the first user message,
   a call is the bare JSON `{"name": ..., "parameters": ...}`, results in the `ipython` role.
+  A GGUF carrying the Llama 3.1 template (meta-llama/Llama-3.1-8B-Instruct tokenizer_config.json,
+  llama.cpp models/templates/meta-llama-Llama-3.1-8B-Instruct.jinja; 3.2 and 3.3 alike) gets
+  `tools` and Hugging Face-shaped messages, and that template renders them.
 - GLM-4: THUDM/glm-4-9b-chat chat template (tokenization_chatglm.py default_chat_template):
   the `# 可用工具` system block, a call is `<|assistant|>{name}\\n{arguments json}`, results
   are `<|observation|>` turns (a stop token of the family).
-- Everything else (Baichuan2, ERNIE 4.5's published 0.3B template, llama-arch models without a
-  Llama 3 template, unknown families): mingyan's generic envelope (docs/tools.md), the Hermes
-  markers explained in a system message.
+- ChatGLM3: THUDM/ChatGLM3 PROMPT.md, tokenization_chatglm.py build_chat_input, the tool demos
+  (details in formats/chatglm3.py): the tools as JSON in the system turn,
+  `<|assistant|>{name}\\n` + a ```` ```python\\ntool_call(k=v)\\n``` ```` block, `<|observation|>` results.
+- Everything else (Baichuan2, ERNIE 4.5, whose published templates define no tool format;
+  llama-arch models without a Llama 3 template, unknown families): mingyan's generic envelope
+  (docs/tools.md), the Hermes markers explained in a system message.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mingyan.formats import chatglm3
 from mingyan.formats.envelope import Envelope, PartialCall, PartialReply
+from mingyan.formats.family_templates import CHATGLM3_TOOLS
 from mingyan.formats.grammar import Constraint
+from mingyan.formats.template import ChatTemplate
 from mingyan.formats.tool_calls import ToolRequest, ToolSpec
 
 Message = Mapping[str, Any]  # an OpenAI chat message as a dict (tool_calls' arguments are JSON text)
@@ -44,6 +54,11 @@ class ToolFormat:
     def template_tools(self, template_source: str, request: ToolRequest | None) -> list[dict] | None:
         """The `tools` the chat template gets (None: it renders none, we put them in messages)."""
         return None
+
+    def chat_template(self, template: ChatTemplate) -> ChatTemplate:
+        """The template that renders tool conversations (the model's own, unless its family's
+        template has no place for what tool turns need)."""
+        return template
 
     def prepare(
         self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
@@ -100,23 +115,35 @@ class QwenFormat(ToolFormat):
 
 
 class Llama3Format(ToolFormat):
-    """Llama 3.x JSON calls: `{"name": ..., "parameters": {...}}` as the whole reply."""
+    """Llama 3.x JSON calls: `{"name": ..., "parameters": {...}}` as the whole reply.
+
+    A Llama 3.1+ template (it handles `tool_calls`) renders tools, calls and `ipython` results
+    itself, as Hugging Face's apply_chat_template would give them to it; the Llama 3.0 template
+    (no tools) gets the 3.1 text for tools in the first user message, written here."""
 
     envelope = Envelope(open="", close="", args_key="parameters", separator="", marker='{"name"')
+
+    def template_tools(self, template_source: str, request: ToolRequest | None) -> list[dict] | None:
+        if request is None or not request.callable_tools or "tool_calls" not in template_source:
+            return None
+        return [t.openai() for t in request.tools]
 
     def convert(self, message: Message) -> dict:
         role, content = message["role"], message.get("content") or ""
         if role == "tool":
             return {"role": "ipython", "content": content}
         if role == "assistant" and message.get("tool_calls"):
-            call = message["tool_calls"][0]["function"]  # Llama 3 makes one call per turn
+            call = message["tool_calls"][0]["function"]  # one call per turn (see prepare)
             return {"role": "assistant", "content": self.envelope.render_call(call["name"], call["arguments"])}
         return {"role": role, "content": content}
 
     def prepare(
         self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
     ) -> list[dict]:
-        out = [self.convert(m) for m in messages]
+        turns = _one_call_per_turn(messages)  # Llama 3 writes one call per assistant turn
+        if "tool_calls" in template_source:
+            return [_hf_message(m) for m in turns]
+        out = [self.convert(m) for m in turns]
         if request is None or not request.callable_tools:
             return out
         first = next((i for i, m in enumerate(out) if m["role"] == "user"), None)
@@ -137,6 +164,53 @@ class Llama3Format(ToolFormat):
     def constraint(self, request: ToolRequest) -> Constraint:
         single = ToolRequest(request.tools, request.choice, parallel=False)
         return self.envelope.constraint(single)
+
+
+class ChatGLM3Format(ToolFormat):
+    """ChatGLM3: tools in the system turn, a call as `name\\n` + ```` ```python\\ntool_call(k=v)\\n``` ````,
+    results as `<|observation|>` turns (sources in formats/chatglm3.py)."""
+
+    stop = ("<|observation|>",)
+
+    def chat_template(self, template: ChatTemplate) -> ChatTemplate:
+        return chatglm3_tools_template()
+
+    def prepare(
+        self, messages: Sequence[Message], request: ToolRequest | None, template_source: str = ""
+    ) -> list[dict]:
+        out: list[dict] = []
+        if request is not None and request.callable_tools:
+            out.append({"role": "system", "metadata": "", "content": chatglm3.tools_text(request.tools)})
+        for m in messages:
+            role, content = m["role"], m.get("content") or ""
+            if role == "tool":
+                out.append({"role": "observation", "metadata": "", "content": content})
+            elif role == "assistant" and m.get("tool_calls"):
+                if content.strip():  # what the model said before calling: a turn of its own
+                    out.append({"role": "assistant", "metadata": "", "content": content})
+                out += [
+                    {
+                        "role": "assistant",
+                        "metadata": c["function"]["name"],
+                        "content": chatglm3.call_content(c["function"]["arguments"]),
+                    }
+                    for c in m["tool_calls"]
+                ]
+            else:
+                out.append({"role": role, "metadata": "", "content": content})
+        return out
+
+    def constraint(self, request: ToolRequest) -> Constraint:
+        return chatglm3.constraint(ToolRequest(request.tools, request.choice, parallel=False))
+
+    def parse(self, text: str, final: bool) -> PartialReply:
+        return chatglm3.parse(text, final)
+
+
+@functools.cache
+def chatglm3_tools_template() -> ChatTemplate:
+    """ChatGLM3's template with each turn's metadata (compiled once, on first use)."""
+    return ChatTemplate(CHATGLM3_TOOLS)
 
 
 class Glm4Format(ToolFormat):
@@ -234,6 +308,20 @@ def _hf_message(message: Message) -> dict:
     return out
 
 
+def _one_call_per_turn(messages: Sequence[Message]) -> list[Message]:
+    """An assistant message with several calls as consecutive assistant messages, one call each."""
+    out: list[Message] = []
+    for m in messages:
+        calls = m.get("tool_calls") or [] if m["role"] == "assistant" else []
+        if len(calls) > 1:
+            out += [
+                {**m, "content": m.get("content") if i == 0 else "", "tool_calls": [c]} for i, c in enumerate(calls)
+            ]
+        else:
+            out.append(m)
+    return out
+
+
 def _with_system_text(messages: list[dict], text: str) -> list[dict]:
     if messages and messages[0]["role"] == "system":
         first = dict(messages[0], content=(messages[0]["content"] + "\n\n" + text).strip())
@@ -262,6 +350,7 @@ _FORMATS: Mapping[str, type[ToolFormat]] = {
     "qwen2": QwenFormat,
     "llama3": Llama3Format,
     "glm4": Glm4Format,
+    "chatglm3": ChatGLM3Format,
 }
 
 

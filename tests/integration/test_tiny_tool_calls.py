@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 
 import jsonschema
@@ -44,7 +45,7 @@ EXPECTED_FORMAT = {
     "qwen2": "QwenFormat",
     "llama3": "Llama3Format",
     "glm4": "Glm4Format",
-    "chatglm3": "ToolFormat",
+    "chatglm3": "ChatGLM3Format",
     "ernie4_5": "ToolFormat",
     "baichuan2": "ToolFormat",
 }
@@ -95,8 +96,46 @@ def test_the_raw_reply_is_written_in_the_familys_spelling(served):
         return await collect(engine.generate(request))
 
     done = asyncio.run(run())
-    prefix = "get_forecast\n" if name == "glm4" else fmt.envelope.call_prefix("get_forecast")
+    prefix = "get_forecast\n" if name in ("glm4", "chatglm3") else fmt.envelope.call_prefix("get_forecast")
     assert done.text.startswith(prefix), done.text
+    if name == "chatglm3":  # ChatGLM3's Python call: tool_call(city='…', days=…, unit='…') in a code block
+        assert re.fullmatch(
+            r"get_forecast\n ?```python\ntool_call\(city=.*, ?days=-?\d+, ?unit='\w+'\)\n```", done.text
+        )
     parsed = fmt.parse(done.text, final=True)
     assert [c.name for c in parsed.calls] == ["get_forecast"]
     jsonschema.validate(json.loads(parsed.calls[0].arguments), PARAMS)
+
+
+RICH = {
+    "type": "object",
+    "properties": {
+        "flag": {"type": "boolean"},
+        "nothing": {"type": "null"},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 3}, "maxItems": 2},
+        "where": {
+            "type": "object",
+            "properties": {"lat": {"type": "number"}, "mode": {"enum": ["a", True, None]}},
+            "required": ["lat", "mode"],
+        },
+    },
+    "required": ["flag", "nothing", "tags", "where"],
+}
+
+
+def test_every_kind_of_value_is_written_in_the_familys_spelling_and_parses(served):
+    # Booleans, null, arrays, nested objects and mixed enums: JSON in most families, Python
+    # literals (True, None, quotes) in ChatGLM3's tool_call(...); each parses back and validates.
+    name, client, _ = served
+    tool = {"type": "function", "function": {"name": "mark", "parameters": RICH}}
+    reply = client.chat.completions.create(
+        model=f"tiny-{name}",
+        messages=[{"role": "user", "content": "标记一下"}],
+        tools=[tool],
+        tool_choice="required",
+        temperature=0,
+        max_tokens=300,
+    )
+    assert reply.choices[0].finish_reason == "tool_calls", reply.choices[0].message.content
+    [call] = reply.choices[0].message.tool_calls
+    jsonschema.validate(json.loads(call.function.arguments), RICH)

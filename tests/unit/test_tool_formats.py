@@ -70,6 +70,8 @@ REPLIES = {
     '<tool_call>\n{"name": "get_weather", "arguments": {"city": "上海"}}\n</tool_call>',
     "llama3": '{"name": "get_weather", "parameters": {"city": "北京", "n": {"a": "}"}}}',
     "glm4": 'get_weather\n{"city": "北京", "n": {"a": [1, "}"]}}',
+    "chatglm3": "\n 好的，我查一下。\n<|assistant|>get_weather\n```python\n"
+    "tool_call(city='北京', n={'a': [1, '}', None]})\n```",
     None: '<tool_call>\n{"name": "get_weather", "arguments": {"city": "北京"}}\n</tool_call>',
 }
 SCHEMA_FREE = ToolSpec("get_weather", "", {"type": "object"})
