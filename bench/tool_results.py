@@ -39,13 +39,11 @@ from mingyan.bootstrap import open_registry
 from mingyan.chat.service import ChatService, collect
 from mingyan.chat.tool_answer import answer_messages
 from mingyan.chat.tool_calling import ReplyPlan, finish, plan_reply
+from mingyan.chat.tool_repeat import PROSE
 from mingyan.config import Settings
 from mingyan.engine.base import SamplingParams
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
-from mingyan.formats.grammar import Constraint
 from mingyan.formats.tool_calls import ToolRequest, ToolSpec
-
-PROSE = Constraint("root ::= [^{\\[(`<\"'\\x00-\\x20] [^\\x00]*\n")
 
 
 @dataclass(frozen=True)
