@@ -14,7 +14,7 @@ from mingyan.api.context import context
 from mingyan.chat.conversations import Exchange
 from mingyan.chat.live import LiveReply
 from mingyan.chat.service import ChatService
-from mingyan.engine.base import GenerationRequest
+from mingyan.engine.base import EventStream, GenerationRequest
 
 
 async def metered_stream(
@@ -23,13 +23,15 @@ async def metered_stream(
     route: str,
     prepare: Callable[[], Awaitable[GenerationRequest]],
     service: ChatService | None = None,
+    wrap: Callable[[EventStream], EventStream] | None = None,
 ) -> MeteredStream:
     """Admit the caller (quotas) before any heavy work, then `prepare` the job (template,
     tokens), admit it to the engine, and return its events: usage is recorded when the stream is
     closed, and it ends with AccessRevoked if the caller is cut off meanwhile.
 
     Raises before any token: QuotaExceeded, EngineBusyError, ContextLengthError. `service`: the
-    chat service of the request's model (default: the server's first model).
+    chat service of the request's model (default: the server's first model). `wrap`: applied to
+    the engine's stream inside the metering (a second generation it starts is metered too).
     """
     state = context(request)
     chat = service or state.chat
@@ -37,6 +39,8 @@ async def metered_stream(
     try:
         job = await prepare()
         events = chat.stream(job)
+        if wrap is not None:
+            events = wrap(events)
     except BaseException:
         admission.release()
         raise

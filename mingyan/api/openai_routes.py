@@ -36,6 +36,7 @@ from mingyan.api.streaming import (
 from mingyan.api.upstream_proxy import forward
 from mingyan.chat.service import ChatService, collect
 from mingyan.chat.tool_calling import plan_reply, response_constraint
+from mingyan.chat.tool_repeat import repeat_guard
 from mingyan.engine.base import TokenEvent
 from mingyan.safety.labels import HEADER, header_value
 
@@ -71,6 +72,8 @@ async def chat_completions(
         return await forward(request, principal, "chat.completions", "/chat/completions", body, upstream)
     user = client_identity(request, principal, body.user)
     plan = plan_reply(service.engine.info.family, body.tool_request(), response_constraint(*body.response_kind()))
+    options = {"user": user, "scope": principal.user_id, **body.engine_options()}
+    guard = repeat_guard(service, messages, body.sampling(), plan, **options)  # an answered call is not repeated
     events = await metered_stream(
         request,
         principal,
@@ -82,6 +85,7 @@ async def chat_completions(
             ),
         ),
         service,
+        wrap=guard,
     )
     cid, created, model = new_id("chatcmpl"), now(), service.model_name
     label = service.label(cid)

@@ -7,9 +7,12 @@ size, error, approval), then the next assistant message, up to `Limits.max_steps
 (the last one is offered no tools, so it answers in words). Each message is saved as it ends; a
 crash leaves the steps so far stored and the open message `interrupted` at the next start.
 
-The model side is issue 12's machinery (the family's tool format, the grammar, `finish`); tool
-results go back in the family's tool-result turn, as data: text in a result is never parsed for
-calls, approvals or settings.
+The model side is issue 12's machinery (the family's tool format, the grammar, `finish`). Once a
+step's results are in, the next model turn is the answer turn of `mingyan.chat.tool_answer`: the
+results restated in the user's turn with an instruction to answer from them (small models ignore
+them in their template's tool-result turn), and only the tools this reply has not called yet
+offered (a repeated call is the loop small models fall into). Results are data: text in a result
+is never parsed for calls, approvals or settings.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 
 from mingyan.chat.live import DATABASE_AWAY, LiveReply, ReplyEvent, _finish_reason, _usage_fields
 from mingyan.chat.service import ChatService
+from mingyan.chat.tool_answer import answer_messages, called_tools
 from mingyan.chat.tool_calling import ReplyPlan, finish, plan_reply
 from mingyan.engine.base import EventStream, FinishReason, SamplingParams, TokenEvent, Usage
 from mingyan.errors import InvalidRequestError, MingyanError
@@ -77,9 +81,11 @@ def _openai_call(call: dict[str, Any]) -> dict[str, Any]:
     return {"id": call["id"], "type": "function", "function": {"name": call["name"], "arguments": call["arguments"]}}
 
 
-def tool_request(toolset: ToolSet) -> ToolRequest:
+def tool_request(toolset: ToolSet, leave_out: frozenset[str] = frozenset()) -> ToolRequest:
     specs = tuple(
-        ToolSpec(name, tool.description, grammar_schema(tool.input_schema)) for name, tool in toolset.tools.items()
+        ToolSpec(name, tool.description, grammar_schema(tool.input_schema))
+        for name, tool in toolset.tools.items()
+        if name not in leave_out
     )
     return ToolRequest(specs)
 
@@ -98,9 +104,15 @@ class LoopSetup:
     track: Callable[[str], None] = lambda _id: None  # the hub learns each new message id
 
     def plan(self, step: int) -> ReplyPlan:
-        """Tools offered while steps remain; the last step answers in words."""
-        last = step >= self.toolset.limits.max_steps or not self.toolset.tools
-        return plan_reply(self.family, None if last else tool_request(self.toolset), None)
+        """The tools this reply has not called yet, while steps remain; the last step (or one with
+        no tool left) answers in words."""
+        request = tool_request(self.toolset, called_tools(self.messages))
+        last = step >= self.toolset.limits.max_steps or not request.tools
+        return plan_reply(self.family, None if last else request, None)
+
+    def prompt(self) -> list[dict[str, Any]]:
+        """The messages the model sees: after results, this reply's calls and results restated."""
+        return answer_messages(self.messages)
 
 
 async def first_request(
@@ -122,7 +134,7 @@ async def first_request(
     if user_text is not None:
         messages.append({"role": "user", "content": user_text})
     setup = LoopSetup(chat, chat.engine.info.family, toolset, kit.approvals, messages, sampling, options)
-    request = await chat.chat_request(messages, sampling, plan=setup.plan(1), **options)
+    request = await chat.chat_request(setup.prompt(), sampling, plan=setup.plan(1), **options)
     return setup, request
 
 
@@ -284,7 +296,7 @@ class ToolLoopReply(LiveReply):
         self._publish(ReplyEvent("step", message=nxt))
         step_plan = self.setup.plan(self._step_no)
         request = await self.setup.chat.chat_request(
-            self.setup.messages, self.setup.sampling, plan=step_plan, **self.setup.options
+            self.setup.prompt(), self.setup.sampling, plan=step_plan, **self.setup.options
         )
         return self.setup.chat.stream(request)
 

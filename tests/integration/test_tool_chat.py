@@ -98,10 +98,6 @@ def test_the_default_model_calls_a_tool_and_answers_after_its_result(qwen, serve
     assert any((m.get("tool") or {}).get("calls") for m in stored)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the 0.5B default model answers a tool result with an apology, not its value (docs/tools.md, Limits)",
-)
 def test_the_default_model_answers_with_the_tools_value(qwen) -> None:
     _, client = qwen
     _, exchange = ask(client, "北京今天天气怎么样？", ["local"])

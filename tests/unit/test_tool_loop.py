@@ -121,6 +121,23 @@ def test_a_call_and_its_result_are_stored_streamed_and_exported(served) -> None:
     assert next(m for m in copy["messages"] if m["role"] == "tool")["tool"]["server"] == "local"
 
 
+@pytest.mark.parametrize("served", [WEATHER], indirect=True)
+def test_after_the_results_the_model_answers_from_them_restated_without_the_called_tool(served) -> None:
+    client, setup = served
+    seen = send(client, "北京今天天气怎么样？")
+    result = next(e for e in seen if e["type"] == "tool_result")["message"]["content"]
+    first, second = (setup.engine.detokenize(r.prompt_tokens) for r in setup.engine.requests[:2])
+    assert '"name": "get_weather"' in first and result not in first
+    # the answer step: the result restated in the user's turn with the instruction in Chinese ...
+    last_user = second.rsplit("<|im_start|>user\n", 1)[1]
+    assert last_user.startswith("北京今天天气怎么样？\n")
+    assert f'get_weather({{"city": "北京"}}) 返回:\n{result}\n' in last_user
+    assert "请根据以上工具结果，直接回答上面的问题。<|im_end|>" in last_user and "<tool_response>" not in second
+    # ... and the tool it already called is not offered again (the others are, under the grammar)
+    assert '"name": "get_weather"' not in second and '"name": "add"' in second
+    assert setup.engine.requests[1].sampling.constraint is not None
+
+
 HANG = [call("hang"), "It did not answer."]
 
 
