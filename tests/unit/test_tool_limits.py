@@ -71,7 +71,7 @@ def test_an_approval_that_times_out_is_denied_audited_and_the_reply_completes(tm
 
 def test_result_size_and_model_turns_are_settings(tmp_path: Path) -> None:
     replies = [call("environment"), call("environment")]  # the second is offered no tools: it stays text
-    with serving(tmp_path, replies, tool_result_chars=100, tool_max_steps=2) as (client, setup):
+    with serving(tmp_path, replies, tool_result_chars=100, tool_max_steps=2, tool_call_timeout_s=60) as (client, setup):
         seen = send(client, "env")
         done = seen[-1]["message"]
         stored = path_of(client, done["conversation_id"])
