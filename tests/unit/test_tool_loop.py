@@ -55,7 +55,7 @@ def serving(tmp_path: Path, replies: list[str], **settings: Any) -> Iterator[tup
     upgrade(url)
     engine = open_database(url)
     store = ConversationStore(Database(engine))
-    limits = {"tool_call_timeout_s": 3, "tool_approval_timeout_s": 5, **settings}
+    limits = {"tool_call_timeout_s": 60, "tool_approval_timeout_s": 60, **settings}  # room on a busy machine
     config = Settings(auto_titles=False, data_dir=tmp_path, quota_requests_per_minute=0, **limits)
     app = create_app(config, setup.engine, store=store)
     with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as client:
@@ -133,10 +133,9 @@ def test_a_call_and_its_result_are_stored_streamed_and_exported(served) -> None:
 HANG = [call("hang"), "It did not answer."]
 
 
-@pytest.mark.parametrize("served", [HANG], indirect=True)
-def test_a_hanging_tool_times_out_into_an_error_result_and_the_reply_completes(served) -> None:
-    client, _ = served
-    seen = send(client, "wait")
+def test_a_hanging_tool_times_out_into_an_error_result_and_the_reply_completes(tmp_path: Path) -> None:
+    with serving(tmp_path, HANG, tool_call_timeout_s=3) as (client, _):
+        seen = send(client, "wait")
     result = next(e for e in seen if e["type"] == "tool_result")["message"]
     assert result["tool"]["error"] and "did not answer within 3 s" in result["tool"]["error"]
     assert result["content"].startswith("error:")
