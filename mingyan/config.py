@@ -141,6 +141,21 @@ class Settings(BaseSettings):
         "X-Forwarded-Proto are believed (default: none; the headers are ignored)",
     )
 
+    # Tools in stored conversations (MCP servers; docs/tools.md, "Limits").
+    tool_call_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="seconds a tool call may take before it becomes an error result"
+    )
+    tool_list_timeout_s: float = Field(15.0, gt=0, le=600, description="seconds listing a tool server's tools may take")
+    tool_result_chars: int = Field(
+        16_000, ge=100, le=1_000_000, description="a tool result longer than this (characters) is cut"
+    )
+    tool_max_steps: int = Field(
+        4, ge=2, le=16, description="model turns in one reply's tool loop (the last answers in words)"
+    )
+    tool_approval_timeout_s: float = Field(
+        120.0, gt=0, le=86400, description="seconds a side-effecting call waits for approval; then it is denied"
+    )
+
     # Content safety (mingyan.safety): per category, off (not checked), log (counted, audited) or block.
     moderation_violence: Literal["off", "log", "block"] = Field("block", description="content policy: violence")
     moderation_weapons: Literal["off", "log", "block"] = Field(

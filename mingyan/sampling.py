@@ -82,3 +82,21 @@ class ConversationSettings(_SamplingOverrides):  # type: ignore[valid-type, misc
 
     def values(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)
+
+
+# An MCP tool server's name (as an administrator registered it: docs/tools.md).
+ToolServerName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+MAX_TOOL_SERVERS = 16
+
+
+class StoredSettings(ConversationSettings):
+    """What a conversation stores as its settings (the API's and the importers' rules): the sampling
+    settings, and `tools`, the MCP tool servers switched on for it (by name, sorted, each once),
+    which the replies to messages sent without `tools` use."""
+
+    tools: Annotated[list[ToolServerName], Field(max_length=MAX_TOOL_SERVERS)] | None = None
+
+    @field_validator("tools")
+    @classmethod
+    def _sort_tools(cls, value: list[str] | None) -> list[str] | None:
+        return sorted(set(value)) if value is not None else None

@@ -43,6 +43,7 @@ from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
 from mingyan.api.replica_metrics import attach_replica_metrics
 from mingyan.api.retention import start_retention
 from mingyan.api.safety_record import SafetyRecorder
+from mingyan.api.tool_kit import tool_kit
 from mingyan.chat.attachments import attachments
 from mingyan.chat.conversations import ConversationService
 from mingyan.chat.live import ReplyHub
@@ -56,9 +57,6 @@ from mingyan.safety.policy import Policy
 from mingyan.serving.router import ModelRouter
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.conversations import ConversationStore
-from mingyan.store.tool_servers import ToolServerStore
-from mingyan.tools.registry import ToolBox
-from mingyan.tools.secrets import HeaderVault
 
 MULTIPART_SLACK = 64 * 1024  # a file upload's body: the file and its multipart headers
 
@@ -179,7 +177,7 @@ def build_context(
     accounts = AccountStore.open(store.db) if store is not None else None
     recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
     chat = ChatService(engine, safety=Safety.from_settings(settings, observer=recorder))
-    conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder)
+    conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder, accounts)
     defaults = default_quota(settings)
     cutoffs = Cutoffs()
     service = (
@@ -221,11 +219,12 @@ def _stored_chat(
     chat: ChatService,
     router: ModelRouter | None,
     embedder: Embedder | None,
+    accounts: AccountStore | None = None,
 ) -> tuple[ConversationService | None, ToolKit | None, DocumentService | None]:
     """With a database: the conversation service, with its tool servers and documents."""
     if store is None:
         return None, None, None
-    tools = ToolKit(ToolBox(ToolServerStore(store.db), HeaderVault(settings.data_dir)))
+    tools = tool_kit(settings, store.db, accounts)
     documents = document_service(store.db, settings, embedder)
     conversations = ConversationService(
         store,

@@ -32,6 +32,7 @@ from mingyan.api.schemas import (
     ReplyOptions,
 )
 from mingyan.api.streaming import buffer_bytes, sse, sse_response
+from mingyan.api.tool_choice import checked_settings
 from mingyan.chat.conversations import ConversationService, Exchange
 from mingyan.chat.live import LiveReply
 from mingyan.store.conversations import ConversationStore
@@ -73,7 +74,7 @@ def create_conversation(body: ConversationCreate, request: Request, owner: Owner
         title=body.title,
         model=served_chat_model(context(request), body.model),
         system_prompt=body.system_prompt,
-        settings=body.settings.values(),
+        settings=checked_settings(request, body.settings.values()),
     )
     return ConversationOut.model_validate(conversation)
 
@@ -96,7 +97,8 @@ def update_conversation(
 ) -> ConversationOut:
     values = body.model_dump(exclude_unset=True)
     if "settings" in values:
-        values["settings"] = body.settings.values() if body.settings else {}
+        new = body.settings.values() if body.settings else {}
+        values["settings"] = checked_settings(request, new, owner, conversation_id)
     if values.get("model") is not None:
         values["model"] = served_chat_model(context(request), values["model"])
     for name in ("title", "model", "pinned", "archived"):

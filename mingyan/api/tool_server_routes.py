@@ -25,6 +25,7 @@ from mingyan.chat.tool_loop import ToolKit
 from mingyan.errors import ConflictError
 from mingyan.store.errors import NotFound
 from mingyan.store.tool_servers import ToolServerRow
+from mingyan.tools.approvals import PendingCall
 from mingyan.tools.types import Listing
 
 admin = APIRouter(
@@ -126,6 +127,7 @@ async def decide(
         raise NotFound(f"No tool call {message_id} in conversation {conversation_id}.")
     if not _kit(request).approvals.decide(owner, message_id, body.approve):
         raise ConflictError("this call is not waiting for approval", code="not_pending")
-    event = "tool_call_approved" if body.approve else "tool_call_denied"
-    await audit(request, principal, event, message_id, tool=(message.tool or {}).get("tool"))
+    outcome = "approved" if body.approve else "denied"
+    details = PendingCall.of(conversation_id, message.tool or {}).details(outcome)
+    await audit(request, principal, f"tool_call_{outcome}", message_id, **details)
     return MessageOut.model_validate(message)

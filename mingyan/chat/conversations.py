@@ -23,6 +23,7 @@ from mingyan.chat.context import Context, fit_context, reply_reserve
 from mingyan.chat.live import LiveReply, ReplyHub
 from mingyan.chat.service import ChatService
 from mingyan.chat.titles import make_title
+from mingyan.chat.tool_choice import reply_tools, stored_choice
 from mingyan.chat.tool_loop import LoopSetup, ToolKit, ToolLoopReply, first_request, plain_turns
 from mingyan.engine.base import GenerationRequest, SamplingParams
 from mingyan.errors import ConflictError, InvalidRequestError, MingyanError
@@ -85,11 +86,13 @@ class ConversationService:
         *,
         parent_id: str | None = None,
         settings: Mapping[str, Any] | None = None,
-        tools: Sequence[str] = (),
+        tools: Sequence[str] | None = None,
         file_ids: Sequence[str] = (),
     ) -> Exchange:
         """A new user message under `parent_id` (default: the current leaf), and its reply; the
-        passages of the owner's files `file_ids` go into its prompt (see chat/attachments.py)."""
+        passages of the owner's files `file_ids` go into its prompt (see chat/attachments.py).
+        `tools`: the tool servers of this reply, stored as the conversation's choice (None: the
+        stored choice; chat/tool_choice.py)."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
         history = await self._run(self.store.path_to, owner, conversation_id, parent_id)
         self._refuse_live_parent(owner, history)
@@ -112,7 +115,7 @@ class ConversationService:
         content: str,
         *,
         settings: Mapping[str, Any] | None = None,
-        tools: Sequence[str] = (),
+        tools: Sequence[str] | None = None,
     ) -> Exchange:
         """A new version of user message `message_id`: a sibling branch, and its reply."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
@@ -137,7 +140,7 @@ class ConversationService:
         message_id: str,
         *,
         settings: Mapping[str, Any] | None = None,
-        tools: Sequence[str] = (),
+        tools: Sequence[str] | None = None,
     ) -> Exchange:
         """Another reply to the user message `message_id` (or to the one an assistant `message_id` answered)."""
         conversation = await self._run(self.store.get_conversation, owner, conversation_id)
@@ -176,7 +179,7 @@ class ConversationService:
         *,
         parent_id: str | None,
         settings: Mapping[str, Any] | None,
-        tools: Sequence[str] = (),
+        tools: Sequence[str] | None = None,
         file_ids: Sequence[str] = (),
     ) -> Exchange:
         sampling = sampling_from(conversation.settings, settings)
@@ -194,6 +197,7 @@ class ConversationService:
         if attached is not None and self.attachments is not None and user_text is not None:
             prompt_text = self.attachments.user_turn(user_text, attached)
         context, request, loop = await self._prepare(chat, owner, conversation, history, prompt_text, sampling, tools)
+        await self._keep_choice(owner, conversation, tools)
         user_message, assistant = await self._store_turn(
             chat,
             owner,
@@ -268,9 +272,10 @@ class ConversationService:
         history: list[Message],
         user_text: str | None,
         sampling: SamplingParams,
-        tools: Sequence[str],
+        asked: Sequence[str] | None,
     ) -> tuple[Context, GenerationRequest, LoopSetup | None]:
         """The context and the engine request (with tools: the tool loop's setup and first request)."""
+        tools = await reply_tools(self.tools, conversation.settings, asked)
         if tools:
             if self.tools is None:
                 raise InvalidRequestError("this server has no tool servers", param="tools")
@@ -285,6 +290,12 @@ class ConversationService:
         context = await fit_context(chat, conversation.system_prompt, turns, sampling.max_tokens, user=owner)
         request = chat.request(context.tokens, sampling, user=owner, scope=owner, label=conversation.id)
         return context, request, None
+
+    async def _keep_choice(self, owner: str, conversation: Conversation, asked: Sequence[str] | None) -> None:
+        """A request's own `tools` become the conversation's stored choice (chat/tool_choice.py)."""
+        changed = stored_choice(conversation.settings, asked)
+        if changed is not None:
+            await self._run(self.store.update_conversation, owner, conversation.id, settings=changed)
 
     async def _attach(
         self, chat: ChatService, owner: str, file_ids: Sequence[str], text: str | None, max_tokens: int | None

@@ -35,7 +35,7 @@ from mingyan.formats.tool_calls import ToolCall, ToolRequest, ToolSpec
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.errors import NotFound
 from mingyan.store.tables import Message
-from mingyan.tools.approvals import Approvals
+from mingyan.tools.approvals import Approvals, PendingCall
 from mingyan.tools.registry import ToolBox, ToolSet
 from mingyan.tools.schema import grammar_schema
 
@@ -260,7 +260,10 @@ class ToolLoopReply(LiveReply):
         self._open_tool = message
         self._publish(ReplyEvent("tool_pending" if provenance["approval"] else "tool_running", message=message))
         if provenance["approval"]:
-            decision = await self.setup.approvals.wait(self.owner, message.id, toolset.limits.approval_timeout_s)
+            pending = PendingCall.of(message.conversation_id, provenance)
+            decision = await self.setup.approvals.wait(
+                self.owner, message.id, toolset.limits.approval_timeout_s, pending
+            )
             provenance["approval"] = decision
         if provenance["approval"] in (None, "approved"):
             outcome = await toolset.call(call["name"], json.loads(call["arguments"]))

@@ -59,6 +59,11 @@ SERVE_FIELDS = (
     "retention_days",
     "ai_provider",
     "ai_label_on_copy",
+    "tool_call_timeout_s",
+    "tool_list_timeout_s",
+    "tool_result_chars",
+    "tool_max_steps",
+    "tool_approval_timeout_s",
     *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate")),
 )
 

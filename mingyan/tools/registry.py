@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mingyan.config import Settings
 from mingyan.store.tool_servers import ToolServerRow, ToolServerStore
 from mingyan.tools import client
 from mingyan.tools.secrets import HeaderVault
@@ -28,11 +29,23 @@ from mingyan.tools.types import (
 
 @dataclass(frozen=True)
 class Limits:
+    """The bounds of tool use; the server's settings (`--tool-call-timeout-s`, ...) set them."""
+
     call_timeout_s: float = CALL_TIMEOUT_S
     list_timeout_s: float = LIST_TIMEOUT_S
     max_result_chars: int = MAX_RESULT_CHARS
     max_steps: int = 4  # model turns in one reply's tool loop (calls happen between them)
     approval_timeout_s: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            call_timeout_s=settings.tool_call_timeout_s,
+            list_timeout_s=settings.tool_list_timeout_s,
+            max_result_chars=settings.tool_result_chars,
+            max_steps=settings.tool_max_steps,
+            approval_timeout_s=settings.tool_approval_timeout_s,
+        )
 
 
 @dataclass(frozen=True)

@@ -97,3 +97,44 @@ def test_a_call_and_its_result_are_shown_and_approvals_decide(page, web: Web, tm
     page.wait_for_selector("html[data-ready=true]")
     expect(page.locator(".tool-result")).to_have_count(3)
     expect(page.locator("#tool-switch input[value=local]")).to_be_checked()
+
+
+def test_the_switch_is_stored_in_the_conversation(page, browser, web: Web) -> None:
+    """Switched on in one page: on after a reload (the browser's storage cleared) and in another
+    browser (Chinese UI); the next message, sent without `tools`, uses the stored choice."""
+    cid = httpx.post(web.url + "/api/conversations", json={"title": "tools"}, timeout=30).json()["id"]
+    page.goto(f"{web.url}/c/{cid}")
+    page.wait_for_selector("html[data-ready=true]")
+    box = page.locator("#tool-switch input[value=local]")
+    expect(box).not_to_be_checked()
+    with page.expect_response(lambda r: r.request.method == "PATCH" and r.url.endswith(cid)) as saved:
+        box.check()
+    assert saved.value.ok
+    detail = httpx.get(f"{web.url}/api/conversations/{cid}", timeout=30).json()
+    assert detail["settings"]["tools"] == ["local"]
+
+    other = browser.new_context(locale="zh-CN")  # another device
+    try:
+        elsewhere = other.new_page()
+        elsewhere.goto(f"{web.url}/c/{cid}")
+        elsewhere.wait_for_selector("html[data-ready=true]")
+        expect(elsewhere.locator("#tool-switch .tool-switch-label")).to_have_text("🛠 工具")
+        expect(elsewhere.locator("#tool-switch input[value=local]")).to_be_checked()
+    finally:
+        other.close()
+
+    page.evaluate("localStorage.clear()")
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    expect(page.locator("#tool-switch .tool-switch-label")).to_have_text("🛠 Tools")
+    expect(box).to_be_checked()
+    bodies: list[dict] = []
+    page.on("request", lambda r: r.method == "POST" and r.url.endswith("/messages") and bodies.append(r.post_data_json))
+    send(page, "北京今天天气怎么样？")
+    wait_reply_done(page, timeout=30_000)
+    expect(page.locator(".tool-call summary").first).to_have_text("Tool call: get_weather · local")
+    assert len(bodies) == 1 and "tools" not in bodies[0]  # the stored choice applied
+    with page.expect_response(lambda r: r.request.method == "PATCH" and r.url.endswith(cid)):
+        box.uncheck()
+    detail = httpx.get(f"{web.url}/api/conversations/{cid}", timeout=30).json()
+    assert "tools" not in detail["settings"]

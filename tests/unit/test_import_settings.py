@@ -72,6 +72,8 @@ def rows(store: ConversationStore) -> tuple[int, int]:
         ({"mirostat": 2}, "settings.mirostat"),
         ({"seed": 2**63}, "settings.seed"),
         ({"seed": -1}, "settings.seed"),
+        ({"tools": ["no spaces allowed"]}, "settings.tools[0]"),
+        ({"tools": "local"}, "settings.tools"),
         ([], "settings"),
     ],
 )
@@ -88,7 +90,7 @@ def test_bad_settings_refuse_the_whole_file(
 
 
 def test_good_settings_are_imported_and_used(client: httpx.Client, store: ConversationStore) -> None:
-    settings = {"temperature": 0.2, "top_k": 5, "seed": 2**31 - 1, "stop": ["END"], "max_tokens": 7}
+    settings = {"temperature": 0.2, "top_k": 5, "seed": 2**31 - 1, "stop": ["END"], "max_tokens": 7, "tools": ["x"]}
     r = client.post("/api/import", content=export_file(settings))
     assert r.status_code == 201, r.text
     conversation = client.get("/api/conversations/c1").json()

@@ -5,12 +5,15 @@ server that is down become error results and the reply completes, regenerate acr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,16 +42,22 @@ class Setup:
 
 @pytest.fixture
 def served(tmp_path: Path, request) -> Iterator[tuple[httpx.Client, Setup]]:
-    setup = Setup(tmp_path, request.param)
+    with serving(tmp_path, request.param) as served:
+        yield served
+
+
+@contextmanager
+def serving(tmp_path: Path, replies: list[str], **settings: Any) -> Iterator[tuple[httpx.Client, Setup]]:
+    """The app on real HTTP with the test MCP server registered as `local` (send_email needs
+    approval) and `down` (nothing listens); the tool limits are settings."""
+    setup = Setup(tmp_path, replies)
     url = default_url(tmp_path)
     upgrade(url)
     engine = open_database(url)
     store = ConversationStore(Database(engine))
-    settings = Settings(auto_titles=False, data_dir=tmp_path, quota_requests_per_minute=0)
-    app = create_app(settings, setup.engine, store=store)
-    app.state.context.tools.box.limits = app.state.context.tools.box.limits.__class__(
-        call_timeout_s=3, approval_timeout_s=5
-    )
+    limits = {"tool_call_timeout_s": 60, "tool_approval_timeout_s": 60, **settings}  # room on a busy machine
+    config = Settings(auto_titles=False, data_dir=tmp_path, quota_requests_per_minute=0, **limits)
+    app = create_app(config, setup.engine, store=store)
     with serve_app(app) as base, httpx.Client(base_url=base, timeout=60) as client:
         args = [SERVER_SCRIPT, "--outbox", str(setup.outbox)]
         body = {"name": "local", "kind": "stdio", "command": sys.executable, "args": args}
@@ -141,10 +150,9 @@ def test_after_the_results_the_model_answers_from_them_restated_without_the_call
 HANG = [call("hang"), "It did not answer."]
 
 
-@pytest.mark.parametrize("served", [HANG], indirect=True)
-def test_a_hanging_tool_times_out_into_an_error_result_and_the_reply_completes(served) -> None:
-    client, _ = served
-    seen = send(client, "wait")
+def test_a_hanging_tool_times_out_into_an_error_result_and_the_reply_completes(tmp_path: Path) -> None:
+    with serving(tmp_path, HANG, tool_call_timeout_s=3) as (client, _):
+        seen = send(client, "wait")
     result = next(e for e in seen if e["type"] == "tool_result")["message"]
     assert result["tool"]["error"] and "did not answer within 3 s" in result["tool"]["error"]
     assert result["content"].startswith("error:")
@@ -204,8 +212,17 @@ def test_a_side_effecting_tool_waits_for_approval(served) -> None:
     assert result["tool"]["approval"] == "denied" and "denied" in result["content"]
     assert setup.outbox.read_text() == "a@example.com\thi\n"  # the denied call never ran
     assert len(pending) == 2
-    events_ = [e["event"] for e in client.get("/api/admin/audit").json()["data"]]
-    assert "tool_call_approved" in events_ and "tool_call_denied" in events_
+    audited = {e["event"]: e for e in client.get("/api/admin/audit").json()["data"]}
+    assert "tool_call_approved" in audited and "tool_call_denied" in audited
+    arguments = pending[1]["tool"]["arguments"]
+    assert audited["tool_call_denied"]["details"] == {
+        "conversation": result["conversation_id"],
+        "server": "local",
+        "tool": "send_email",
+        "arguments_sha256": hashlib.sha256(arguments.encode()).hexdigest(),
+        "outcome": "denied",
+    }
+    assert audited["tool_call_denied"]["target"] == pending[1]["id"]
     mid = pending[0]["id"]
     late = client.post(
         f"/api/conversations/{result['conversation_id']}/messages/{mid}/approval", json={"approve": True}

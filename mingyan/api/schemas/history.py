@@ -13,7 +13,7 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from mingyan.api.schemas.documents import CitationOut
-from mingyan.sampling import ConversationSettings
+from mingyan.sampling import ConversationSettings, StoredSettings
 
 MAX_OFFSET = 1_000_000  # far past any real list; keeps numbers a database can take
 
@@ -52,6 +52,11 @@ class GenerationSettings(ApiModel, ConversationSettings):
     ranges are sampling.py's (the importers check with the same declaration)."""
 
 
+class StoredConversationSettings(ApiModel, StoredSettings):
+    """What a conversation stores: its generation settings and `tools`, the MCP tool servers switched
+    on for it (enabled ones when chosen; messages sent without `tools` use them: docs/tools.md)."""
+
+
 Title = Annotated[str, Field(max_length=MAX_TITLE_CHARS)]
 SystemPrompt = Annotated[str, Field(max_length=MAX_SYSTEM_PROMPT_CHARS)]
 MessageText = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE_CHARS)]
@@ -70,7 +75,7 @@ class ConversationCreate(ApiModel):
     title: Title = ""
     model: ModelName | None = None  # a chat model served here (default: the server's first)
     system_prompt: SystemPrompt | None = None
-    settings: GenerationSettings = Field(default_factory=GenerationSettings)
+    settings: StoredConversationSettings = Field(default_factory=StoredConversationSettings)
 
 
 class ConversationUpdate(ApiModel):
@@ -81,14 +86,15 @@ class ConversationUpdate(ApiModel):
     pinned: bool | None = None
     archived: bool | None = None
     system_prompt: SystemPrompt | None = None
-    settings: GenerationSettings | None = None
+    settings: StoredConversationSettings | None = None  # replaces the stored settings, `tools` included
 
 
 class ReplyOptions(ApiModel):
     settings: GenerationSettings | None = None  # overrides for this reply only
     stream: bool = True
-    # MCP tool servers (enabled ones, by name) this reply may use: the tool loop (docs/tools.md)
-    tools: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] = Field(default_factory=list)
+    # MCP tool servers (enabled ones, by name) this reply may use: the tool loop (docs/tools.md). Given
+    # (`[]` too), they become the conversation's `settings.tools`; absent, the stored ones are used.
+    tools: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] | None = None
 
 
 class MessageCreate(ReplyOptions):

@@ -27,7 +27,7 @@ from pydantic import (
     ValidationError,
 )
 
-from mingyan.sampling import ConversationSettings
+from mingyan.sampling import StoredSettings
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.errors import ImportFormatError
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message
@@ -131,7 +131,7 @@ class ConversationEntry(_Strict):
     title: Title = ""
     model: ModelSlug = ""
     system_prompt: LongText | None = None
-    settings: ConversationSettings = Field(default_factory=ConversationSettings)  # the API's rules
+    settings: StoredSettings = Field(default_factory=StoredSettings)  # the API's rules
     pinned: bool = False
     archived: bool = False
     current_leaf_id: Id | None = None

@@ -53,7 +53,7 @@ const thread = new ThreadView($("#thread"), $("#scroller"), {
 });
 const chat = new Chat(thread);
 app.chat = chat;
-chat.tools = new ToolSwitch($("#tool-switch"), () => chat.id);
+chat.tools = new ToolSwitch($("#tool-switch"), () => chat.tree?.conversation ?? null, showError);
 const composer = new Composer($("#composer"), { onSend: send, onStop: () => chat.stop().catch(showError) });
 chat.attachments = new AttachmentTray($("#composer"), { onError: showError });
 const sidebar = new Sidebar($("#sidebar"), app);
@@ -187,7 +187,7 @@ async function send(text) {
       const persona = findPersona($("#persona-select").value);
       const conversation = await chat.create({
         system_prompt: persona ? persona.prompt : app.draft.system_prompt,
-        settings: app.draft.settings,
+        settings: chat.tools.withChoice(app.draft.settings),
         model: app.draft.model,
       });
       router.navigate(`/c/${encodeURIComponent(conversation.id)}`, { silent: true });

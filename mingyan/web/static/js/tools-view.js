@@ -1,4 +1,4 @@
-// Tools in the chat (MCP servers): the composer's switch (per conversation), the tool loop's
+// Tools in the chat (MCP servers): the composer's switch (stored per conversation), the tool loop's
 // events applied to the conversation tree, and each call and result shown collapsed, with its
 // arguments and result as JSON or text and approve / deny buttons for a call that waits.
 // Everything a tool or the model wrote is shown as text (textContent), never as HTML.
@@ -22,6 +22,7 @@ const TEXT = {
     running: "running…",
     error: "error",
     notice: "Notice",
+    notSaved: "The tools choice was not saved",
   },
   zh: {
     tools: "工具",
@@ -37,19 +38,27 @@ const TEXT = {
     running: "运行中…",
     error: "错误",
     notice: "提示",
+    notSaved: "工具选择未能保存",
   },
 };
 
 const say = (key) => (lang().startsWith("zh") ? TEXT.zh : TEXT.en)[key];
-const STORE_KEY = "mingyan.tools";
+const sameSet = (a, b) => a.length === b.length && a.every((name) => b.includes(name));
 
-/** The composer's tool switch: one checkbox per enabled server, remembered per conversation. */
+/**
+ * The composer's tool switch: one checkbox per enabled server. The choice is the conversation's
+ * (`settings.tools`, stored on the server: it stays after a reload and on other devices); a new
+ * chat starts with the choice made before it was created.
+ */
 export class ToolSwitch {
-  constructor(root, conversationId) {
+  /** `conversation`: () => the open conversation (its stored fields), or null; `onError(error)`. */
+  constructor(root, conversation, onError = () => {}) {
     this.root = root;
-    this.conversationId = conversationId; // () => the open conversation's id, or null
+    this.conversation = conversation;
+    this.onError = onError;
     this.servers = [];
     this.chosen = new Set();
+    this.draft = new Set(); // the next new chat's choice
   }
 
   async load() {
@@ -61,46 +70,58 @@ export class ToolSwitch {
     this.show();
   }
 
-  saved() {
-    try {
-      return JSON.parse(localStorage.getItem(STORE_KEY) || "{}");
-    } catch {
-      return {};
-    }
+  stored() {
+    return this.conversation()?.settings?.tools ?? [];
   }
 
-  /** The open conversation changed: show its choice (a new one starts with the last choice). */
+  /** The open conversation changed (or was loaded): show its stored choice. */
   show() {
-    const all = this.saved();
-    const id = this.conversationId();
-    this.chosen = new Set((id && all[id]) || all[""] || []);
+    this.chosen = new Set(this.conversation() ? this.stored() : this.draft);
     this.root.hidden = this.servers.length === 0;
     const boxes = this.servers.map((name) => {
       const box = h("input", { type: "checkbox", value: name, checked: this.chosen.has(name) });
-      box.addEventListener("change", () => this.toggle(name, box.checked));
+      box.addEventListener("change", () => this.toggle(name, box));
       return h("label", { class: "tool-choice" }, box, h("span", { text: name }));
     });
     this.root.replaceChildren(h("span", { class: "tool-switch-label", title: say("toolsHint"), text: `🛠 ${say("tools")}` }), ...boxes);
   }
 
-  toggle(name, on) {
-    if (on) this.chosen.add(name);
+  /** A switch flipped: stored at once in the open conversation's settings (the draft's otherwise). */
+  async toggle(name, box) {
+    if (box.checked) this.chosen.add(name);
     else this.chosen.delete(name);
-    this.remember();
+    const conversation = this.conversation();
+    if (!conversation) {
+      this.draft = new Set(this.chosen);
+      return;
+    }
+    const tools = [...this.chosen].sort();
+    try {
+      const saved = await api.patch(paths.conversation(conversation.id), { settings: { ...conversation.settings, tools } });
+      if (this.conversation()?.id === saved.id) Object.assign(this.conversation(), saved);
+    } catch (error) {
+      if (this.conversation()?.id === conversation.id) {
+        this.chosen = new Set(this.stored());
+        box.checked = this.chosen.has(name);
+      }
+      this.onError(new Error(`${say("notSaved")}: ${error.message}`));
+    }
   }
 
-  remember() {
-    const all = this.saved();
-    all[this.conversationId() || ""] = [...this.chosen];
-    all[""] = [...this.chosen];
-    localStorage.setItem(STORE_KEY, JSON.stringify(all));
+  /** A new chat's settings: `settings` with the choice made before it was created. */
+  withChoice(settings) {
+    const tools = [...this.draft].filter((name) => this.servers.includes(name));
+    return tools.length ? { ...settings, tools } : settings;
   }
 
-  /** The request field: the servers switched on (only enabled ones). */
+  /** The request field: absent when the stored choice applies, else the servers switched on. */
   fields() {
     const tools = [...this.chosen].filter((name) => this.servers.includes(name));
-    if (tools.length) this.remember();
-    return tools.length ? { tools } : {};
+    const conversation = this.conversation();
+    const stored = this.stored().filter((name) => this.servers.includes(name));
+    if (conversation && sameSet(tools, stored)) return {};
+    if (conversation) conversation.settings = { ...conversation.settings, tools };
+    return { tools };
   }
 }
 
