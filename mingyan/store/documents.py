@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from mingyan.errors import MingyanError
@@ -70,6 +71,7 @@ class Added:
 class DocumentStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._vectors_in_sql: bool | None = None  # sqlite-vec loaded (store/vector_extension.py)
 
     def add(self, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int) -> Added:
         """Store a file with its chunks (all or nothing). A file whose sha256 the owner already has is
@@ -220,18 +222,36 @@ class DocumentStore:
 
     def vectors(self, owner: str, model: str, file_ids: Sequence[str] | None = None) -> tuple[list[int], list[bytes]]:
         """Ids and float32 vectors of the owner's chunks embedded by `model`."""
-        query = (
-            select(DocumentChunk.id, DocumentChunk.vector)
-            .join(DocumentFile, DocumentFile.id == DocumentChunk.file_id)
-            .where(
-                DocumentChunk.owner == owner, DocumentFile.embedding_model == model, DocumentChunk.vector.is_not(None)
-            )
-        )
-        if file_ids is not None:
-            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        query = _embedded(select(DocumentChunk.id, DocumentChunk.vector), owner, model, file_ids)
         with self.db.reads() as session:
             rows = session.execute(query).all()
         return [int(r[0]) for r in rows], [bytes(r[1] or b"") for r in rows]
+
+    def nearest(
+        self, owner: str, model: str, query: bytes, limit: int, file_ids: Sequence[str] | None = None
+    ) -> list[int] | None:
+        """The ids of the owner's `limit` chunks embedded by `model` whose vectors lie closest (cosine)
+        to the float32 vector `query`, ranked inside the database by sqlite-vec; None where the
+        database cannot (PostgreSQL, or SQLite without the extension): rank `vectors()` instead."""
+        if not self.vectors_in_sql():
+            return None
+        distance = func.vec_distance_cosine(DocumentChunk.vector, query)
+        ranked = _embedded(select(DocumentChunk.id), owner, model, file_ids).order_by(distance, DocumentChunk.id)
+        with self.db.reads() as session:
+            return [int(i) for i in session.scalars(ranked.limit(limit))]
+
+    def vectors_in_sql(self) -> bool:
+        """Whether this database computes vector distances (SQLite with sqlite-vec loaded)."""
+        if self._vectors_in_sql is None:
+            found = False
+            if self.db.dialect == "sqlite":
+                try:
+                    with self.db.reads() as session:
+                        found = bool(session.scalar(text("SELECT vec_version()")))
+                except DBAPIError:
+                    found = False
+            self._vectors_in_sql = found
+        return self._vectors_in_sql
 
 
 class CitationStore:
@@ -240,8 +260,15 @@ class CitationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, message_id: str, citations: Sequence[CitationRow]) -> None:
+    def add(self, message_id: str, citations: Sequence[CitationRow], content: str | None = None) -> Message | None:
+        """Store a reply's citations, and its corrected text when `content` is given, in one
+        transaction (the markers shown are the citations stored). The message, or None if it is gone."""
         with self.db.sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                return None
+            if content is not None:
+                message.content = content
             for c in citations:
                 session.add(
                     MessageCitation(
@@ -254,6 +281,7 @@ class CitationStore:
                         text=c.text,
                     )
                 )
+            return message
 
     def of_messages(self, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
         """The citations of the owner's messages among `message_ids`, by message, in marker order."""
@@ -288,6 +316,16 @@ class CitationRow:
     start: int
     end: int
     text: str
+
+
+def _embedded(query: Any, owner: str, model: str, file_ids: Sequence[str] | None) -> Any:
+    """`query` over the owner's chunks (of `file_ids`) that carry a vector made by `model`."""
+    query = query.join(DocumentFile, DocumentFile.id == DocumentChunk.file_id).where(
+        DocumentChunk.owner == owner, DocumentFile.embedding_model == model, DocumentChunk.vector.is_not(None)
+    )
+    if file_ids is not None:
+        query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+    return query
 
 
 def _postings(chunk_id: int, owner: str, terms: dict[str, int]) -> list[dict]:
