@@ -113,23 +113,7 @@ class DocumentStore:
         session.add(file)
         session.flush()
         session.add(DocumentBlob(file_id=file.id, data=new.data))
-        for chunk in chunks:
-            row = DocumentChunk(
-                file_id=file.id,
-                owner=owner,
-                ordinal=chunk.ordinal,
-                page=chunk.page,
-                start_offset=chunk.start,
-                end_offset=chunk.end,
-                text=chunk.text,
-                length=chunk.length,
-                vector=chunk.vector,
-            )
-            session.add(row)
-            session.flush()
-            postings = _postings(row.id, owner, chunk.terms)
-            if postings:
-                session.execute(insert(DocumentTerm), postings)
+        _insert_chunks(session, file.id, owner, chunks)
         return file
 
     def find_by_sha256(self, owner: str, sha256: str) -> DocumentFile | None:
@@ -326,6 +310,31 @@ def _embedded(query: Any, owner: str, model: str, file_ids: Sequence[str] | None
     if file_ids is not None:
         query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
     return query
+
+
+def _insert_chunks(session: Session, file_id: str, owner: str, chunks: Sequence[NewChunk]) -> None:
+    """One multi-row INSERT ... RETURNING for the chunks (ids in the rows' order), one for their postings."""
+    if not chunks:
+        return
+    rows = [
+        {
+            "file_id": file_id,
+            "owner": owner,
+            "ordinal": c.ordinal,
+            "page": c.page,
+            "start_offset": c.start,
+            "end_offset": c.end,
+            "text": c.text,
+            "length": c.length,
+            "vector": c.vector,
+        }
+        for c in chunks
+    ]
+    returning = insert(DocumentChunk).returning(DocumentChunk.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(returning, rows))
+    postings = [p for chunk_id, c in zip(ids, chunks, strict=True) for p in _postings(chunk_id, owner, c.terms)]
+    if postings:
+        session.execute(insert(DocumentTerm), postings)
 
 
 def _postings(chunk_id: int, owner: str, terms: dict[str, int]) -> list[dict]:
