@@ -15,7 +15,8 @@ a sentence is the share of the sentence's weight that the passage holds, from 0 
 - Otherwise it is corrected to the best passage (the highest support; ties go to the passage the
   model named, then to the lower number) when that passage's support is at least MIN_SUPPORT, and
   removed when no passage reaches it: nothing is cited for a claim the passages do not support.
-  A marker naming no given passage is treated the same way.
+  A marker naming no given passage is treated the same way, and so is a marker with no sentence
+  at all (a reply of markers alone).
 - A sentence without a marker gets one, for its best passage, when that support is at least
   ADD_SUPPORT and the passage holds a distinctive term of the sentence (one that at most a third of
   the passages hold), unless a passage an earlier sentence of the same paragraph cites supports it
@@ -89,7 +90,11 @@ def attribute(reply: str, passages: Sequence[Passage], terms: Terms) -> str:
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement), in order
     cited_in_paragraph: set[int] = set()
     previous_end = 0
-    for start, end in _claims(reply, found):
+    claims = _claims(reply, found)
+    for m in found:  # a marker with no claim at all (a reply of markers alone) cites nothing
+        if not any(start <= m.start < end for start, end in claims):
+            edits.append(_removal(reply, m, m.start, m.end))
+    for start, end in claims:
         if "\n\n" in reply[previous_end:start]:
             cited_in_paragraph = set()
         previous_end = end

@@ -38,6 +38,7 @@ CASES = [
     ("[3] I am not sure about that.", "I am not sure about that."),  # no support: removed
     ("Sorry, I cannot say [2].", "Sorry, I cannot say."),
     ("Use `x[1]` in the code.", "Use `x[1]` in the code."),  # code, not a marker
+    ("[5]", ""),  # markers alone claim nothing
     (
         "The mirror has a diameter of 3.8 metres. [5]\n\n镇长名叫柳文杰。",
         "The mirror has a diameter of 3.8 metres. [5]\n\n镇长名叫柳文杰[1]。",
