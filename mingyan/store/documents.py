@@ -7,11 +7,12 @@ bytes, chunks, postings and vectors (foreign keys cascade).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import Engine, delete, func, insert, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,8 +20,10 @@ from mingyan.errors import MingyanError
 from mingyan.store.db import Database
 from mingyan.store.errors import NotFound
 from mingyan.store.tables import DocumentBlob, DocumentChunk, DocumentFile, DocumentTerm, Message, MessageCitation
+from mingyan.store.vector_extension import vector_engine
 
 MAX_TERM = 64  # longer terms are cut to this many characters
+log = logging.getLogger(__name__)
 
 
 class QuotaExceeded(MingyanError):
@@ -71,7 +74,8 @@ class Added:
 class DocumentStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._vectors_in_sql: bool | None = None  # sqlite-vec loaded (store/vector_extension.py)
+        self._vector_engine: Engine | None = None  # with sqlite-vec loaded (store/vector_extension.py)
+        self._vector_checked = False
 
     def add(self, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int) -> Added:
         """Store a file with its chunks (all or nothing). A file whose sha256 the owner already has is
@@ -217,25 +221,27 @@ class DocumentStore:
         """The ids of the owner's `limit` chunks embedded by `model` whose vectors lie closest (cosine)
         to the float32 vector `query`, ranked inside the database by sqlite-vec; None where the
         database cannot (PostgreSQL, or SQLite without the extension): rank `vectors()` instead."""
-        if not self.vectors_in_sql():
+        engine = self.vectors_in_sql()
+        if engine is None:
             return None
         distance = func.vec_distance_cosine(DocumentChunk.vector, query)
         ranked = _embedded(select(DocumentChunk.id), owner, model, file_ids).order_by(distance, DocumentChunk.id)
-        with self.db.reads() as session:
-            return [int(i) for i in session.scalars(ranked.limit(limit))]
+        with engine.connect() as connection:
+            return [int(i) for i in connection.scalars(ranked.limit(limit))]
 
-    def vectors_in_sql(self) -> bool:
-        """Whether this database computes vector distances (SQLite with sqlite-vec loaded)."""
-        if self._vectors_in_sql is None:
-            found = False
-            if self.db.dialect == "sqlite":
-                try:
-                    with self.db.reads() as session:
-                        found = bool(session.scalar(text("SELECT vec_version()")))
-                except DBAPIError:
-                    found = False
-            self._vectors_in_sql = found
-        return self._vectors_in_sql
+    def vectors_in_sql(self) -> Engine | None:
+        """The engine whose connections compute vector distances (SQLite with sqlite-vec), or None."""
+        if not self._vector_checked:
+            engine = vector_engine(self.db.engine)
+            try:
+                if engine is not None:
+                    with engine.connect() as connection:
+                        connection.scalar(text("SELECT vec_version()"))
+            except DBAPIError as exc:
+                log.info("vector search without sqlite-vec: %s", exc)
+                engine = None
+            self._vector_engine, self._vector_checked = engine, True
+        return self._vector_engine
 
 
 class CitationStore:
