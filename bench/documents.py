@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import random
 import statistics
 import sys
@@ -32,17 +33,21 @@ import tempfile
 import time
 from collections.abc import Iterable
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.hashing_embedder import HashingEmbedder  # noqa: E402
 from mingyan.config import Settings  # noqa: E402
+from mingyan.documents.chunking import chunk_pages  # noqa: E402
 from mingyan.documents.limits import Limits  # noqa: E402
+from mingyan.documents.pages import Page  # noqa: E402
 from mingyan.documents.service import DocumentService  # noqa: E402
+from mingyan.documents.vectors import embed_passages  # noqa: E402
 from mingyan.engine.base import Embedder  # noqa: E402
 from mingyan.store.db import Database, default_url  # noqa: E402
-from mingyan.store.documents import DocumentStore  # noqa: E402
+from mingyan.store.documents import DocumentStore, NewFile  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
 
 
@@ -96,6 +101,26 @@ def ingest(service: DocumentService, files: Iterable[bytes], name: str) -> float
     return spent
 
 
+def fill(service: DocumentService, words: Words, docs: int, pages: int, pool_size: int) -> None:
+    """Add `docs` documents of `pages` pages, each page one of `pool_size` pages prepared once
+    (chunked, segmented and embedded once): the library grows to the issue's scale in minutes, with
+    the same rows a full ingestion writes (chunks, postings, vectors), repeated text aside."""
+    chunks = chunk_pages([Page(p + 1, words.page(900_000_000 + p)) for p in range(pool_size)])
+    vectors = None
+    if service.embedder is not None:
+        vectors = asyncio.run(embed_passages(service.embedder, [c.text for c in chunks], "bench"))
+    pool = service._index(chunks, vectors)
+    model = service.embedder.info.name if service.embedder else None
+    for d in range(docs):
+        picked = [pool[(d * pages + p) % len(pool)] for p in range(pages)]
+        rows = [replace(c, ordinal=i, page=i + 1) for i, c in enumerate(picked)]
+        data = f"filled document {d}".encode()
+        new = NewFile(f"fill-{d}", "txt", hashlib.sha256(data).hexdigest(), data, pages, 0, model)
+        service.store.add("bench", new, rows, 0)
+        if (d + 1) % 100 == 0:
+            print(f"  filled {d + 1} documents", flush=True)
+
+
 def search_latency(service: DocumentService, words: Words, queries: int, mode: str) -> tuple[float, float]:
     times = []
     for _ in range(queries):
@@ -111,13 +136,21 @@ def run(service: DocumentService, db: Database, args: argparse.Namespace, words:
     pdfs = make_pdfs(words, min(args.pdfs, args.docs), args.pages)
     rate = len(pdfs) * args.pages / ingest(service, pdfs, "pdf")
     print(f"{db.dialect}: ingested {len(pdfs)} PDFs of {args.pages} pages: {rate:.1f} pages/s")
-    count = args.docs - len(pdfs)
+    count = (args.texts if args.fill_from else args.docs) - len(pdfs)
     texts = (
         "\f".join(words.page((d + len(pdfs)) * 1000 + p) for p in range(args.pages)).encode() for d in range(count)
     )
     if count > 0:
         rate = count * args.pages / ingest(service, texts, "txt")
         print(f"{db.dialect}: ingested {count} text files of {args.pages} pages: {rate:.1f} pages/s")
+    if args.fill_from:
+        started, filled = time.perf_counter(), args.docs - len(pdfs) - max(count, 0)
+        fill(service, words, filled, args.pages, args.fill_from)
+        print(
+            f"{db.dialect}: filled {filled} more documents from {args.fill_from} prepared pages in "
+            f"{time.perf_counter() - started:.0f} s (database writes only)",
+            flush=True,
+        )
     chunks, _ = DocumentStore(db).corpus_stats("bench")
     where = "sqlite-vec in SQL" if service.store.vectors_in_sql() else "numpy"
     for mode in ("bm25",) + (("vector", "hybrid") if service.embedder else ()):
@@ -135,6 +168,14 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--texts", type=int, default=0, help="with --fill-from: text files ingested in full")
+    parser.add_argument(
+        "--fill-from",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="fill the rest of --docs from this many prepared pages",
+    )
     vectors = parser.add_mutually_exclusive_group()
     vectors.add_argument("--embeddings", action="store_true", help="embed chunks with the shipped model")
     vectors.add_argument("--hashing-vectors", action="store_true", help="384-float vectors by feature hashing")
