@@ -7,7 +7,7 @@ The questions are tests/doc_questions.py's, which tests/integration/test_documen
     python bench/document_answers.py
 
 An evaluation of the model and of the attribution step (documents/attribution.py): on 2026-12-03,
-9 of 10 (10 of 10 answers that state the fact cite the right page; without attribution, 4 of 10).
+9 of 10 (the 9 answers that state the fact all cite the right page; without attribution, 4 of 10).
 Details in docs/documents.md.
 """
 
