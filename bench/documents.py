@@ -4,34 +4,50 @@ Ingestion is measured on real PDFs (made here with reportlab: Chinese and Englis
 pages each), through the whole path: sniffing, pypdf extraction, chunking, jieba terms, (vectors
 with --embeddings) and the database write. The library is then filled to `--docs` documents with
 text files of the same kind of pages (extraction is cheaper; chunking, terms and writes are the
-same), and `--queries` searches of two or three terms each are timed.
+same), and `--queries` searches of two or three terms each are timed, for BM25 and, with vectors,
+for vector search and hybrid search.
 
     python bench/documents.py [--database-url URL | --postgres] [--docs 1000] [--pages 10]
-        [--pdfs 20] [--queries 200] [--embeddings]
+        [--pdfs 20] [--queries 200] [--embeddings | --hashing-vectors]
 
-The issue's scale (1,000 documents, ~100,000 chunks) takes a long time to fill on a small machine;
-run it with smaller --docs to check the benchmark works.
+Vectors: --embeddings embeds every chunk with the shipped model (hours for 100,000 chunks on a small
+CPU); --hashing-vectors gives each chunk a 384-float vector made by feature hashing of its words
+(bench/hashing_embedder.py: no model, deterministic), so that vector search at scale reads and ranks
+as many vectors as with the model. On SQLite the vectors are ranked by sqlite-vec inside the
+database; on PostgreSQL, by numpy over the owner's vectors.
+
+The issue's scale: 1,000 documents of about 100 pages (one chunk each), about 100,000 chunks:
+
+    python bench/documents.py --docs 1000 --pages 100 --pdfs 10 --queries 50 --hashing-vectors [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.hashing_embedder import HashingEmbedder  # noqa: E402
 from mingyan.config import Settings  # noqa: E402
+from mingyan.documents.chunking import chunk_pages  # noqa: E402
 from mingyan.documents.limits import Limits  # noqa: E402
+from mingyan.documents.pages import Page  # noqa: E402
 from mingyan.documents.service import DocumentService  # noqa: E402
+from mingyan.documents.vectors import embed_passages  # noqa: E402
+from mingyan.engine.base import Embedder  # noqa: E402
 from mingyan.store.db import Database, default_url  # noqa: E402
-from mingyan.store.documents import DocumentStore  # noqa: E402
+from mingyan.store.documents import DocumentStore, NewFile  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
 
 
@@ -73,11 +89,36 @@ def make_pdfs(words: Words, count: int, pages: int) -> list[bytes]:
     return [make_pdf([words.page(d * 1000 + p) for p in range(pages)], width=60) for d in range(count)]
 
 
-def ingest(service: DocumentService, files: list[bytes], name: str) -> float:
-    started = time.perf_counter()
+def ingest(service: DocumentService, files: Iterable[bytes], name: str) -> float:
+    """Seconds spent adding `files` (making them is not counted)."""
+    spent = 0.0
     for i, data in enumerate(files):
+        started = time.perf_counter()
         asyncio.run(service.add("bench", f"{name}-{i}", data))
-    return time.perf_counter() - started
+        spent += time.perf_counter() - started
+        if (i + 1) % 100 == 0:
+            print(f"  {name}: {i + 1} files in {spent:.0f} s", flush=True)
+    return spent
+
+
+def fill(service: DocumentService, words: Words, docs: int, pages: int, pool_size: int) -> None:
+    """Add `docs` documents of `pages` pages, each page one of `pool_size` pages prepared once
+    (chunked, segmented and embedded once): the library grows to the issue's scale in minutes, with
+    the same rows a full ingestion writes (chunks, postings, vectors), repeated text aside."""
+    chunks = chunk_pages([Page(p + 1, words.page(900_000_000 + p)) for p in range(pool_size)])
+    vectors = None
+    if service.embedder is not None:
+        vectors = asyncio.run(embed_passages(service.embedder, [c.text for c in chunks], "bench"))
+    pool = service._index(chunks, vectors)
+    model = service.embedder.info.name if service.embedder else None
+    for d in range(docs):
+        picked = [pool[(d * pages + p) % len(pool)] for p in range(pages)]
+        rows = [replace(c, ordinal=i, page=i + 1) for i, c in enumerate(picked)]
+        data = f"filled document {d}".encode()
+        new = NewFile(f"fill-{d}", "txt", hashlib.sha256(data).hexdigest(), data, pages, 0, model)
+        service.store.add("bench", new, rows, 0)
+        if (d + 1) % 100 == 0:
+            print(f"  filled {d + 1} documents", flush=True)
 
 
 def search_latency(service: DocumentService, words: Words, queries: int, mode: str) -> tuple[float, float]:
@@ -95,17 +136,28 @@ def run(service: DocumentService, db: Database, args: argparse.Namespace, words:
     pdfs = make_pdfs(words, min(args.pdfs, args.docs), args.pages)
     rate = len(pdfs) * args.pages / ingest(service, pdfs, "pdf")
     print(f"{db.dialect}: ingested {len(pdfs)} PDFs of {args.pages} pages: {rate:.1f} pages/s")
-    texts = [
-        "\f".join(words.page((d + len(pdfs)) * 1000 + p) for p in range(args.pages)).encode()
-        for d in range(args.docs - len(pdfs))
-    ]
-    if texts:
-        rate = len(texts) * args.pages / ingest(service, texts, "txt")
-        print(f"{db.dialect}: ingested {len(texts)} text files: {rate:.1f} pages/s")
+    count = (args.texts if args.fill_from else args.docs) - len(pdfs)
+    texts = (
+        "\f".join(words.page((d + len(pdfs)) * 1000 + p) for p in range(args.pages)).encode() for d in range(count)
+    )
+    if count > 0:
+        rate = count * args.pages / ingest(service, texts, "txt")
+        print(f"{db.dialect}: ingested {count} text files of {args.pages} pages: {rate:.1f} pages/s")
+    if args.fill_from:
+        started, filled = time.perf_counter(), args.docs - len(pdfs) - max(count, 0)
+        fill(service, words, filled, args.pages, args.fill_from)
+        print(
+            f"{db.dialect}: filled {filled} more documents from {args.fill_from} prepared pages in "
+            f"{time.perf_counter() - started:.0f} s (database writes only)",
+            flush=True,
+        )
     chunks, _ = DocumentStore(db).corpus_stats("bench")
-    for mode in ("bm25",) + (("hybrid",) if service.embedder else ()):
+    where = "sqlite-vec in SQL" if service.store.vectors_in_sql() else "numpy"
+    for mode in ("bm25",) + (("vector", "hybrid") if service.embedder else ()):
         p50, p95 = search_latency(service, words, args.queries, mode)
-        print(f"{db.dialect}: {mode} search, {chunks} chunks in {args.docs} docs: p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+        how = f" (vectors ranked by {where})" if mode != "bm25" else ""
+        scale = f"{chunks} chunks in {args.docs} docs"
+        print(f"{db.dialect}: {mode} search{how}, {scale}: p50 {p50:.1f} ms, p95 {p95:.1f} ms", flush=True)
 
 
 def main() -> int:
@@ -116,7 +168,17 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--embeddings", action="store_true", help="embed chunks with the shipped model")
+    parser.add_argument("--texts", type=int, default=0, help="with --fill-from: text files ingested in full")
+    parser.add_argument(
+        "--fill-from",
+        type=int,
+        default=0,
+        metavar="PAGES",
+        help="fill the rest of --docs from this many prepared pages",
+    )
+    vectors = parser.add_mutually_exclusive_group()
+    vectors.add_argument("--embeddings", action="store_true", help="embed chunks with the shipped model")
+    vectors.add_argument("--hashing-vectors", action="store_true", help="384-float vectors by feature hashing")
     args = parser.parse_args()
     words = Words(random.Random(7))
     with ExitStack() as stack:
@@ -130,11 +192,13 @@ def main() -> int:
         url = url or default_url(stack.enter_context(tempfile.TemporaryDirectory()))
         upgrade(url)
         db = Database.open(url)
-        embedder = None
+        embedder: Embedder | None = None
         if args.embeddings:
             from mingyan.bootstrap import open_embedder
 
             embedder = open_embedder(Settings(), progress=False)
+        elif args.hashing_vectors:
+            embedder = HashingEmbedder()
         service = DocumentService(DocumentStore(db), limits=Limits(), quota_bytes=0, embedder=embedder)
         run(service, db, args, words)
         if embedder is not None:

@@ -1,6 +1,7 @@
 """Files attached to a message: which passages go into the prompt (a document that fits goes in
 whole, page by page; otherwise the passages retrieval finds for the question), and the reply's
-citations, stored before its `done` event."""
+citations: its markers checked against the passages (documents/attribution.py), the text and the
+citations stored together before its `done` event."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mingyan.chat.live import LiveReply
+from mingyan.documents.attribution import attribute
 from mingyan.documents.chunking import estimate_tokens
 from mingyan.documents.citations import Passage, cited, prompt_block
 from mingyan.documents.service import DocumentService
@@ -58,15 +60,23 @@ class Attachments:
         return prompt_block(question, attached.passages)
 
     async def record(self, reply: LiveReply, attached: Attached) -> None:
-        """Store the passages the finished reply cites; they go out with its `done` event."""
-        if reply.final is None:
+        """Check the finished reply's markers against its passages (correcting the text), then store
+        the text and the passages it cites together; they go out with its `done` event."""
+        final = reply.final
+        if final is None:
             return
+        text = final.content
+        if final.status != "refused":  # a refusal cites nothing
+            terms = self.documents.segmenter.terms
+            text = await asyncio.to_thread(attribute, final.content, attached.passages, terms)
         rows = [
             CitationRow(p.marker, p.file_id, p.file_name, p.page, p.start, p.end, p.text)
-            for p in sorted(cited(reply.final.content, attached.passages), key=lambda p: p.marker)
+            for p in sorted(cited(text, attached.passages), key=lambda p: p.marker)
         ]
-        if rows:
-            await asyncio.to_thread(self.citations.add, reply.id, rows)
+        if rows or text != final.content:
+            changed = text if text != final.content else None
+            saved = await asyncio.to_thread(self.citations.add, reply.id, rows, changed)
+            reply.final = saved or final
         reply.citations = rows
 
     async def of_messages(self, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:

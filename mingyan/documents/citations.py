@@ -2,7 +2,9 @@
 
 The passages are data, never instructions: they sit between two lines carrying a random nonce the
 documents do not contain (so a document cannot close the block early), after a line that says so.
-Markers are [n], 【n】 or [n, m]; a marker naming no given passage is left out of the citations.
+Markers are [n], 【n】 or [n, m] (inside code, `x[1]` is code, not a marker); a marker naming no given
+passage is left out of the citations. documents/attribution.py checks the markers against the passages
+before they are read here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _MARKERS = re.compile(r"[\[【]\s*(\d{1,3}(?:\s*[,，、]\s*\d{1,3})*)\s*[\]】]")
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
+_NUMBER_SEPARATOR = re.compile(r"\s*[,，、]\s*")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A marker in a reply: where it is, the numbers it names, and its brackets ("[" or "【")."""
+
+    start: int
+    end: int
+    numbers: tuple[int, ...]
+    bracket: str
+
+
+def markers(reply: str) -> list[Marker]:
+    """The reply's markers in order, those inside code spans and fences left out."""
+    code = [m.span() for m in _CODE.finditer(reply)]
+    found = []
+    for match in _MARKERS.finditer(reply):
+        if any(start <= match.start() < end for start, end in code):
+            continue
+        numbers = tuple(int(n) for n in _NUMBER_SEPARATOR.split(match.group(1)))
+        found.append(Marker(match.start(), match.end(), numbers, reply[match.start()]))
+    return found
+
+
+def marker_text(numbers: Sequence[int], bracket: str) -> str:
+    inner = ", ".join(str(n) for n in numbers)
+    return f"【{inner}】" if bracket == "【" else f"[{inner}]"
 
 
 @dataclass(frozen=True)
@@ -60,9 +91,9 @@ def cited(reply: str, passages: Sequence[Passage]) -> list[Passage]:
     """The passages the reply's markers name, each once, in the order first cited."""
     by_marker = {p.marker: p for p in passages}
     found: list[Passage] = []
-    for match in _MARKERS.finditer(reply):
-        for number in re.split(r"\s*[,，、]\s*", match.group(1)):
-            passage = by_marker.get(int(number))
+    for marker in markers(reply):
+        for number in marker.numbers:
+            passage = by_marker.get(number)
             if passage is not None and passage not in found:
                 found.append(passage)
     return found

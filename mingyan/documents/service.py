@@ -139,11 +139,15 @@ class DocumentService:
         return ranking.top(scores, CANDIDATES)
 
     async def _nearest(self, owner: str, query: str, file_ids: Sequence[str] | None) -> list[int]:
+        """The owner's chunks closest to the query's vector: ranked in the database where it can
+        (SQLite with sqlite-vec), else here over the owner's vectors (numpy)."""
         assert self.embedder is not None
-        ids, blobs = await asyncio.to_thread(self.store.vectors, owner, self.embedder.info.name, file_ids)
-        if not ids:
-            return []
+        model = self.embedder.info.name
         vector = await embed_query(self.embedder, query, owner)
+        found = await asyncio.to_thread(self.store.nearest, owner, model, ranking.to_blob(vector), CANDIDATES, file_ids)
+        if found is not None:
+            return found
+        ids, blobs = await asyncio.to_thread(self.store.vectors, owner, model, file_ids)
         return await asyncio.to_thread(ranking.nearest, ids, blobs, vector, CANDIDATES)
 
 

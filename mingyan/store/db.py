@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from mingyan.store.vector_extension import load_sqlite_vec
+
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=FULL",
@@ -58,6 +60,7 @@ def _configure_sqlite(engine: Engine) -> None:
                 cursor.execute(pragma)
         finally:
             cursor.close()
+        load_sqlite_vec(dbapi_connection)  # vector distances in SQL, when this Python can load it
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:

@@ -7,19 +7,23 @@ bytes, chunks, postings and vectors (foreign keys cascade).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from mingyan.errors import MingyanError
 from mingyan.store.db import Database
 from mingyan.store.errors import NotFound
 from mingyan.store.tables import DocumentBlob, DocumentChunk, DocumentFile, DocumentTerm, Message, MessageCitation
+from mingyan.store.vector_extension import vector_engine
 
 MAX_TERM = 64  # longer terms are cut to this many characters
+log = logging.getLogger(__name__)
 
 
 class QuotaExceeded(MingyanError):
@@ -70,6 +74,8 @@ class Added:
 class DocumentStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._vector_engine: Engine | None = None  # with sqlite-vec loaded (store/vector_extension.py)
+        self._vector_checked = False
 
     def add(self, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int) -> Added:
         """Store a file with its chunks (all or nothing). A file whose sha256 the owner already has is
@@ -111,23 +117,7 @@ class DocumentStore:
         session.add(file)
         session.flush()
         session.add(DocumentBlob(file_id=file.id, data=new.data))
-        for chunk in chunks:
-            row = DocumentChunk(
-                file_id=file.id,
-                owner=owner,
-                ordinal=chunk.ordinal,
-                page=chunk.page,
-                start_offset=chunk.start,
-                end_offset=chunk.end,
-                text=chunk.text,
-                length=chunk.length,
-                vector=chunk.vector,
-            )
-            session.add(row)
-            session.flush()
-            postings = _postings(row.id, owner, chunk.terms)
-            if postings:
-                session.execute(insert(DocumentTerm), postings)
+        _insert_chunks(session, file.id, owner, chunks)
         return file
 
     def find_by_sha256(self, owner: str, sha256: str) -> DocumentFile | None:
@@ -220,18 +210,38 @@ class DocumentStore:
 
     def vectors(self, owner: str, model: str, file_ids: Sequence[str] | None = None) -> tuple[list[int], list[bytes]]:
         """Ids and float32 vectors of the owner's chunks embedded by `model`."""
-        query = (
-            select(DocumentChunk.id, DocumentChunk.vector)
-            .join(DocumentFile, DocumentFile.id == DocumentChunk.file_id)
-            .where(
-                DocumentChunk.owner == owner, DocumentFile.embedding_model == model, DocumentChunk.vector.is_not(None)
-            )
-        )
-        if file_ids is not None:
-            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        query = _embedded(select(DocumentChunk.id, DocumentChunk.vector), owner, model, file_ids)
         with self.db.reads() as session:
             rows = session.execute(query).all()
         return [int(r[0]) for r in rows], [bytes(r[1] or b"") for r in rows]
+
+    def nearest(
+        self, owner: str, model: str, query: bytes, limit: int, file_ids: Sequence[str] | None = None
+    ) -> list[int] | None:
+        """The ids of the owner's `limit` chunks embedded by `model` whose vectors lie closest (cosine)
+        to the float32 vector `query`, ranked inside the database by sqlite-vec; None where the
+        database cannot (PostgreSQL, or SQLite without the extension): rank `vectors()` instead."""
+        engine = self.vectors_in_sql()
+        if engine is None:
+            return None
+        distance = func.vec_distance_cosine(DocumentChunk.vector, query)
+        ranked = _embedded(select(DocumentChunk.id), owner, model, file_ids).order_by(distance, DocumentChunk.id)
+        with engine.connect() as connection:
+            return [int(i) for i in connection.scalars(ranked.limit(limit))]
+
+    def vectors_in_sql(self) -> Engine | None:
+        """The engine whose connections compute vector distances (SQLite with sqlite-vec), or None."""
+        if not self._vector_checked:
+            engine = vector_engine(self.db.engine)
+            try:
+                if engine is not None:
+                    with engine.connect() as connection:
+                        connection.scalar(text("SELECT vec_version()"))
+            except DBAPIError as exc:
+                log.info("vector search without sqlite-vec: %s", exc)
+                engine = None
+            self._vector_engine, self._vector_checked = engine, True
+        return self._vector_engine
 
 
 class CitationStore:
@@ -240,8 +250,15 @@ class CitationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def add(self, message_id: str, citations: Sequence[CitationRow]) -> None:
+    def add(self, message_id: str, citations: Sequence[CitationRow], content: str | None = None) -> Message | None:
+        """Store a reply's citations, and its corrected text when `content` is given, in one
+        transaction (the markers shown are the citations stored). The message, or None if it is gone."""
         with self.db.sessions.begin() as session:
+            message = session.get(Message, message_id)
+            if message is None:
+                return None
+            if content is not None:
+                message.content = content
             for c in citations:
                 session.add(
                     MessageCitation(
@@ -254,6 +271,7 @@ class CitationStore:
                         text=c.text,
                     )
                 )
+            return message
 
     def of_messages(self, owner: str, message_ids: Sequence[str]) -> dict[str, list[CitationRow]]:
         """The citations of the owner's messages among `message_ids`, by message, in marker order."""
@@ -288,6 +306,41 @@ class CitationRow:
     start: int
     end: int
     text: str
+
+
+def _embedded(query: Any, owner: str, model: str, file_ids: Sequence[str] | None) -> Any:
+    """`query` over the owner's chunks (of `file_ids`) that carry a vector made by `model`."""
+    query = query.join(DocumentFile, DocumentFile.id == DocumentChunk.file_id).where(
+        DocumentChunk.owner == owner, DocumentFile.embedding_model == model, DocumentChunk.vector.is_not(None)
+    )
+    if file_ids is not None:
+        query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+    return query
+
+
+def _insert_chunks(session: Session, file_id: str, owner: str, chunks: Sequence[NewChunk]) -> None:
+    """One multi-row INSERT ... RETURNING for the chunks (ids in the rows' order), one for their postings."""
+    if not chunks:
+        return
+    rows = [
+        {
+            "file_id": file_id,
+            "owner": owner,
+            "ordinal": c.ordinal,
+            "page": c.page,
+            "start_offset": c.start,
+            "end_offset": c.end,
+            "text": c.text,
+            "length": c.length,
+            "vector": c.vector,
+        }
+        for c in chunks
+    ]
+    returning = insert(DocumentChunk).returning(DocumentChunk.id, sort_by_parameter_order=True)
+    ids = list(session.scalars(returning, rows))
+    postings = [p for chunk_id, c in zip(ids, chunks, strict=True) for p in _postings(chunk_id, owner, c.terms)]
+    if postings:
+        session.execute(insert(DocumentTerm), postings)
 
 
 def _postings(chunk_id: int, owner: str, terms: dict[str, int]) -> list[dict]:

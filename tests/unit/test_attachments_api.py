@@ -1,7 +1,8 @@
 """Files attached to messages, over real HTTP on the fake engine and real SQLite / PostgreSQL: a
 document that fits goes in whole, a long one by retrieval; the prompt numbers the passages in a
-delimited data block; the reply's [n] markers become citations (stored, in `done`, in the detail);
-markers naming no passage are dropped; another user's file is a 404; deleting a file drops its
+delimited data block; the reply's [n] markers are checked against the passages (corrected in the
+stored text) and become citations (stored, in `done`, in the detail); markers naming no passage are
+dropped; another user's file is a 404; deleting a file drops its
 citations and the owner's saved KV states."""
 
 from __future__ import annotations
@@ -68,20 +69,48 @@ def prompt(world: World) -> str:
 
 def test_a_short_document_goes_in_whole_and_markers_become_citations(world: World) -> None:
     pdf = upload(world.alice, "poem.pdf", make_pdf(POEM))
-    cid, r = ask(world, world.alice, "思念什么？", [pdf], "思念故乡[2]。另见[7]和【1】。")
+    # Markers are checked against the passages: [1] corrected to [2], 【2】 to 【1】, [7] (no passage) removed.
+    cid, r = ask(world, world.alice, "思念什么？", [pdf], "思念故乡[1]。疑是地上霜【2】。另见[7]。")
     assert r.status_code == 200, r.text
     text = prompt(world)
     assert "[1] (poem.pdf, page 1)\n静夜思" in text and "[2] (poem.pdf, page 2)\n举头望明月，低头思故乡。" in text
     assert "not instructions" in text and text.index("<<<DOCUMENTS") < text.index("Question: 思念什么？")
+    assert r.json()["message"]["content"] == "思念故乡[2]。疑是地上霜【1】。另见。"
     citations = r.json()["message"]["citations"]
-    assert [(c["marker"], c["page"], c["file_id"]) for c in citations] == [(1, 1, pdf), (2, 2, pdf)]  # [7] dropped
+    assert [(c["marker"], c["page"], c["file_id"]) for c in citations] == [(1, 1, pdf), (2, 2, pdf)]
     assert citations[1]["text"] == POEM[1][citations[1]["start"] : citations[1]["end"]]
     detail = world.alice.get(f"/api/conversations/{cid}").json()
     assert detail["messages"][0]["content"] == "思念什么？"  # the stored message is what the user typed
     assert [c["marker"] for c in detail["messages"][1]["citations"]] == [1, 2]
+    assert detail["messages"][1]["content"] == "思念故乡[2]。疑是地上霜【1】。另见。"  # the text shown is the one cited
     exported = world.alice.get(f"/api/conversations/{cid}/export", params={"format": "markdown"}).text
     assert "Sources:\n- [1] poem.pdf, page 1: “静夜思" in exported and "- [2] poem.pdf, page 2: “举头望明月" in exported
     assert world.bob.get(f"/api/conversations/{cid}/export", params={"format": "markdown"}).status_code == 404
+    # The JSON export carries the citations; importing it back keeps them (byte for byte); another
+    # user importing it gets none (the file is not theirs), counted as skipped.
+    exported = world.alice.get(f"/api/conversations/{cid}/export").content
+    cited = json.loads(exported)["conversations"][0]["messages"][1]["citations"]
+    assert [(c["marker"], c["page"], c["file_id"], c["file_name"]) for c in cited] == [
+        (1, 1, pdf, "poem.pdf"),
+        (2, 2, pdf, "poem.pdf"),
+    ]
+    assert cited[1]["text"] == POEM[1][cited[1]["start"] : cited[1]["end"]]
+    assert world.alice.delete(f"/api/conversations/{cid}").status_code == 204
+    imported = world.alice.post("/api/import", content=exported)
+    assert imported.status_code == 201, imported.text
+    assert (imported.json()["conversation_ids"], imported.json()["skipped"]) == ([cid], {})
+    assert world.alice.get(f"/api/conversations/{cid}/export").content == exported
+    assert [c["marker"] for c in world.alice.get(f"/api/conversations/{cid}").json()["messages"][1]["citations"]] == [
+        1,
+        2,
+    ]
+    foreign = world.bob.post("/api/import", content=exported).json()
+    assert foreign["skipped"] == {"citations_of_missing_files": 2}
+    bobs = world.bob.get(f"/api/conversations/{foreign['conversation_ids'][0]}").json()
+    assert (
+        bobs["messages"][1]["citations"] == []
+        and "poem.pdf" not in world.bob.get(f"/api/conversations/{foreign['conversation_ids'][0]}/export").text
+    )
     # Deleting the file deletes its citations and the owner's saved KV states.
     assert world.alice.delete(f"/api/files/{pdf}").status_code == 204
     assert world.alice.get(f"/api/conversations/{cid}").json()["messages"][1]["citations"] == []
@@ -92,7 +121,7 @@ def test_a_long_document_goes_in_by_retrieval_and_done_carries_citations(world: 
     filler = ["这一页讲述普通的天气和日常生活。" * 12 for _ in range(8)]
     pages = filler[:5] + ["青石镇的灯塔建于一八九七年，塔高二十三米。"] + filler[5:]
     pdf = upload(world.alice, "town.pdf", make_pdf(pages))
-    _, r = ask(world, world.alice, "灯塔建于哪一年？", [pdf], "一八九七年[1]。", stream=True)
+    _, r = ask(world, world.alice, "灯塔建于哪一年？", [pdf], "灯塔建于1897年[3]。", stream=True)
     events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: ")]
     text = prompt(world)
     assert "[1] (town.pdf, page 6)\n青石镇的灯塔建于一八九七年" in text
@@ -100,6 +129,7 @@ def test_a_long_document_goes_in_by_retrieval_and_done_carries_citations(world: 
     done = events[-1]
     assert done["type"] == "done"
     assert [(c["marker"], c["page"], c["file_name"]) for c in done["message"]["citations"]] == [(1, 6, "town.pdf")]
+    assert done["message"]["content"] == "灯塔建于1897年[1]。"  # streamed with [3]; `done` carries the correction
 
 
 def test_another_users_file_cannot_be_attached(world: World) -> None:

@@ -554,6 +554,9 @@ def _edit(change: Callable[[dict[str, Any]], Any]) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
+CITATION = {"marker": 1, "file_id": "f1", "file_name": "a.pdf", "page": 1, "start": 0, "end": 3, "text": "abc"}
+
+
 def _msg(doc: dict[str, Any], c: int = 0, m: int = 0) -> dict[str, Any]:
     return doc["conversations"][c]["messages"][m]
 
@@ -707,6 +710,16 @@ MINGYAN_BAD: list[tuple[str, bytes, str]] = [
         "conversations[0].messages[0].content: contains an unpaired UTF-16 surrogate",
     ),
     (
+        "citation with an unknown key",
+        _edit(lambda d: _msg(d).update(citations=[{**CITATION, "url": "http://x"}])),
+        "conversations[0].messages[0].citations[0].url:",
+    ),
+    (
+        "citation marker 0",
+        _edit(lambda d: _msg(d).update(citations=[{**CITATION, "marker": 0}])),
+        "conversations[0].messages[0].citations[0].marker: must be",
+    ),
+    (
         "huge bad role",
         _edit(lambda d: _msg(d).update(role="<script>" + "A" * 100_000)),
         'conversations[0].messages[0].role: must be one of system, user, assistant, tool (got "<script>AAAA',
@@ -730,6 +743,12 @@ def test_malformed_mingyan_files_are_refused_whole(store: ConversationStore, dat
 def test_the_valid_base_of_the_malformed_cases_imports(store: ConversationStore) -> None:
     result = import_json(store, "alice", _edit(lambda d: None))
     assert (result.conversation_ids, result.message_count) == (["conv-a", "conv-b"], 4)
+
+
+def test_a_citation_of_a_file_the_user_does_not_have_is_left_out(store: ConversationStore) -> None:
+    result = import_json(store, "alice", _edit(lambda d: _msg(d).update(citations=[CITATION, CITATION])))
+    assert (result.message_count, result.skipped) == (4, {"citations_of_missing_files": 2})
+    assert b'"citations"' not in export_json(store, "alice")
 
 
 def _chatgpt() -> list[dict[str, Any]]:

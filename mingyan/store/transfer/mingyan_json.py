@@ -6,6 +6,9 @@ mingyan's format (version 1) is one JSON object::
         {"id", "title", "model", "system_prompt", "settings", "pinned", "archived", "current_leaf_id",
          "created_at", "updated_at", "messages": [{every Message column but conversation_id}, ...]}]}
 
+A reply that cited passages of the user's files also carries "citations" (store/transfer/citations.py);
+a message without citations has no such key.
+
 Every message of every branch is kept, parents before children, then by (created_at, id). Timestamps
 are ISO 8601 UTC with microseconds and "Z". The bytes are deterministic: exporting what was imported
 gives the same bytes back.
@@ -49,6 +52,7 @@ from mingyan.store.transfer.checks import (
     one_of,
     parse_timestamp,
 )
+from mingyan.store.transfer.citations import Citations, exported_citations
 from mingyan.store.transfer.markdown import export_markdown
 from mingyan.store.transfer.read import (
     messages_by_conversation,
@@ -122,6 +126,7 @@ class MessageEntry(_Strict):
     tool: dict[str, Any] | None = None  # a tool loop's calls or result provenance (docs/tools.md)
     moderation: Annotated[str, _sized(Message, "moderation")] | None = None
     ai_label: dict[str, str] | None = None
+    citations: Citations | None = None  # not a column: message_citations rows (only when it cited)
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -149,7 +154,7 @@ class ExportFile(_Strict):
 
 EXPORT_NOTICE = "Assistant messages are AI-generated content (以上助手消息由人工智能生成); each carries its ai_label."
 CONVERSATION_FIELDS = tuple(name for name in ConversationEntry.model_fields if name != "messages")
-MESSAGE_FIELDS = tuple(MessageEntry.model_fields)
+MESSAGE_FIELDS = tuple(name for name in MessageEntry.model_fields if name != "citations")
 TIMESTAMP_FIELDS = frozenset({"created_at", "updated_at"})
 
 # ---- export -------------------------------------------------------------------------------------
@@ -163,18 +168,28 @@ def export_json(store: ConversationStore, owner: str, conversation_ids: Sequence
     with store.reads() as session:  # one snapshot, without the write lock
         conversations = owned_conversations(session, owner, conversation_ids)
         messages = messages_by_conversation(session, [c.id for c in conversations])
+        cited = exported_citations(session, owner, [m.id for ms in messages.values() for m in ms])
     document = {
         "format": FORMAT,
         "version": VERSION,
         "notice": EXPORT_NOTICE,
-        "conversations": [_conversation_entry(c, messages.get(c.id, [])) for c in conversations],
+        "conversations": [_conversation_entry(c, messages.get(c.id, []), cited) for c in conversations],
     }
     return (json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
-def _conversation_entry(conversation: Conversation, messages: list[Message]) -> dict[str, Any]:
+def _conversation_entry(
+    conversation: Conversation, messages: list[Message], cited: dict[str, list[dict[str, Any]]]
+) -> dict[str, Any]:
     entry = {name: _exported(conversation, name) for name in CONVERSATION_FIELDS}
-    entry["messages"] = [{name: _exported(m, name) for name in MESSAGE_FIELDS} for m in parents_first(messages)]
+    entry["messages"] = [_message_entry(m, cited.get(m.id)) for m in parents_first(messages)]
+    return entry
+
+
+def _message_entry(message: Message, citations: list[dict[str, Any]] | None) -> dict[str, Any]:
+    entry = {name: _exported(message, name) for name in MESSAGE_FIELDS}
+    if citations:
+        entry["citations"] = citations
     return entry
 
 
@@ -278,9 +293,12 @@ def _record(conversation: ConversationEntry) -> ConversationRecord:
     row = {name: getattr(conversation, name) for name in CONVERSATION_FIELDS}
     row["settings"] = conversation.settings.values()
     messages = []
+    citations: dict[str, list[dict[str, Any]]] = {}
     for message in parents_first(conversation.messages):
         values = message.model_dump()
+        if cited := values.pop("citations"):
+            citations[message.id] = cited
         if values["status"] == "streaming":
             values["status"] = "interrupted"
         messages.append(values)
-    return ConversationRecord(row, messages)
+    return ConversationRecord(row, messages, citations)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.tables import Conversation, Message, new_id
+from mingyan.store.transfer.citations import SKIPPED, write_citations
 
 ID_QUERY_CHUNK = 500  # ids per `IN (...)`: well under SQLite's and PostgreSQL's parameter limits
 
@@ -36,11 +37,13 @@ class ConversationRecord:
     """One validated conversation, ready to write.
 
     row: every Conversation column but `owner`. messages: every Message column but `conversation_id`,
-    parents before children.
+    parents before children. citations: the citations of its messages, by message id
+    (store/transfer/citations.py).
     """
 
     row: dict[str, Any]
     messages: list[dict[str, Any]]
+    citations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def ids(self) -> Iterator[str]:
         yield self.row["id"]
@@ -63,6 +66,7 @@ def write_conversations(
     """
     conversation_ids: list[str] = []
     remapped = message_count = 0
+    skipped = dict(skipped or {})
     with store.sessions.begin() as session:
         taken = taken_ids(session, records) if keep_ids else set()
         leaves: list[dict[str, str]] = []
@@ -71,6 +75,8 @@ def write_conversations(
                 record = with_fresh_ids(record)
                 remapped += keep_ids
             _insert(session, owner, record)
+            if left_out := write_citations(session, owner, record.citations):
+                skipped[SKIPPED] = skipped.get(SKIPPED, 0) + left_out
             conversation_ids.append(record.row["id"])
             message_count += len(record.messages)
             if record.row["current_leaf_id"] is not None:
@@ -81,7 +87,7 @@ def write_conversations(
                 update(table).where(table.c.id == bindparam("b_id")).values(current_leaf_id=bindparam("b_leaf")),
                 leaves,
             )
-    return ImportResult(conversation_ids, message_count, remapped, dict(skipped or {}))
+    return ImportResult(conversation_ids, message_count, remapped, skipped)
 
 
 def taken_ids(session: Session, records: Sequence[ConversationRecord]) -> set[str]:
@@ -100,7 +106,8 @@ def with_fresh_ids(record: ConversationRecord) -> ConversationRecord:
     ]
     leaf = record.row["current_leaf_id"]
     row = {**record.row, "id": new_id(), "current_leaf_id": fresh[leaf] if leaf else None}
-    return replace(record, row=row, messages=messages)
+    citations = {fresh[message_id]: rows for message_id, rows in record.citations.items()}
+    return replace(record, row=row, messages=messages, citations=citations)
 
 
 def _insert(session: Session, owner: str, record: ConversationRecord) -> None:
