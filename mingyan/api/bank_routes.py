@@ -76,7 +76,11 @@ async def edit_bank(category: str, body: BankUpdate, request: Request, admin: Ad
     row = await asyncio.to_thread(
         store.add, category, list(edited.phrases), admin.user_id, shipped_version=shipped_banks()[category].version
     )
-    moderator.replace_bank(current.edited(list(edited.phrases), row.version))
+    banks = context(request).banks
+    if banks is not None:  # in force here at once (and in other processes at their next poll)
+        banks.apply(category, row.id, edited.phrases, row.version)
+    else:
+        moderator.replace_bank(current.edited(list(edited.phrases), row.version))
     added = sorted(set(edited.phrases) - set(current.phrases))
     removed = sorted(set(current.phrases) - set(edited.phrases))
     await audit(
