@@ -65,9 +65,10 @@ async def stop_live_reply(message_id: str, request: Request, response: Response,
     A reply that already ended is left as it is (`stopped: false`); 404 for an unknown one."""
     store = _store(request)
     message, owner = await asyncio.to_thread(store.find, message_id)
-    if message.status == "streaming":
+    live = message.status == "streaming"
+    if live:
         message = await _stop(request, store, message, admin)
-    stopped, pending = message.moderation == ADMIN_STOP, message.status == "streaming"
+    stopped, pending = live and message.moderation == ADMIN_STOP, message.status == "streaming"
     if stopped or pending:
         await audit(request, admin, "reply_stopped", message_id, owner=owner, pending=pending)
     if pending:
