@@ -98,8 +98,8 @@ def test_an_admin_on_one_process_stops_a_reply_running_on_the_other(replicas) ->
             events = (json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: "))
             mid = next(events)["message"]["id"]
             with httpx.Client(base_url=second.url + "/api/admin", headers=headers["root"], timeout=60) as root:
-                deadline = time.monotonic() + 30
-                while not (listed := [e for e in root.get("/live").json()["data"] if e["id"] == mid]):
+                deadline = time.monotonic() + 60  # listed once its first text is saved (tokens so far > 0)
+                while not (listed := [e for e in root.get("/live").json()["data"] if e["id"] == mid and e["tokens"]]):
                     assert time.monotonic() < deadline, "the reply never showed in the other process's list"
                     time.sleep(0.2)
                 assert (listed[0]["user_id"], listed[0]["here"], listed[0]["conversation_id"]) == (alice_id, False, cid)
