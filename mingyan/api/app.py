@@ -26,6 +26,7 @@ from mingyan.api import (
     document_routes,
     embedding_routes,
     history_routes,
+    live_routes,
     moderation_routes,
     openai_routes,
     report_routes,
@@ -35,6 +36,7 @@ from mingyan.api import (
     web,
 )
 from mingyan.api.auth import hash_key
+from mingyan.api.content_screens import document_screen
 from mingyan.api.context import AppContext
 from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
@@ -43,6 +45,7 @@ from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
 from mingyan.api.replica_metrics import attach_replica_metrics
 from mingyan.api.retention import start_retention
 from mingyan.api.safety_record import SafetyRecorder
+from mingyan.api.shared_poll import start_shared_poll
 from mingyan.api.tool_kit import tool_kit
 from mingyan.chat.attachments import attachments
 from mingyan.chat.conversations import ConversationService
@@ -82,9 +85,12 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         retention = start_retention(ctx)  # --retention-days: expired conversations deleted hourly
+        shared = start_shared_poll(ctx)  # other processes' bank edits and stop requests
         yield
         if retention is not None:
             retention.cancel()
+        if shared is not None:
+            shared.cancel()
         await stop_work()
 
     app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
@@ -131,6 +137,7 @@ def _include_stored_routes(app: FastAPI, ctx: AppContext) -> None:
         report_routes.router,
         bank_routes.router,
         data_rights_routes.router,
+        live_routes.router,
     ):
         app.include_router(routes)
     bank_routes.load_edited_banks(ctx)  # the administrators' keyword banks replace the shipped ones
@@ -225,7 +232,7 @@ def _stored_chat(
     if store is None:
         return None, None, None
     tools = tool_kit(settings, store.db, accounts)
-    documents = document_service(store.db, settings, embedder)
+    documents = document_service(store.db, settings, embedder, screen=document_screen(chat))
     conversations = ConversationService(
         store,
         chat,

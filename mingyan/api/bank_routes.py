@@ -13,6 +13,7 @@ from mingyan.api.auth import Principal, require_admin, require_principal
 from mingyan.api.context import AppContext, context
 from mingyan.api.schemas.safety import BankHistory, BankList, BankOut, BankUpdate, BankVersionOut
 from mingyan.errors import InvalidRequestError
+from mingyan.safety.bank_sync import BankSync
 from mingyan.safety.banks import shipped_banks
 from mingyan.safety.moderator import Moderator
 from mingyan.safety.policy import CATEGORIES
@@ -26,13 +27,12 @@ Admin = Annotated[Principal, Depends(require_admin)]
 
 
 def load_edited_banks(ctx: AppContext) -> None:
-    """At startup: the administrators' newest bank versions replace the shipped ones."""
+    """At startup: the administrators' newest bank versions replace the shipped ones; `ctx.banks`
+    then applies the edits other processes store (polled by api/shared_poll.py)."""
     if ctx.store is None or ctx.chat.safety is None:
         return
-    moderator = ctx.chat.safety.moderator
-    for category, row in BankStore(ctx.store.db).latest().items():
-        if category in moderator.banks:
-            moderator.replace_bank(moderator.banks[category].edited(row.phrases, row.version))
+    ctx.banks = BankSync(ctx.chat.safety.moderator, BankStore(ctx.store.db))
+    ctx.banks.load()
 
 
 def _moderator(request: Request) -> Moderator:
@@ -76,7 +76,11 @@ async def edit_bank(category: str, body: BankUpdate, request: Request, admin: Ad
     row = await asyncio.to_thread(
         store.add, category, list(edited.phrases), admin.user_id, shipped_version=shipped_banks()[category].version
     )
-    moderator.replace_bank(current.edited(list(edited.phrases), row.version))
+    banks = context(request).banks
+    if banks is not None:  # in force here at once (and in other processes at their next poll)
+        banks.apply(category, row.id, edited.phrases, row.version)
+    else:
+        moderator.replace_bank(current.edited(list(edited.phrases), row.version))
     added = sorted(set(edited.phrases) - set(current.phrases))
     removed = sorted(set(current.phrases) - set(edited.phrases))
     await audit(

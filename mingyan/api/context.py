@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: this module is imported by auth, errors a
     from mingyan.config import Settings
     from mingyan.documents.service import DocumentService
     from mingyan.engine.base import Embedder
+    from mingyan.safety.bank_sync import BankSync
     from mingyan.serving.router import ModelRouter
     from mingyan.store.accounts.account_store import AccountStore
     from mingyan.store.conversations import ConversationStore
@@ -45,6 +46,7 @@ class AppContext:
     tools: ToolKit | None = None  # MCP tool servers and approvals (with a database)
     documents: DocumentService | None = None  # /api/files (with a database)
     models: ModelRouter | None = None  # several models (chat.engine is then the router: its first model)
+    banks: BankSync | None = None  # the keyword banks stored in the database (with one)
 
     # The routes of stored conversations and accounts are mounted only with a database.
     def history(self) -> ConversationStore:

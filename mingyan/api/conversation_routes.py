@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
+from mingyan.api.content_screens import screen_title
 from mingyan.api.context import context
 from mingyan.api.document_routes import with_citations
 from mingyan.api.metering import metered_reply
@@ -69,6 +70,7 @@ def list_conversations(
 
 @router.post("/conversations", status_code=201)
 def create_conversation(body: ConversationCreate, request: Request, owner: Owner) -> ConversationOut:
+    screen_title(context(request).chat, owner, body.title)  # the content policy: nothing created if blocked
     conversation = _store(request).create_conversation(
         owner,
         title=body.title,
@@ -96,6 +98,7 @@ def update_conversation(
     conversation_id: str, body: ConversationUpdate, request: Request, owner: Owner
 ) -> ConversationOut:
     values = body.model_dump(exclude_unset=True)
+    screen_title(context(request).chat, owner, values.get("title"))
     if "settings" in values:
         new = body.settings.values() if body.settings else {}
         values["settings"] = checked_settings(request, new, owner, conversation_id)

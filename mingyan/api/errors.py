@@ -122,7 +122,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidRequestError)
     async def _bad_request(_: Request, exc: InvalidRequestError) -> JSONResponse:
-        return error_response(400, str(exc), param=exc.param, code=exc.code)
+        body = error_body(400, str(exc), param=exc.param, code=exc.code)
+        if isinstance(category := getattr(exc, "category", None), str):  # content_filter: which category
+            body["error"]["category"] = category
+        return JSONResponse(body, 400)
 
     @app.exception_handler(TemplateError)
     async def _template(_: Request, exc: TemplateError) -> JSONResponse:

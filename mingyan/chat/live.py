@@ -76,6 +76,7 @@ class LiveReply:
         self._saved_len = 0
         self._subscribers: list[_Subscriber] = []
         self._stop_status: str | None = None
+        self._stop_fields: dict[str, Any] = {}  # saved with the stopped message (who stopped it)
         self._task: asyncio.Task[Message | None] | None = None
         self.final: Message | None = None
         # Run after the final save, before `done` is published (attachments store citations here).
@@ -108,10 +109,16 @@ class LiveReply:
         assert self._task is not None
         return await asyncio.shield(self._task)
 
-    def stop(self, status: str = "stopped") -> None:
-        """End generation now; the text so far is saved with `status` (stopped, or interrupted at shutdown)."""
+    @property
+    def pieces(self) -> int:
+        """Pieces of text generated so far (about one per token)."""
+        return sum(1 for part in self._parts if part)
+
+    def stop(self, status: str = "stopped", **fields: Any) -> None:
+        """End generation now; the text so far is saved with `status` (stopped, or interrupted at
+        shutdown) and `fields` (provenance: `moderation="admin_stop"` when an administrator stopped it)."""
         if self._stop_status is None and self._task is not None:  # once: the final save must not be cut
-            self._stop_status = status
+            self._stop_status, self._stop_fields = status, fields
             self._task.cancel()
 
     async def events(self) -> AsyncIterator[ReplyEvent]:
@@ -182,11 +189,10 @@ class LiveReply:
                 await self.finishing(self)
             except Exception:
                 log.exception("reply %s: finishing failed", self.id)
-        pieces = sum(1 for part in self._parts if part)
         self.usage = (
             finish.usage
             if finish is not None and finish.usage is not None
-            else Usage(prompt_tokens=self.prompt_tokens, completion_tokens=pieces)
+            else Usage(prompt_tokens=self.prompt_tokens, completion_tokens=self.pieces)
         )
         self._publish(ReplyEvent("done", message=self.final))
         self._notify()
@@ -202,6 +208,8 @@ class LiveReply:
     async def _save_final(self, status: str, finish_reason: str | None, **fields: Any) -> Message:
         """The final save, retried while the database is away (an UPDATE: repeating it is harmless)."""
         deadline, pause = time.monotonic() + FINISH_RETRY_S, 0.25
+        if self._stop_status is not None and status == self._stop_status:
+            fields = {**fields, **self._stop_fields}
         while True:
             try:
                 return await asyncio.to_thread(
@@ -224,7 +232,7 @@ class LiveReply:
             # database tell a running reply from one whose process died by its updated_at.
             if len(text) != self._saved_len or loop.time() - saved_at >= ALIVE_S:
                 try:
-                    await asyncio.to_thread(self.store.save_partial, self.owner, self.id, text)
+                    await asyncio.to_thread(self.store.save_partial, self.owner, self.id, text, tokens=self.pieces)
                     self._saved_len, saved_at = len(text), loop.time()
                 except NotFound:  # the conversation was deleted while its reply ran
                     self.stop("stopped")
@@ -284,6 +292,14 @@ class ReplyHub:
         """The live reply, or None if it has finished. Another owner's reply is None too."""
         reply = self._replies.get(message_id)
         return reply if reply is not None and reply.owner == owner else None
+
+    def find(self, message_id: str) -> LiveReply | None:
+        """The live reply of any owner (for administrators), or None if it is not running here."""
+        return self._replies.get(message_id)
+
+    def message_ids(self) -> list[str]:
+        """The ids of the messages being generated here (a tool loop's current and earlier ones)."""
+        return list(self._replies)
 
     def for_owner(self, owner: str) -> list[LiveReply]:
         return [r for r in self._unique() if r.owner == owner]

@@ -8,7 +8,7 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mingyan.config import Settings
@@ -29,6 +29,10 @@ MODES = ("hybrid", "bm25", "vector")
 CANDIDATES = 50  # per ranking, before fusion
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+# The content policy over a document's text: (owner, texts) -> None, raising to refuse the upload
+# (the app passes the content policy's screen: ContentFiltered, 400 `content_filter`).
+Screen = Callable[[str, Sequence[str]], None]
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -45,7 +49,9 @@ class DocumentService:
         quota_bytes: int,
         embedder: Embedder | None = None,
         segmenter: Segmenter | None = None,
+        screen: Screen | None = None,
     ) -> None:
+        self.screen = screen  # called in a worker thread with the name and text, before any indexing
         self.store = store
         self.limits = limits
         self.quota_bytes = quota_bytes
@@ -62,6 +68,8 @@ class DocumentService:
         if self.quota_bytes and await asyncio.to_thread(self.store.used_bytes, owner) + len(data) > self.quota_bytes:
             raise StorageQuotaExceeded(self._quota_message())
         extracted, chunks = await asyncio.to_thread(self._prepare, data)
+        if self.screen is not None:  # refused: nothing embedded, nothing stored
+            await asyncio.to_thread(self.screen, owner, [clean_name(name), extracted.text])
         vectors: list[list[float]] | None = None
         if self.embedder is not None and chunks:
             vectors = await embed_passages(self.embedder, [c.text for c in chunks], owner)
@@ -158,8 +166,10 @@ def clean_name(name: str) -> str:
     return (name or "file")[:255]
 
 
-def document_service(db: Database, settings: Settings, embedder: Embedder | None) -> DocumentService:
-    """The service over `db` with the limits and quota `settings` give."""
+def document_service(
+    db: Database, settings: Settings, embedder: Embedder | None, screen: Screen | None = None
+) -> DocumentService:
+    """The service over `db` with the limits and quota `settings` give (and the content policy's `screen`)."""
     limits = Limits(max_bytes=settings.max_file_mb << 20, max_pages=settings.max_file_pages)
     return DocumentService(
         DocumentStore(db),
@@ -167,4 +177,5 @@ def document_service(db: Database, settings: Settings, embedder: Embedder | None
         quota_bytes=settings.file_storage_mb << 20,
         embedder=embedder,
         segmenter=Segmenter(settings.cache_dir),
+        screen=screen,
     )

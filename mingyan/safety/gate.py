@@ -12,7 +12,7 @@ from mingyan.safety.moderator import Moderator, Verdict
 from mingyan.safety.policy import Policy
 from mingyan.safety.refusals import ContentFiltered, language_of
 
-# (stage: "input" | "output", verdict, owner) for every check that matched something
+# (stage: "input" | "output" | "document" | "title", verdict, owner) for every check that matched something
 SafetyObserver = Callable[[str, Verdict, str], None]
 
 
@@ -59,13 +59,16 @@ class Safety:
     def enabled(self) -> bool:
         return self.moderator.enabled
 
-    def screen(self, texts: Iterable[str], *, owner: str = "", param: str = "messages") -> Verdict:
+    def screen(
+        self, texts: Iterable[str], *, owner: str = "", param: str = "messages", stage: str = "input"
+    ) -> Verdict:
         """The verdict on a prompt's texts (heard by the observer when something matched); raises
-        ContentFiltered, worded in the prompt's language, when a matched category is blocked."""
+        ContentFiltered, worded in the prompt's language, when a matched category is blocked.
+        `stage`: what the texts are (input: a prompt; document: an uploaded file; title)."""
         joined = "\n".join(texts)
         verdict = self.moderator.check(joined)
         if verdict.flagged and self.observer is not None:
-            self.observer("input", verdict, owner)
+            self.observer(stage, verdict, owner)
         if verdict.blocked:
             raise ContentFiltered(verdict.blocked[0], language_of(joined), param=param, verdict=verdict)
         return verdict

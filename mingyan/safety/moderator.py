@@ -3,6 +3,7 @@ in the text), judged by the deployment's policy."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -74,6 +75,7 @@ class Moderator:
         self.normalizer = normalizer or Normalizer()
         self.banks: dict[str, KeywordBank] = dict(banks if banks is not None else shipped_banks())
         self._automaton = _Automaton(self.banks, self.normalizer)
+        self._edits = threading.Lock()  # an edit here and one polled from the database, one at a time
 
     @property
     def enabled(self) -> bool:
@@ -85,10 +87,11 @@ class Moderator:
         return self._automaton.longest
 
     def replace_bank(self, bank: KeywordBank) -> None:
-        """Use `bank` for its category from now on (an administrator's edit)."""
-        banks = {**self.banks, bank.category: bank}
-        automaton = _Automaton(banks, self.normalizer)
-        self.banks, self._automaton = banks, automaton  # the checks in flight keep the old one
+        """Use `bank` for its category from now on (an administrator's edit). Thread-safe."""
+        with self._edits:
+            banks = {**self.banks, bank.category: bank}
+            automaton = _Automaton(banks, self.normalizer)
+            self._automaton, self.banks = automaton, banks  # the checks in flight keep the old one
 
     def starts_phrase(self, normalized: str) -> bool:
         """Whether normalised text is the beginning of some bank phrase."""

@@ -219,11 +219,13 @@ class ConversationStore:
         """An empty assistant message in status `streaming`, to be filled by `save_partial`."""
         return self.add_message(owner, conversation_id, "assistant", "", parent_id, status="streaming", **provenance)
 
-    def save_partial(self, owner: str, message_id: str, text: str) -> None:
-        """Save the text streamed so far (one short transaction)."""
+    def save_partial(self, owner: str, message_id: str, text: str, *, tokens: int | None = None) -> None:
+        """Save the text streamed so far, and how many tokens it holds (one short transaction)."""
         with self.sessions.begin() as session:
             message = _message(session, owner, message_id)
             message.content = text
+            if tokens is not None:
+                message.completion_tokens = tokens
             message.updated_at = utcnow()
 
     def finish_message(

@@ -41,6 +41,11 @@ class BankStore:
                 newest[row.category] = row
         return newest
 
+    def newest_id(self) -> int | None:
+        """The id of the newest stored version of any bank (None: no edit yet); a cheap check for news."""
+        with self.db.reads() as session:
+            return session.scalar(select(func.max(KeywordBankVersion.id)))
+
     def history(self, category: str) -> list[KeywordBankVersion]:
         """Every stored version of `category`, newest first."""
         query = (

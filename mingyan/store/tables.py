@@ -367,3 +367,14 @@ class KeywordBankVersion(Base):
     phrases: Mapped[list[str]] = mapped_column(JSON, default=list)
     author: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReplyStopRequest(Base):
+    """An administrator's request to stop a live reply, for the server process that generates it
+    (API replicas: the process holding the reply polls these rows; migration 0009)."""
+
+    __tablename__ = "reply_stop_requests"
+
+    message_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    requested_by: Mapped[str] = mapped_column(String(64), default="")
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

@@ -149,7 +149,7 @@ class MessageOut(StoredModel):
     error: str | None = None
     tool: dict[str, Any] | None = None  # a tool loop's calls (assistant) or result provenance (tool)
     citations: list[CitationOut] = Field(default_factory=list)  # passages the reply cited ([n] markers)
-    moderation: str | None = None  # the content-policy category of a `refused` reply
+    moderation: str | None = None  # a `refused` reply's content-policy category; `admin_stop`: an admin stopped it
     ai_label: dict[str, str] | None = None  # implicit AI-generated label (content attribute, provider, id)
 
 

@@ -8,6 +8,7 @@ import { t, tr } from "./i18n.js";
 import { UsersTab } from "./admin-users.js";
 import { ReportsTab } from "./reports-view.js";
 import { BanksTab } from "./banks-view.js";
+import { LiveTab } from "./live-view.js";
 import { usageTable } from "./account-view.js";
 import { card, errorLine, field, formatDate, input, problem, sinceQuery, table } from "./forms.js";
 
@@ -22,6 +23,7 @@ const TABS = [
   { id: "audit", label: "auditLog" },
   { id: "reports", label: "reports" },
   { id: "banks", label: "keywordBanks" },
+  { id: "live", label: "liveReplies" },
 ];
 
 export class AdminView {
@@ -64,6 +66,10 @@ export class AdminView {
       const banks = new BanksTab();
       this.body.replaceChildren(banks.root);
       banks.load();
+    } else if (id === "live") {
+      const live = new LiveTab();
+      this.body.replaceChildren(live.root);
+      live.load();
     } else if (id === "reports") {
       const reports = new ReportsTab();
       this.body.replaceChildren(reports.root);

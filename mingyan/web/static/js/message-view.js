@@ -85,7 +85,7 @@ function renderMeta(node, message) {
   const omitted = message.omitted_turns || 0;
   notice.hidden = omitted <= 0;
   notice.replaceChildren(...(omitted > 0 ? [h("span", { "aria-hidden": "true" }, "⚠ "), h("span", tr("omittedTurns", { n: omitted }))] : []));
-  const badge = {
+  const badge = message.moderation === "admin_stop" ? "statusAdminStop" : {
     streaming: "statusStreaming",
     stopped: "statusStopped",
     error: "statusError",
