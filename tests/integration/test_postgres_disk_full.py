@@ -28,9 +28,9 @@ from sqlalchemy.engine import make_url
 
 from tests import postgres
 from tests.conftest import SMOLLM, start_server, stop_server
-from tests.integration.test_disk_full import completion, fill, say
+from tests.integration.test_disk_full import completion, fill, say, wait_for
 from tests.integration.test_drain import StreamedReply, conversation
-from tests.integration.test_durable_history import check_integrity
+from tests.integration.test_durable_history import check_integrity, sse
 
 SIZE_MB = 24  # the new database (a copy of template1, ~8 MiB) and mingyan's tables, then the filler
 
@@ -73,6 +73,31 @@ def clear_refusal(r: httpx.Response) -> bool:
     return error["code"] == "database_unavailable" and "disk is full" in error["message"]
 
 
+class Reply(StreamedReply):
+    """A streamed reply that may be refused before it starts (`refusal` then holds that answer)."""
+
+    def __init__(self, api: httpx.Client, cid: str, content: str, max_tokens: int) -> None:
+        super().__init__(api, cid, content, max_tokens)
+        self.refusal: httpx.Response | None = None
+
+    def run(self) -> None:
+        try:
+            with self.api.stream("POST", f"/conversations/{self.cid}/messages", json=self.body) as r:
+                if r.status_code != 200:
+                    r.read()
+                    self.refusal = r
+                    return
+                for event in sse(r.iter_lines()):
+                    if event["type"] == "start":
+                        self.message_id = event["message"]["id"]
+                    elif event["type"] in ("snapshot", "delta"):
+                        self.text += event["text"]
+                    elif event["type"] == "done":
+                        self.final = event["message"]
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
 def new_conversations_until_refused(api: httpx.Client, limit: int = 400) -> list[httpx.Response]:
     """Create conversations (small writes) until the full disk refuses one."""
     answers = []
@@ -99,39 +124,44 @@ def test_a_full_postgresql_disk_gives_clear_errors_loses_nothing_and_recovers(tm
     url, disk = small_tablespace
     filler = disk / "filler"
     server = start_server(
-        tmp_path, SMOLLM, *("--n-ctx", "2048", "--n-slots", "2", "--no-auto-titles"), *("--database-url", url)
+        tmp_path, SMOLLM, *("--n-ctx", "2048", "--n-slots", "3", "--no-auto-titles"), *("--database-url", url)
     )
     try:
         api = httpx.Client(base_url=server.url + "/api", timeout=120)
         cid = conversation(api)
         first = say(api, cid, "Name a colour, in one word, and tell me why you like it.")
         assert first.status_code == 200, first.text
+        later = [conversation(api) for _ in range(2)]  # for turns asked while the disk is full
 
-        streaming = StreamedReply(api, conversation(api), "Write a long story about a river.", 200)
+        streaming = Reply(api, conversation(api), "Write a long story about a river.", 120)
         streaming.start()
-        assert streaming.going.wait(120), streaming.error
+        assert wait_for(lambda: streaming.text.strip() or streaming.final, 120), (streaming.error, streaming.refusal)
         fill(filler)  # the disk fills while the reply streams and its text is saved
 
         created = new_conversations_until_refused(api)
         assert created[-1].status_code == 503, f"{len(created)} conversations created on a full disk"
         assert clear_refusal(created[-1]), created[-1].text
-        while_full = [say(api, cid, f"Another colour, number {n}?") for n in range(4)]
-        assert all(r.status_code == 200 or clear_refusal(r) for r in while_full), [r.text for r in while_full]
+        while_full = [Reply(api, c, f"Name a colour, number {n}.", 8) for n, c in enumerate(later)]
+        for reply in while_full:  # each is refused at once, or stored and saved once space returns
+            reply.start()
 
         served = [completion(server.url, f"Write a sentence about the number {n}.") for n in range(2)]
         assert [r.status_code for r in served] == [200] * 2, [r.text for r in served]
         history = api.get(f"/conversations/{cid}")  # reading writes nothing
-        assert history.status_code == 200 and history.json()["messages"], history.text
+        assert history.status_code == 200 and len(history.json()["messages"]) == 2, history.text
         assert server.process.poll() is None and server.health()["status"] == "ok"
 
         filler.unlink()  # space returns (within the 60 s the final save of a reply is retried)
-        streaming.join(300)
+        for reply in (streaming, *while_full):
+            reply.join(300)
+            assert reply.error is None and not reply.is_alive(), reply.error
         assert streaming.final is not None and streaming.final["status"] == "complete", (
-            streaming.is_alive(),
             streaming.final,
-            streaming.error,
             server.log.read_text()[-3000:],
         )
+        for reply in while_full:
+            assert reply.refusal is None or clear_refusal(reply.refusal), reply.refusal.text
+            assert reply.refusal is not None or reply.final["status"] == "complete", reply.final
         after = say(api, cid, "And one more colour?")
         assert after.status_code == 200 and after.json()["message"]["status"] == "complete", after.text
         assert api.post("/conversations", json={}).status_code == 201
@@ -139,17 +169,15 @@ def test_a_full_postgresql_disk_gives_clear_errors_loses_nothing_and_recovers(tm
         stop_server(server)
     check_integrity(url)
     messages = stored_messages(url)
-    saved = [r for r in while_full if r.status_code == 200]
-    in_cid = [m for m in messages if m["conversation_id"] == cid]
-    users = [m for m in in_cid if m["role"] == "user"]
-    replies = [m for m in in_cid if m["role"] == "assistant"]
-    assert len(users) == len(replies) == 2 + len(saved), in_cid  # refused turns left nothing behind
-    for user in users:
-        children = [m for m in replies if m["parent_id"] == user["id"]]
-        assert len(children) == 1 and children[0]["status"] == "complete" and children[0]["content"], in_cid
-    assert [(m["status"], m["content"]) for m in messages if m["id"] == streaming.message_id] == [
-        ("complete", streaming.text)
-    ]
+    for reply in (streaming, *while_full):  # a refused turn left nothing; a stored one is there once, whole
+        turn = [(m["role"], m["status"], m["content"]) for m in messages if m["conversation_id"] == reply.cid]
+        if reply.refusal is not None:
+            assert turn == [], turn
+        else:
+            expected = [("assistant", "complete", reply.text), ("user", "complete", reply.body["content"])]
+            assert sorted(turn) == expected, turn
+    in_cid = [(m["role"], m["status"]) for m in messages if m["conversation_id"] == cid]
+    assert sorted(in_cid) == [("assistant", "complete")] * 2 + [("user", "complete")] * 2, in_cid
     assert not [m for m in messages if m["status"] == "streaming"]
     log = server.log.read_text()
     assert "Traceback" not in log, log[-3000:]
