@@ -14,6 +14,7 @@ from mingyan.api.app import create_app
 from mingyan.config import Settings
 from mingyan.engine.fake import FakeEngine
 from mingyan.store.conversations import ConversationStore
+from mingyan.store.errors import is_disk_full
 from tests.app_server import serve_app
 
 SQLITE_REFUSAL = """
@@ -66,3 +67,14 @@ def test_a_refused_turn_is_a_clear_503_and_stores_nothing(store: ConversationSto
         error = r.json()["error"]
         assert error["code"] == "database_unavailable" and "disk is full" in error["message"], error
         assert api.get(f"/conversations/{cid}").json()["messages"] == []
+
+
+def test_a_connection_refused_for_want_of_room_reads_as_a_full_disk() -> None:
+    """Found by tests/integration/test_postgres_disk_full.py: on a full disk PostgreSQL refuses a new
+    connection with this FATAL (the new backend cannot write its relation-cache init file)."""
+    refused = (
+        '(psycopg.OperationalError) connection failed: connection to server at "127.0.0.1", port 44115 '
+        "failed: FATAL:  could not write init file"
+    )
+    assert is_disk_full(Exception(refused))
+    assert not is_disk_full(Exception("connection failed: Connection refused"))  # a server that is down
