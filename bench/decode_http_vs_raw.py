@@ -72,36 +72,13 @@ def decode_rate(n_tokens: int, first: float, last: float) -> float:
     return (n_tokens - 1) / (last - first) if n_tokens > 1 and last > first else float("nan")
 
 
-def load_llama(path: Path, **kwargs):
-    """llama-cpp-python's `Llama`, its weights loaded as mingyan loads them: where the CPU has
-    Intel AMX, without the extra buffer types (llama.cpp's AMX matrix multiply crashes, #20824)."""
-    import llama_cpp
-    import llama_cpp.llama_cpp as native
-
-    from mingyan.engine.llamacpp.native import has_amx
-
-    defaults = native.llama_model_default_params
-    amx = has_amx(llama_cpp)
-
-    def model_params():
-        params = defaults()
-        if amx:
-            params.use_extra_bufts = False
-        return params
-
-    native.llama_model_default_params = model_params
-    try:
-        return llama_cpp.Llama(model_path=str(path), verbose=False, **kwargs)
-    finally:
-        native.llama_model_default_params = defaults
-
-
 class RawRunner:
     """A plain llama-cpp-python decode loop, prompt rendered with the model's own chat template."""
 
     def __init__(self, path: Path, threads: int, flash_attn: bool) -> None:
         import llama_cpp
 
+        from mingyan.engine.llamacpp.high_level import load_llama
         from mingyan.formats.template import ChatTemplate
 
         self.lib = llama_cpp

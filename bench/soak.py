@@ -39,6 +39,7 @@ from sqlalchemy import create_engine, text
 PASSWORD = "soak-password-1"
 WORDS = ["river", "长城", "Python", "茶", "mountain", "北京", "music", "雨"]
 MAX_RSS_GROWTH = 0.05
+WARMUP_SHARE = 0.25  # the first quarter of the RSS samples is warm-up (caches and pools filling)
 
 
 @dataclass
@@ -365,7 +366,7 @@ def check_database(db_url: str, report: Report) -> dict[str, int]:
     }
 
 
-def rss_growth(samples: list[tuple[float, int]], warmup_share: float = 0.25) -> float:
+def rss_growth(samples: list[tuple[float, int]], warmup_share: float = WARMUP_SHARE) -> float:
     """Growth of the median RSS of the last fifth of the run over the fifth right after warm-up."""
     after = [kib for _, kib in samples[int(len(samples) * warmup_share) :]]
     if len(after) < 5:

@@ -239,30 +239,19 @@ class ConversationService:
         parent_id: str | None,
         **provenance: Any,
     ) -> tuple[Message | None, Message]:
-        """Commit the user's message (if any), then the assistant's, `streaming`."""
-        user_message = None
-        if user_text is not None:
-            user_message = await self._run(
-                self.store.add_message,
-                owner,
-                conversation.id,
-                "user",
-                user_text,
-                parent_id,
-                at_root=parent_id is None,
-            )
-            parent_id = user_message.id
+        """Commit the user's message (if any) and the assistant's, `streaming`, together."""
         info = chat.engine.info
-        assistant = await self._run(
-            self.store.start_assistant_message,
+        return await self._run(
+            self.store.start_turn,
             owner,
             conversation.id,
+            user_text,
             parent_id,
+            at_root=user_text is not None and parent_id is None,
             model_name=info.name,
             model_sha256=info.sha256,
             **provenance,
         )
-        return user_message, assistant
 
     async def _prepare(
         self,

@@ -188,36 +188,36 @@ class ConversationStore:
         _check_provenance(provenance)
         with self.sessions.begin() as session:
             conversation = _conversation(session, owner, conversation_id)
-            if at_root:
-                parent_id = None
-            elif parent_id is None:
-                parent_id = conversation.current_leaf_id
-            else:
-                parent = session.get(Message, parent_id)
-                if parent is None or parent.conversation_id != conversation.id:
-                    raise NotFound(f"No message {parent_id} in conversation {conversation_id}.")
-            now = utcnow()
-            message = Message(
-                conversation_id=conversation.id,
-                parent_id=parent_id,
-                role=role,
-                content=content,
-                status=status,
-                created_at=now,
-                updated_at=now,
-                **provenance,
-            )
-            session.add(message)
-            session.flush()
-            conversation.current_leaf_id = message.id
-            conversation.updated_at = now
-        return message
+            return _append(session, conversation, role, content, parent_id, at_root, status, provenance)
 
     def start_assistant_message(
         self, owner: str, conversation_id: str, parent_id: str | None = None, **provenance: Any
     ) -> Message:
         """An empty assistant message in status `streaming`, to be filled by `save_partial`."""
         return self.add_message(owner, conversation_id, "assistant", "", parent_id, status="streaming", **provenance)
+
+    def start_turn(
+        self,
+        owner: str,
+        conversation_id: str,
+        user_text: str | None,
+        parent_id: str | None = None,
+        *,
+        at_root: bool = False,
+        **provenance: Any,
+    ) -> tuple[Message | None, Message]:
+        """The user's message (None: a regeneration has none) under `parent_id` as `add_message` places
+        it, and the assistant's empty `streaming` reply under it, in one transaction: both or neither
+        (a full disk or a lost connection never leaves a user message without its reply)."""
+        _check_provenance(provenance)
+        with self.sessions.begin() as session:
+            conversation = _conversation(session, owner, conversation_id)
+            user = None
+            if user_text is not None:
+                user = _append(session, conversation, "user", user_text, parent_id, at_root, "complete", {})
+                parent_id, at_root = user.id, False
+            assistant = _append(session, conversation, "assistant", "", parent_id, at_root, "streaming", provenance)
+        return user, assistant
 
     def save_partial(self, owner: str, message_id: str, text: str, *, tokens: int | None = None) -> None:
         """Save the text streamed so far, and how many tokens it holds (one short transaction)."""
@@ -343,6 +343,43 @@ def _check_provenance(values: dict[str, Any]) -> None:
     unknown = set(values) - PROVENANCE_FIELDS
     if unknown:
         raise TypeError(f"unknown provenance fields: {', '.join(sorted(unknown))}")
+
+
+def _append(
+    session: Session,
+    conversation: Conversation,
+    role: str,
+    content: str,
+    parent_id: str | None,
+    at_root: bool,
+    status: str,
+    provenance: dict[str, Any],
+) -> Message:
+    """Add a message (see `add_message`) inside `session`; it becomes the conversation's current leaf."""
+    if at_root:
+        parent_id = None
+    elif parent_id is None:
+        parent_id = conversation.current_leaf_id
+    else:
+        parent = session.get(Message, parent_id)
+        if parent is None or parent.conversation_id != conversation.id:
+            raise NotFound(f"No message {parent_id} in conversation {conversation.id}.")
+    now = utcnow()
+    message = Message(
+        conversation_id=conversation.id,
+        parent_id=parent_id,
+        role=role,
+        content=content,
+        status=status,
+        created_at=now,
+        updated_at=now,
+        **provenance,
+    )
+    session.add(message)
+    session.flush()
+    conversation.current_leaf_id = message.id
+    conversation.updated_at = now
+    return message
 
 
 def _conversation(session: Session, owner: str, conversation_id: str) -> Conversation:

@@ -28,6 +28,9 @@ class InvalidValue(InvalidRequestError, ValueError):
 DISK_FULL_SIGNS = (
     "database or disk is full",  # SQLite (SQLITE_FULL)
     "no space left on device",  # PostgreSQL (53100 disk_full) and the OS (ENOSPC)
+    # PostgreSQL refusing a new connection: a starting backend writes the relation-cache init file
+    # into the database's directory, and says only this (FATAL) when that write fails for want of room.
+    "could not write init file",
     "disk_full",
 )
 

@@ -12,6 +12,7 @@ import pytest
 
 from mingyan.bootstrap import open_registry
 from mingyan.config import DEFAULT_EMBEDDING_MODEL, Settings
+from mingyan.engine.llamacpp.high_level import load_llama
 from tests.conftest import SMOLLM, start_server, stop_server
 
 E5 = DEFAULT_EMBEDDING_MODEL
@@ -41,30 +42,10 @@ def oai(server):
 
 @pytest.fixture(scope="module")
 def reference():
-    """llama.cpp's own embedding path (llama-cpp-python's high-level Llama) on the same file.
-
-    Where the CPU has Intel AMX, llama.cpp's AMX matrix multiply crashes (llama.cpp #20824), so
-    the reference loads the weights as mingyan does there: without the extra buffer types."""
-    import llama_cpp
-    import llama_cpp.llama_cpp as native
-
-    from mingyan.engine.llamacpp.native import has_amx
-
+    """llama.cpp's own embedding path (llama-cpp-python's high-level Llama) on the same file,
+    loaded as mingyan loads weights (where the CPU has Intel AMX: without the extra buffer types)."""
     path = open_registry(Settings(), progress=False).resolve(E5).path
-    defaults = native.llama_model_default_params
-    amx = has_amx(llama_cpp)
-
-    def model_params():
-        params = defaults()
-        if amx:
-            params.use_extra_bufts = False
-        return params
-
-    native.llama_model_default_params = model_params
-    try:
-        llama = llama_cpp.Llama(str(path), embedding=True, n_ctx=512, n_batch=512, n_ubatch=512, verbose=False)
-    finally:
-        native.llama_model_default_params = defaults
+    llama = load_llama(path, embedding=True, n_ctx=512, n_batch=512, n_ubatch=512)
     yield llama
     llama.close()
 
