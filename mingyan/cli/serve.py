@@ -57,6 +57,8 @@ SERVE_FIELDS = (
     "ai_provider",
     "ai_label_on_copy",
     *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate")),
+    "moderation_judge",
+    "system_prompt",
 )
 
 
