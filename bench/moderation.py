@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decode-tokens", type=int, default=128)
     parser.add_argument("--reps", type=int, default=3, help="decode-rate repetitions (0: skip)")
-    parser.add_argument("--banks", nargs="+", default=list(BANK_NAMES), choices=BANK_NAMES)
+    parser.add_argument("--banks", nargs="*", default=list(BANK_NAMES), choices=BANK_NAMES, help="(none: decode only)")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
 
