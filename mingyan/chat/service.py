@@ -128,8 +128,7 @@ class ChatService:
             tokens = await self.prompt_tokens(messages, user=user)
             return self.request(tokens, sampling, user=user, scope=scope, **options)
         template = self._template()
-        messages = self.with_system(messages)
-        self.check_size(messages)
+        self.check_size(messages)  # tools or tool turns: rendered as the family's format has them, no default system
         chat = plan.format.prepare(messages, plan.tools, template.source)
         tools = plan.format.template_tools(template.source, plan.tools)
         tokens = await self.workers.run(
