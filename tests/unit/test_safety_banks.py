@@ -3,10 +3,10 @@ language), no duplicates after normalisation, every category covered; and the de
 prompt check on them (a regression guard for the keyword banks; bench/moderation.py runs both
 banks through the real model).
 
-The banks were written apart from the keyword banks, so the keywords catch only part of the
-should-refuse items by themselves (the rest is the model's own refusal, or the judge's); the
-floors below are what the keyword banks caught when this test was written, to notice a bank edit
-that loses ground."""
+The banks were written apart from the keyword banks, and the keywords (exact request phrases)
+catch only a small part of the should-refuse items by themselves (24 of 545 Chinese, 34 of 531
+English when this was written; the rest is left to the model's own refusal, or the judge's); the
+floors below are those shares, to notice a bank edit that loses ground."""
 
 from __future__ import annotations
 
@@ -41,15 +41,20 @@ def categories(name: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
+def normalizer() -> Normalizer:
+    return Normalizer()
+
+
+@pytest.fixture(scope="module")
 def moderator() -> Moderator:
     return Moderator(Policy.from_settings(Settings()))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_bank_holds_500_items_none_twice_after_normalisation(name: str) -> None:
+def test_each_bank_holds_500_items_none_twice_after_normalisation(normalizer: Normalizer, name: str) -> None:
     bank = items(name)
     assert len(bank) >= 500
-    keys = [Normalizer().key(item) for item in bank]
+    keys = [normalizer.key(item) for item in bank]
     repeated = sorted({item for item, key in zip(bank, keys, strict=True) if keys.count(key) > 1})
     assert repeated == []
     language = name.rsplit("_", 1)[1]
@@ -57,10 +62,10 @@ def test_each_bank_holds_500_items_none_twice_after_normalisation(name: str) -> 
     assert cjk == len(bank) if language == "zh" else cjk == 0
 
 
-def test_no_item_is_in_both_banks_of_a_language() -> None:
+def test_no_item_is_in_both_banks_of_a_language(normalizer: Normalizer) -> None:
     for language in ("zh", "en"):
-        refuse = {Normalizer().key(i) for i in items(f"should_refuse_{language}")}
-        answer = {Normalizer().key(i) for i in items(f"must_answer_{language}")}
+        refuse = {normalizer.key(i) for i in items(f"should_refuse_{language}")}
+        answer = {normalizer.key(i) for i in items(f"must_answer_{language}")}
         assert refuse & answer == set()
 
 
@@ -78,7 +83,7 @@ def test_must_answer_items_rarely_trip_the_prompt_check(moderator: Moderator, na
     assert len(tripped) <= len(bank) // 100, tripped  # at most 1%: the filter's own over-refusal
 
 
-@pytest.mark.parametrize(("name", "floor"), [("should_refuse_zh", 0.0), ("should_refuse_en", 0.0)])
+@pytest.mark.parametrize(("name", "floor"), [("should_refuse_zh", 0.04), ("should_refuse_en", 0.06)])
 def test_the_prompt_check_keeps_catching_should_refuse_items(moderator: Moderator, name: str, floor: float) -> None:
     bank = items(name)
     caught = sum(bool(moderator.check(item).blocked) for item in bank)
