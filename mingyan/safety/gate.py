@@ -52,7 +52,7 @@ class Safety:
     @classmethod
     def from_settings(cls, settings: object, observer: SafetyObserver | None = None) -> Safety:
         provider = str(getattr(settings, "ai_provider", "mingyan"))
-        judge_mode = getattr(settings, "moderation_judge", "off")
+        judge_mode: JudgeMode = getattr(settings, "moderation_judge", "off")
         return cls(
             Moderator(Policy.from_settings(settings)), observer=observer, provider=provider, judge_mode=judge_mode
         )
