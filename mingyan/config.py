@@ -12,6 +12,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b-instruct"
 DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"
+# A system message for `--system-prompt` (docs/safety.md, "Over-refusal"): small instruct models,
+# the default coder model above all, refuse ordinary questions outside their speciality without one.
+# Not on by default until its effect on every quality check is measured (docs/safety.md).
+SUGGESTED_SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer questions on any subject (everyday life, history, science, "
+    "health, safety, law, news, writing and programming) accurately and concisely, in the user's language."
+)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -103,6 +110,11 @@ class Settings(BaseSettings):
     quota_concurrent_streams: int = Field(
         4, ge=0, description="default replies running at once for each account and key (0: no limit)"
     )
+    system_prompt: str = Field(
+        "",
+        max_length=20000,
+        description="system message for chats that bring none (/v1 requests, conversations without one; '': none)",
+    )
     auto_titles: bool = Field(True, description="name new conversations with the model after the first reply")
     api_replicas: bool = Field(
         False,
@@ -169,6 +181,11 @@ class Settings(BaseSettings):
         "block", description="content policy: sexual content involving minors"
     )
     moderation_hate: Literal["off", "log", "block"] = Field("block", description="content policy: hate")
+    moderation_judge: Literal["off", "log", "block"] = Field(
+        "off",
+        description="the model judge: the served model also classifies each prompt the keywords let through "
+        "(log: counted and audited; block: refused where the policy blocks the category)",
+    )
     retention_days: int = Field(
         0, ge=0, le=36500, description="delete conversations not updated for this many days, hourly (0: keep)"
     )

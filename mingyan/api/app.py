@@ -183,7 +183,8 @@ def build_context(
         attach_replica_metrics(metrics.registry, engine)
     accounts = AccountStore.open(store.db) if store is not None else None
     recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
-    chat = ChatService(engine, safety=Safety.from_settings(settings, observer=recorder))
+    safety = Safety.from_settings(settings, observer=recorder)
+    chat = ChatService(engine, safety=safety, system_prompt=settings.system_prompt)
     conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder, accounts)
     defaults = default_quota(settings)
     cutoffs = Cutoffs()
@@ -250,4 +251,4 @@ async def _chat_for_model(router: ModelRouter | None, chat: ChatService, model: 
     if router is None or not model or model == chat.model_name or not router.has(model):
         return chat
     await asyncio.to_thread(router.load, model)
-    return ChatService(router.handle(model), workers=chat.workers, safety=chat.safety)
+    return chat.sibling(router.handle(model))

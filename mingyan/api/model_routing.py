@@ -21,7 +21,7 @@ async def chat_for(ctx: AppContext, model: str | None) -> ChatService:
     router = ctx.models
     assert router is not None  # served_chat_model knows only the first model without one
     await asyncio.to_thread(router.load, name)
-    return ChatService(router.handle(name), workers=ctx.chat.workers, safety=ctx.chat.safety)
+    return ctx.chat.sibling(router.handle(name))
 
 
 def upstream_of(ctx: AppContext, service: ChatService) -> UpstreamEngine | None:

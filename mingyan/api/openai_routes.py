@@ -67,7 +67,9 @@ async def chat_completions(
 ):
     service = await _service(request, body.model)
     messages = [m.as_template_dict() for m in body.messages]
-    service.screen([m["content"] or "" for m in messages if m["role"] != "assistant"], owner=principal.user_id)
+    await service.check_prompt(
+        [m["content"] or "" for m in messages if m["role"] != "assistant"], owner=principal.user_id
+    )
     if (upstream := upstream_of(context(request), service)) is not None:
         return await forward(request, principal, "chat.completions", "/chat/completions", body, upstream)
     user = client_identity(request, principal, body.user)
@@ -115,7 +117,7 @@ async def chat_completions(
 @router.post("/completions", response_model=None)
 async def completions(body: CompletionRequest, request: Request, response: Response, principal: CurrentPrincipal):
     service = await _service(request, body.model)
-    service.screen([str(body.prompt)], owner=principal.user_id, param="prompt")
+    await service.check_prompt([str(body.prompt)], owner=principal.user_id, param="prompt")
     if (upstream := upstream_of(context(request), service)) is not None:
         return await forward(request, principal, "completions", "/completions", body, upstream)
     prompt = str(body.prompt)

@@ -25,7 +25,7 @@ class SafetyRecorder:
         self.accounts = accounts
         self.flags = Counter(
             "mingyan_moderation_flags",
-            "content-policy matches by stage (input, output, document, title), category and action (log, block)",
+            "content-policy matches by stage (input, output, document, title, judge), category and action (log, block)",
             ["stage", "category", "action"],
             registry=metrics.registry,
         )
@@ -33,7 +33,7 @@ class SafetyRecorder:
     def __call__(self, stage: str, verdict: Verdict, owner: str) -> None:
         matched = [c for c, hit in verdict.categories.items() if hit]
         for category in matched:
-            self.flags.labels(stage, category, self.policy.action(category)).inc()
+            self.flags.labels(stage, category, "block" if category in verdict.blocked else "log").inc()
         if self.accounts is None:
             return
         event = "content_refused" if verdict.blocked else "content_flagged"

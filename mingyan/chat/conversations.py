@@ -187,7 +187,7 @@ class ConversationService:
         asked = user_text if user_text is not None else _last_user_text(history)
         language = language_of(asked) if asked else "en"
         try:
-            chat.screen([asked] if asked is not None else [], owner=owner)
+            await chat.check_prompt([asked] if asked is not None else [], owner=owner)
         except ContentFiltered as refused:  # stored as a refusal: the user's message, then the reply `refused`
             user_message, assistant = await self._store_turn(chat, owner, conversation, user_text, parent_id)
             refusal = LiveReply(self.store, owner, assistant, language=language, label=chat.label(assistant.id))

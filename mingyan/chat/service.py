@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from mingyan.chat.prompt import chat_prompt_tokens
@@ -26,6 +27,7 @@ from mingyan.engine.base import (
 from mingyan.errors import InvalidRequestError, TemplateError
 from mingyan.formats.template import ChatTemplate
 from mingyan.safety.gate import Safety
+from mingyan.safety.judge import Judge
 from mingyan.safety.labels import ai_label
 
 
@@ -43,16 +45,42 @@ MIN_PROMPT_CHARS = 16384
 
 
 class ChatService:
-    def __init__(self, engine: Engine, workers: PromptWorkers | None = None, *, safety: Safety | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        workers: PromptWorkers | None = None,
+        *,
+        safety: Safety | None = None,
+        system_prompt: str = "",
+    ) -> None:
         self.engine = engine
         self.workers = workers or PromptWorkers()
         self.safety = safety  # the content policy: prompts screened, replies guarded (None: no moderation)
+        self.system_prompt = system_prompt  # the deployment's default system message ("": none)
+
+    def sibling(self, engine: Engine) -> ChatService:
+        """A chat service for another model, sharing this one's workers, policy and system message."""
+        return ChatService(engine, workers=self.workers, safety=self.safety, system_prompt=self.system_prompt)
+
+    def with_system(self, messages: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+        """`messages`, led by the default system message when they bring none of their own."""
+        if not self.system_prompt or any(m.get("role") == "system" for m in messages):
+            return messages
+        return [{"role": "system", "content": self.system_prompt}, *messages]
 
     def screen(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
         """Refuse a prompt the content policy blocks (ContentFiltered: 400 `content_filter`), before
         any work; matches of `log` categories are counted and audited."""
         if self.safety is not None:
             self.safety.screen(texts, owner=owner, param=param)
+
+    async def check_prompt(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
+        """`screen`, then (when the deployment turned it on) the model judge on what the keywords
+        let through: this service's model classifies the prompt (safety/judge.py)."""
+        self.screen(texts, owner=owner, param=param)
+        if self.safety is not None and self.safety.judging:
+            judge = Judge(self.engine, partial(self.prompt_tokens, user=owner), self.safety.moderator.policy.checked)
+            await self.safety.judge_prompt(judge, texts, owner=owner, param=param)
 
     @property
     def max_prompt_chars(self) -> int:
@@ -100,7 +128,7 @@ class ChatService:
             tokens = await self.prompt_tokens(messages, user=user)
             return self.request(tokens, sampling, user=user, scope=scope, **options)
         template = plan.format.chat_template(self._template())
-        self.check_size(messages)
+        self.check_size(messages)  # tools or tool turns: rendered as the family's format has them, no default system
         chat = plan.format.prepare(messages, plan.tools, template.source)
         tools = plan.format.template_tools(template.source, plan.tools)
         tokens = await self.workers.run(
@@ -112,8 +140,10 @@ class ChatService:
 
     async def prompt_tokens(self, messages: Sequence[Mapping[str, str]], *, user: str = "") -> list[int]:
         """The prompt for `messages`, rendered with the model's chat template (in the prompt
-        workers, fair per `user`; stopped if the caller is cancelled)."""
+        workers, fair per `user`; stopped if the caller is cancelled), led by the default system
+        message when `messages` bring none."""
         template = self._template()
+        messages = self.with_system(messages)
         self.check_size(messages)
         return await self.workers.run(
             user, lambda check: chat_prompt_tokens(self.engine, template, messages, check=check)

@@ -65,6 +65,8 @@ SERVE_FIELDS = (
     "tool_max_steps",
     "tool_approval_timeout_s",
     *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate")),
+    "moderation_judge",
+    "system_prompt",
 )
 
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 
 from mingyan.engine.base import EventStream, FinishReason, GenerationRequest, TokenEvent, Usage
 from mingyan.safety.guarded import GuardedStream
+from mingyan.safety.judge import Judge, JudgeMode, judged_verdict
 from mingyan.safety.labels import ai_label
 from mingyan.safety.moderator import Moderator, Verdict
 from mingyan.safety.policy import Policy
@@ -41,15 +42,25 @@ class Safety:
         *,
         observer: SafetyObserver | None = None,
         provider: str = "mingyan",
+        judge_mode: JudgeMode = "off",
     ) -> None:
         self.moderator = moderator
         self.observer = observer
         self.provider = provider  # named in the AI-generated label of every reply
+        self.judge_mode = judge_mode  # what the model judge's verdicts do (safety/judge.py)
 
     @classmethod
     def from_settings(cls, settings: object, observer: SafetyObserver | None = None) -> Safety:
         provider = str(getattr(settings, "ai_provider", "mingyan"))
-        return cls(Moderator(Policy.from_settings(settings)), observer=observer, provider=provider)
+        judge_mode: JudgeMode = getattr(settings, "moderation_judge", "off")
+        return cls(
+            Moderator(Policy.from_settings(settings)), observer=observer, provider=provider, judge_mode=judge_mode
+        )
+
+    @property
+    def judging(self) -> bool:
+        """Whether prompts also go to the model judge (after the keyword pass)."""
+        return self.judge_mode != "off" and self.enabled
 
     def label(self, content_id: str, model: str) -> dict[str, str]:
         """The implicit AI-generated label of the reply `content_id`."""
@@ -72,6 +83,27 @@ class Safety:
         if verdict.blocked:
             raise ContentFiltered(verdict.blocked[0], language_of(joined), param=param, verdict=verdict)
         return verdict
+
+    async def judge_prompt(
+        self, judge: Judge, texts: Iterable[str], *, owner: str = "", param: str = "messages"
+    ) -> None:
+        """The model judge's verdict on a prompt the keyword pass let through: heard by the observer
+        (stage `judge`) when it names a checked category; ContentFiltered when the judge blocks and
+        the policy blocks that category."""
+        if not self.judging:
+            return
+        joined = "\n".join(texts)
+        judged = await judge.classify(joined, user=owner, scope=owner)
+        if judged.category is None:
+            return
+        action = self.moderator.policy.action(judged.category)
+        if action == "off":
+            return
+        verdict = judged_verdict(judged.category, blocked=action == "block" and self.judge_mode == "block")
+        if self.observer is not None:
+            self.observer("judge", verdict, owner)
+        if verdict.blocked:
+            raise ContentFiltered(judged.category, language_of(joined), param=param, verdict=verdict)
 
     def guard(self, stream: EventStream, request: GenerationRequest) -> EventStream:
         """`stream`, held back and checked as it comes (unchanged when no category is checked)."""
