@@ -43,7 +43,7 @@ from pathlib import Path
 
 from mingyan.bootstrap import open_registry
 from mingyan.chat.service import ChatService
-from mingyan.config import DEFAULT_MODEL, Settings
+from mingyan.config import DEFAULT_MODEL, SUGGESTED_SYSTEM_PROMPT, Settings
 from mingyan.engine.base import FinishReason, SamplingParams
 from mingyan.engine.llamacpp.engine import EngineConfig, LlamaCppEngine
 from mingyan.safety.gate import Safety
@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument(
         "--suggested-system-prompt",
         action="store_true",
-        help="serve with mingyan.config.SUGGESTED_SYSTEM_PROMPT as --system-prompt (default: the product's default, none)",
+        help="serve with mingyan.config.SUGGESTED_SYSTEM_PROMPT as --system-prompt (default: none)",
     )
     args = parser.parse_args()
 

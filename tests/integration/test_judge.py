@@ -30,8 +30,16 @@ TEMPLATE_DEFAULT = "You are Qwen, created by Alibaba Cloud. You are a helpful as
 @pytest.fixture(scope="module")
 def judged(tmp_path_factory) -> Iterator[Server]:
     server = start_server(
-        tmp_path_factory.mktemp("judge"), QWEN, "--n-ctx", "2048", "--n-slots", "2", "--moderation-judge", "log",
-        "--system-prompt", SUGGESTED_SYSTEM_PROMPT,
+        tmp_path_factory.mktemp("judge"),
+        QWEN,
+        "--n-ctx",
+        "2048",
+        "--n-slots",
+        "2",
+        "--moderation-judge",
+        "log",
+        "--system-prompt",
+        SUGGESTED_SYSTEM_PROMPT,
     )
     yield server
     stop_server(server)
