@@ -172,6 +172,8 @@ class LiveReply:
         if finish is None and status == "complete":
             status, error = "error", "the engine stream ended without finishing"
         content, extra = self.text, _usage_fields(finish, first_token_s, time.monotonic() - started)
+        if "completion_tokens" not in extra and self.pieces:  # stopped or cut off: the tokens it had
+            extra["completion_tokens"] = self.pieces
         extra["ai_label"] = self.label
         if status == "complete" and (policy := stopped_by_policy(stream)) is not None:  # a refusal replaces it
             category, midway = policy
