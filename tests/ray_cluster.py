@@ -34,6 +34,9 @@ def ray_env() -> dict[str, str]:
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     env["RAY_USAGE_STATS_ENABLED"] = "0"
+    # A throwaway cluster on 127.0.0.1: no token authentication (Ray 2.60 turns it on for new
+    # clusters, and a second node started apart from the head has no token to present).
+    env["RAY_AUTH_MODE"] = "disabled"
     return env
 
 
@@ -70,8 +73,9 @@ class LocalCluster:
         with open(log, "wb") as out:  # a file, not a pipe: the daemons it starts may keep it open
             code = subprocess.run(command, env=ray_env(), stdout=out, stderr=subprocess.STDOUT, timeout=180).returncode
         if code != 0:
+            output = log.read_text(errors="replace")  # before stop(), which removes the log
             self.stop()
-            raise RuntimeError(f"ray start failed ({code}):\n{log.read_text(errors='replace')}")
+            raise RuntimeError(f"ray start failed ({code}):\n{output}")
 
     def add_node(self, resources: dict[str, float], num_cpus: int = 1) -> None:
         self._start(["--address", self.address, "--num-cpus", str(num_cpus)], resources)
@@ -117,8 +121,6 @@ def start_cluster(head_resources: dict[str, float], num_cpus: int = 1) -> LocalC
             "--num-cpus",
             str(num_cpus),
             "--include-dashboard=false",
-            "--ray-client-server-port",
-            str(free_port()),
         ],
         head_resources,
     )
