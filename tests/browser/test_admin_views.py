@@ -222,7 +222,7 @@ def test_the_account_views_in_chinese(browser, accounts_web) -> None:
         menu = open_user_menu(page)
         expect(menu.locator("[data-menu]")).to_have_text(["账户", "管理", "退出登录"])
         menu.locator("[data-menu=administration]").click()
-        expect(page.locator(".tab")).to_have_text(["用户", "用量", "审计日志", "举报", "关键词库"])
+        expect(page.locator(".tab")).to_have_text(["用户", "用量", "审计日志", "举报", "关键词库", "正在生成的回答"])
         expect(page.locator(".users-table th")).to_have_text(["用户名", "身份", "状态", "创建时间", "操作"])
         expect(page.locator("#conversation-title")).to_have_text("管理")
         page.goto(accounts_web.url + "/account")
