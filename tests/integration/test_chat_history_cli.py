@@ -162,8 +162,11 @@ class Reader(threading.Thread):
 
 
 def test_ctrl_c_stops_the_reply_keeps_it_and_the_chat_goes_on(tmp_path, server, api) -> None:
+    # Greedy, so the reply is the long count every time (sampled, the small model sometimes answered
+    # in one short sentence that ended before the interrupt arrived).
+    cid = api.post("/conversations", json={"settings": {"temperature": 0}}).json()["id"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "mingyan", "chat", "--url", server.url, "--max-tokens", "300"],
+        [sys.executable, "-m", "mingyan", "chat", "--url", server.url, "--max-tokens", "300", "--resume", cid],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
