@@ -16,7 +16,8 @@ from sqlalchemy.engine import make_url
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.db import Database
 from mingyan.store.migrate import upgrade
-from tests.conftest import SMOLLM, start_server, stop_server
+from tests.conftest import SMOLLM, stop_server
+from tests.replicas import start_replicas
 
 LONG = [{"role": "user", "content": "Count from 1 to 300, separated by commas."}]
 
@@ -36,21 +37,7 @@ def replicas(tmp_path_factory, postgres_server):
     accounts.ledger.set_quota(alice.id, concurrent_streams=1)
     _, key = accounts.keys.create_key(alice.id, "replicas")
     db.dispose()
-    flags = (
-        "--database-url",
-        url,
-        "--embedding-model",
-        "none",
-        "--n-ctx",
-        "1024",
-        "--no-auto-titles",
-        "--api-replicas",
-    )
-    tmp = tmp_path_factory.mktemp("replicas")
-    servers = []
-    for i in (1, 2):
-        (tmp / str(i)).mkdir()
-        servers.append(start_server(tmp / str(i), SMOLLM, *flags))
+    servers = start_replicas(tmp_path_factory.mktemp("replicas"), url, n_ctx=1024)
     yield servers, {"Authorization": f"Bearer {key}"}
     for server in servers:
         stop_server(server)

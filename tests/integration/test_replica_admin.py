@@ -17,7 +17,8 @@ from mingyan.api.shared_poll import POLL_S
 from mingyan.store.accounts.account_store import AccountStore
 from mingyan.store.db import Database
 from mingyan.store.migrate import upgrade
-from tests.conftest import SMOLLM, start_server, stop_server
+from tests.conftest import SMOLLM, stop_server
+from tests.replicas import start_replicas
 
 COUNT = "Count from 1 to 1000, separated by commas."
 
@@ -40,21 +41,7 @@ def replicas(tmp_path_factory, postgres_server):
         "alice": accounts.keys.create_key(alice.id, "r")[1],
     }
     db.dispose()
-    flags = (
-        "--database-url",
-        url,
-        "--embedding-model",
-        "none",
-        "--n-ctx",
-        "2048",
-        "--no-auto-titles",
-        "--api-replicas",
-    )
-    tmp = tmp_path_factory.mktemp("replica-admin")
-    servers = []
-    for i in (1, 2):
-        (tmp / str(i)).mkdir()
-        servers.append(start_server(tmp / str(i), SMOLLM, *flags))
+    servers = start_replicas(tmp_path_factory.mktemp("replica-admin"), url, n_ctx=2048)
     yield servers, {who: {"Authorization": f"Bearer {key}"} for who, key in keys.items()}, alice.id
     for server in servers:
         stop_server(server)
