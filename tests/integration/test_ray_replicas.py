@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import openai
 import pytest
 
 from tests.conftest import SMOLLM, Server, start_server, stop_server
+from tests.integration.test_drain import StreamedReply
 from tests.integration.test_durable_history import sse, stored_message
 from tests.ray_cluster import LocalCluster, start_cluster
 
@@ -144,36 +144,10 @@ def test_a_follow_up_turn_lands_on_its_replica_and_reuses_its_kv_state(served) -
     assert second["cached_tokens"] > 0, second  # the first turn's KV state, reused on its replica
 
 
-class StreamedReply(threading.Thread):
-    """Posts a message to a stored conversation and reads the whole SSE stream."""
-
-    def __init__(self, api: httpx.Client, cid: str, content: str) -> None:
-        super().__init__(daemon=True)
-        self.api, self.cid = api, cid
-        self.body = {"content": content, "settings": {"max_tokens": 600, "temperature": 0.0}}
-        self.text, self.final, self.message_id, self.error = "", None, None, None
-        self.going = threading.Event()
-
-    def run(self) -> None:
-        try:
-            with self.api.stream("POST", f"/conversations/{self.cid}/messages", json=self.body) as r:
-                for event in sse(r.iter_lines()):
-                    if event["type"] == "start":
-                        self.message_id = event["message"]["id"]
-                    elif event["type"] in ("snapshot", "delta"):
-                        self.text += event["text"]
-                        if self.text.strip():
-                            self.going.set()
-                    elif event["type"] == "done":
-                        self.final = event["message"]
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-
-
 def test_killing_a_replica_mid_load_keeps_every_reply_and_serves_new_requests(served) -> None:
     server, db_url = served
     api = httpx.Client(base_url=server.url + "/api", timeout=180)
-    streams = [StreamedReply(api, conversation(api), f"{name}, {LONG}") for name in NAMES]
+    streams = [StreamedReply(api, conversation(api), f"{name}, {LONG}", 600) for name in NAMES]
     for stream in streams:
         stream.start()
     for stream in streams:
