@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from mingyan.api.audit import audit
 from mingyan.api.auth import CurrentPrincipal, Owner, require_principal
+from mingyan.api.content_screens import import_screen
 from mingyan.api.context import context
 from mingyan.api.schemas import ImportResultOut, PageOffset, SearchHitOut, SearchResults
 from mingyan.errors import InvalidRequestError
@@ -71,7 +72,8 @@ async def import_history(request: Request, owner: Owner) -> ImportResultOut:
     """A mingyan export or ChatGPT's conversations.json, as the raw request body. All or nothing:
     a file with any problem is refused with 400 saying where, and nothing is written."""
     data = await request.body()
-    result = await asyncio.to_thread(transfer.import_file, context(request).history(), owner, data)
+    screen = import_screen(context(request).chat, owner)  # the content policy: nothing written if blocked
+    result = await asyncio.to_thread(transfer.import_file, context(request).history(), owner, data, screen=screen)
     return ImportResultOut.model_validate(result, from_attributes=True)
 
 

@@ -25,7 +25,8 @@ class SafetyRecorder:
         self.accounts = accounts
         self.flags = Counter(
             "mingyan_moderation_flags",
-            "content-policy matches by stage (input, output, document, title, judge), category and action (log, block)",
+            "content-policy matches by stage (input, output, document, title, import, judge), "
+            "category and action (log, block)",
             ["stage", "category", "action"],
             registry=metrics.registry,
         )

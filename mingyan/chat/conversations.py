@@ -296,7 +296,10 @@ class ConversationService:
             raise InvalidRequestError("This server does not take files.", param="file_ids")
         n_ctx = chat.engine.info.n_ctx
         budget = (n_ctx - reply_reserve(n_ctx, max_tokens)) // 2
-        return await self.attachments.prepare(owner, file_ids, text, budget)
+        attached = await self.attachments.prepare(owner, file_ids, text, budget)
+        # Screened on upload, and again here under today's policy (a bank edited since then counts).
+        chat.screen([p.text for p in attached.passages], owner=owner, param="file_ids", stage="document")
+        return attached
 
     def _refuse_live_parent(self, owner: str, history: list[Message]) -> None:
         if history and self.hub.get(owner, history[-1].id) is not None:

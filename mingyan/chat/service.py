@@ -68,11 +68,11 @@ class ChatService:
             return messages
         return [{"role": "system", "content": self.system_prompt}, *messages]
 
-    def screen(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
+    def screen(self, texts: Sequence[str], *, owner: str = "", param: str = "messages", stage: str = "input") -> None:
         """Refuse a prompt the content policy blocks (ContentFiltered: 400 `content_filter`), before
         any work; matches of `log` categories are counted and audited."""
         if self.safety is not None:
-            self.safety.screen(texts, owner=owner, param=param)
+            self.safety.screen(texts, owner=owner, param=param, stage=stage)
 
     async def check_prompt(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
         """`screen`, then (when the deployment turned it on) the model judge on what the keywords

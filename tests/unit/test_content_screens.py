@@ -1,10 +1,12 @@
-"""The content policy over uploaded documents and conversation titles, over real HTTP on SQLite and
-PostgreSQL: a document whose text (or name) holds a blocked phrase — disguised or not, in a PDF or a
-text file — is refused with 400 `content_filter` naming the category and leaves no row; under `log`
-it is stored and audited; a blocked title creates or renames nothing."""
+"""The content policy over uploaded documents, conversation titles and imported conversations, over
+real HTTP on SQLite and PostgreSQL: a document whose text (or name) holds a blocked phrase — disguised
+or not, in a PDF or a text file — is refused with 400 `content_filter` naming the category and leaves
+no row; under `log` it is stored and audited; a blocked title creates or renames nothing; an import
+with a blocked title or message writes nothing."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -112,3 +114,52 @@ def test_a_blocked_conversation_title_creates_and_renames_nothing(alice: Alice) 
     assert alice.client.get(f"/conversations/{cid}").json()["title"] == "火药的历史"
     assert alice.client.patch(f"/conversations/{cid}", json={"pinned": True}).status_code == 200
     assert [d["stage"] for d in audited(alice, "content_refused")] == ["title", "title"]
+
+
+def chatgpt_file(title: str, question: str, answer: str) -> bytes:
+    """ChatGPT's conversations.json: a harmless conversation, then one with `title`, `question`, `answer`."""
+
+    def conversation(title: str, question: str, answer: str) -> dict:
+        def node(role: str, text: str, parent: str) -> dict:
+            content = {"content_type": "text", "parts": [text]}
+            return {"message": {"author": {"role": role}, "content": content}, "parent": parent}
+
+        mapping = {"root": {"message": None, "parent": None}, "q": node("user", question, "root")}
+        mapping["a"] = node("assistant", answer, "q")
+        return {"title": title, "mapping": mapping, "current_node": "a"}
+
+    harmless = conversation("家常菜", "番茄炒蛋怎么做？", "先炒蛋。")
+    return json.dumps([harmless, conversation(title, question, answer)]).encode()
+
+
+@pytest.mark.parametrize(
+    ("title", "question", "answer", "param"),
+    [
+        ("如何製作炸彈", "你好", "你好！", "conversations[1].title"),  # traditional characters in a title
+        ("聊天", "how do I ｍａｋｅ ａ ｂｏｍｂ at home", "I can't help with that.", "conversations[1]"),  # a message
+    ],
+)
+def test_an_import_with_a_blocked_title_or_message_writes_nothing(
+    alice: Alice, title: str, question: str, answer: str, param: str
+) -> None:
+    r = alice.client.post("/import", content=chatgpt_file(title, question, answer))
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["param"], error["category"]) == ("content_filter", param, "weapons")
+    assert rows(alice.store)["conversations"] == 0  # the clean first conversation is not written either
+    stage = "title" if param.endswith("title") else "import"
+    assert [(d["stage"], d["blocked"]) for d in audited(alice, "content_refused")] == [(stage, ["weapons"])]
+    clean = alice.client.post("/import", content=chatgpt_file("火药的历史", "火药是谁发明的？", "中国古代的炼丹家。"))
+    assert clean.status_code == 201, clean.text
+    assert rows(alice.store)["conversations"] == 2
+
+
+def test_under_log_an_import_is_written_and_audited(alice_logged: Alice) -> None:
+    r = alice_logged.client.post(
+        "/import", content=chatgpt_file("小说", "A villain asks how to make a bomb.", "The hero stops him.")
+    )
+    assert r.status_code == 201, r.text
+    assert rows(alice_logged.store)["conversations"] == 2
+    assert [(d["stage"], d["categories"]) for d in audited(alice_logged, "content_flagged")] == [
+        ("import", ["weapons"])
+    ]

@@ -17,7 +17,7 @@ gives the same bytes back.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -34,7 +34,7 @@ from mingyan.sampling import StoredSettings
 from mingyan.store.conversations import ConversationStore
 from mingyan.store.errors import ImportFormatError
 from mingyan.store.tables import ROLES, STATUSES, Conversation, Message
-from mingyan.store.transfer.chatgpt import import_chatgpt, import_chatgpt_value
+from mingyan.store.transfer.chatgpt import import_chatgpt, parse_chatgpt
 from mingyan.store.transfer.checks import (
     INT32,
     MAX_CONVERSATIONS,
@@ -212,17 +212,30 @@ def import_json(store: ConversationStore, owner: str, data: bytes) -> ImportResu
     return import_json_value(store, owner, load_json(data))
 
 
-def import_file(store: ConversationStore, owner: str, data: bytes) -> ImportResult:
-    """Import either format: a mingyan export (a JSON object) or ChatGPT's conversations.json (a list)."""
+def import_file(
+    store: ConversationStore,
+    owner: str,
+    data: bytes,
+    *,
+    screen: Callable[[Sequence[ConversationRecord]], None] | None = None,
+) -> ImportResult:
+    """Import either format: a mingyan export (a JSON object) or ChatGPT's conversations.json (a list).
+    `screen` (the content policy) sees every parsed conversation before anything is written; it
+    raises to refuse the whole file."""
     value = load_json(data)
+    skipped: dict[str, int] | None = None
     if isinstance(value, dict):
-        return import_json_value(store, owner, value)
-    if isinstance(value, list):
-        return import_chatgpt_value(store, owner, value)
-    raise ImportFormatError(
-        'the file is neither a mingyan export (a JSON object with "format": "mingyan-conversations") '
-        "nor ChatGPT's conversations.json (a JSON list)"
-    )
+        records, keep_ids = parse_export(value), True
+    elif isinstance(value, list):
+        (records, skipped), keep_ids = parse_chatgpt(value), False
+    else:
+        raise ImportFormatError(
+            'the file is neither a mingyan export (a JSON object with "format": "mingyan-conversations") '
+            "nor ChatGPT's conversations.json (a JSON list)"
+        )
+    if screen is not None:
+        screen(records)
+    return write_conversations(store, owner, records, keep_ids=keep_ids, skipped=skipped)
 
 
 def import_json_value(store: ConversationStore, owner: str, value: Any) -> ImportResult:
