@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         le=1 << 20,
         description="events queued for a streaming client that does not read (KiB); beyond it the stream is cut",
     )
+    memory_trim_s: float = Field(
+        60.0,
+        ge=0,
+        le=86400,
+        description="seconds between giving freed memory back to the OS (glibc malloc_trim; 0: never)",
+    )
     hf_endpoint: str = Field("https://huggingface.co", description="base URL for `repo/file` pulls")
     header_timeout_s: int = Field(
         10, ge=1, le=3600, description="close a connection whose request line and headers take longer (seconds)"

@@ -40,6 +40,7 @@ from mingyan.api.content_screens import document_screen
 from mingyan.api.context import AppContext
 from mingyan.api.drain import Drain, DrainGate
 from mingyan.api.errors import install_error_handlers
+from mingyan.api.memory_trim import start_memory_trim
 from mingyan.api.metrics import Metrics
 from mingyan.api.middleware import BodySizeLimit, NoSniff, RefuseNul
 from mingyan.api.replica_metrics import attach_replica_metrics
@@ -86,11 +87,11 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         retention = start_retention(ctx)  # --retention-days: expired conversations deleted hourly
         shared = start_shared_poll(ctx)  # other processes' bank edits and stop requests
+        trim = start_memory_trim(settings.memory_trim_s)  # freed memory back to the OS (RSS stays flat)
         yield
-        if retention is not None:
-            retention.cancel()
-        if shared is not None:
-            shared.cancel()
+        for task in (retention, shared, trim):
+            if task is not None:
+                task.cancel()
         await stop_work()
 
     app = FastAPI(title="mingyan", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)

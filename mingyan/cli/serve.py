@@ -56,6 +56,7 @@ SERVE_FIELDS = (
     "header_timeout_s",
     "drain_timeout",
     "stream_buffer_kb",
+    "memory_trim_s",
     "retention_days",
     "ai_provider",
     "ai_label_on_copy",
