@@ -162,6 +162,15 @@ def _died(exc: Exception) -> bool:
     )
 
 
+def _kill(handle: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(handle)
+    except Exception as exc:  # an actor Ray no longer knows, say
+        log.debug("could not kill a replica's actor: %s", exc)
+
+
 def _summary(exc: BaseException) -> str:
     """The line of a (Ray) error that says what happened: its last."""
     text = str(exc).strip()
@@ -172,9 +181,15 @@ class RayEngine:
     """The Engine protocol over replicas on Ray (see the module doc)."""
 
     def __init__(
-        self, replicas: list[_Replica], *, starter: Starter | None = None, policy: RestartPolicy | None = None
+        self,
+        replicas: list[_Replica],
+        *,
+        starter: Starter | None = None,
+        policy: RestartPolicy | None = None,
+        kill: Callable[[Any], None] | None = None,
     ) -> None:
-        """`starter`: how a dead replica is started again (None: it is not)."""
+        """`starter`: how a dead replica is started again (None: it is not); `kill`: how an actor
+        that is no longer used is stopped (default `ray.kill`)."""
         if not replicas:
             raise ValueError("a Ray engine needs at least one replica")
         self._replicas = replicas
@@ -192,6 +207,7 @@ class RayEngine:
         self._closing = False
         self._starter = starter
         self._policy = policy or RestartPolicy()
+        self._kill = kill or _kill
         self.observer: Observer | None = None
 
     def start(self) -> None:
@@ -306,6 +322,7 @@ class RayEngine:
     def _replace(self, replica: _Replica) -> None:
         """Start a new actor for `replica` after the back-off, retrying until it loads or is given up."""
         assert self._starter is not None
+        self._kill(replica.handle)  # dead already; should it linger (hung, not gone), its resources come back
         while not self._stop.wait(self._policy.delay(replica.failures)):
             log.warning("starting replica %d of model %s again", replica.index, self._info.name)
             try:
@@ -321,9 +338,7 @@ class RayEngine:
                     return
                 continue
             if not self._install(replica, handle, info):
-                import ray
-
-                ray.kill(handle)  # the engine closed meanwhile
+                self._kill(handle)  # the engine closed meanwhile
             return
 
     def _install(self, replica: _Replica, handle: Any, info: ReplicaInfo) -> bool:

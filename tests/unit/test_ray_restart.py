@@ -25,8 +25,10 @@ def info(pid: int) -> ReplicaInfo:
     return ReplicaInfo(model, None, "", "", n_slots=1, max_queue=4, pid=pid, node_id="n", node_ip="127.0.0.1")
 
 
-def engine(starter, policy: RestartPolicy = FAST, replicas: int = 2) -> RayEngine:
-    return RayEngine([_Replica(i, object(), info(100 + i)) for i in range(replicas)], starter=starter, policy=policy)
+def engine(starter, policy: RestartPolicy = FAST, replicas: int = 2, killed: list | None = None) -> RayEngine:
+    handles = [_Replica(i, f"actor-{i}", info(100 + i)) for i in range(replicas)]
+    kill = killed.append if killed is not None else lambda handle: None
+    return RayEngine(handles, starter=starter, policy=policy, kill=kill)
 
 
 def wait_for(condition, timeout: float = 5.0) -> None:
@@ -55,12 +57,14 @@ def test_a_dead_replica_is_replaced_with_a_new_actor_and_serves_again() -> None:
 
     def starter(index: int):
         started.append(index)
-        return object(), info(200 + index)
+        return f"new-actor-{index}", info(200 + index)
 
-    ray_engine = engine(starter)
+    killed: list = []
+    ray_engine = engine(starter, killed=killed)
     kill(ray_engine, 1)
     wait_for(lambda: ray_engine.replicas()[1].state == "alive")
     status = ray_engine.replicas()[1]
+    assert killed == ["actor-1"]  # the dead actor is stopped for good (its resources back)
     assert started == [1] and status.alive and status.restarts == 1 and status.pid == 201 and status.error is None
     assert ray_engine.replicas()[0].restarts == 0
     # An error from the old actor, arriving late, does not take the new one out of rotation.
