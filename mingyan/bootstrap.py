@@ -89,7 +89,7 @@ def open_ray_replicas(settings: Settings, *, progress: bool = True, observer: Ob
     (mingyan.serving.ray_engine). One model alone: its RayEngine. Several (or an --upstream
     beside): a ModelRouter over them, the first started now, the others on first use; unloading
     a Ray model stops its actors and frees their resources on the cluster."""
-    from mingyan.serving.ray_connect import parse_resources
+    from mingyan.serving.ray_connect import parse_model_replicas, parse_resources
     from mingyan.serving.ray_engine import open_ray_engine
     from mingyan.serving.ray_replica import ReplicaSpec
     from mingyan.serving.router import ModelSource
@@ -98,10 +98,11 @@ def open_ray_replicas(settings: Settings, *, progress: bool = True, observer: Ob
     registry = open_registry(settings, progress=progress)
     config = engine_config(settings)
     resources = [parse_resources(r) for r in settings.ray_replica_resources]
-    replicas = settings.ray_replicas
+    entries = [registry.resolve(name) for name in [settings.model, *settings.models]]
+    counts = parse_model_replicas(settings.ray_model_replicas, [e.name for e in entries])
     sources = []
-    for name in [settings.model, *settings.models]:
-        entry = registry.resolve(name)
+    for entry in entries:
+        replicas = counts.get(entry.name, settings.ray_replicas)
         spec = ReplicaSpec(
             model=entry.name,
             sha256=entry.sha256,
@@ -118,7 +119,8 @@ def open_ray_replicas(settings: Settings, *, progress: bool = True, observer: Ob
     if len(sources) == 1 and not settings.upstream:
         return sources[0].open()
     sources += upstream_sources(settings)
-    return _start_router(settings, sources, lambda scope: _forget_replicas_offline(config, replicas, scope))
+    most = max([settings.ray_replicas, *counts.values()])
+    return _start_router(settings, sources, lambda scope: _forget_replicas_offline(config, most, scope))
 
 
 def upstream_sources(settings: Settings) -> list:

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         "(the cluster this machine has joined) or 'local' (start one in this process); needs mingyan[ray]",
     )
     ray_replicas: int = Field(1, ge=1, le=1024, description="engine replicas of each model on Ray (with --ray)")
+    ray_model_replicas: list[str] = Field(
+        default_factory=list,
+        description="replicas of one model on Ray instead of --ray-replicas, NAME=N (such as big=4)",
+    )
     ray_replica_resources: list[str] = Field(
         default_factory=list,
         description="Ray resources a replica asks for, NAME=AMOUNT[,NAME=AMOUNT] (replica i takes the i-th "

@@ -6,8 +6,11 @@ Ray is imported only inside `connect`: importing this module needs no Ray.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from mingyan.errors import ModelError
+
+MAX_REPLICAS = 1024  # as --ray-replicas
 
 
 def parse_resources(spec: str) -> dict[str, float]:
@@ -22,6 +25,22 @@ def parse_resources(spec: str) -> dict[str, float]:
         if not name.strip() or resources[name.strip()] <= 0:
             raise ModelError(f"a replica's Ray resources are NAME=AMOUNT,..., not {spec!r}")
     return resources
+
+
+def parse_model_replicas(specs: Sequence[str], models: Sequence[str]) -> dict[str, int]:
+    """`NAME=N` each: how many replicas model NAME (one of `models`) runs instead of the default."""
+    counts: dict[str, int] = {}
+    for spec in specs:
+        name, _, count = spec.partition("=")
+        name = name.strip()
+        if not count.strip().isdigit() or not 1 <= int(count) <= MAX_REPLICAS:
+            raise ModelError(f"--ray-model-replicas is NAME=N with N from 1 to {MAX_REPLICAS}, not {spec!r}")
+        if name not in models:
+            raise ModelError(
+                f"--ray-model-replicas names {name!r}, which is not a model on Ray here ({', '.join(models)})"
+            )
+        counts[name] = int(count)
+    return counts
 
 
 def connect(address: str) -> None:

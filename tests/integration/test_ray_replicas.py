@@ -6,8 +6,9 @@ served it and reuses its KV state; killing one replica's process (SIGKILL, its P
 Ray) mid-load ends every stream in flight cleanly — the stored replies on it `interrupted` with
 their text so far — takes it out of rotation, every new request is answered, and a new actor
 replaces it on its node and serves again. A second server on the same cluster runs two models on
-Ray (SmolLM2 under two names) beside an upstream (the first server): each request goes to its
-model, and the idle one is unloaded — its actor stopped — and started again on demand.
+Ray (SmolLM2 under two names, one and two replicas) beside an upstream (the first server): each
+request goes to its model, and the idle one is unloaded — its actors stopped — and started again
+on demand.
 """
 
 from __future__ import annotations
@@ -40,9 +41,9 @@ KEEP_ALIVE_S = 8
 
 @pytest.fixture(scope="module")
 def cluster() -> LocalCluster:
-    cluster = start_cluster({"node_a": 1}, num_cpus=2)  # a CPU for each server's replica on each node
+    cluster = start_cluster({"node_a": 1}, num_cpus=3)  # a Ray CPU for each replica of both servers
     try:
-        cluster.add_node({"node_b": 1}, num_cpus=2)
+        cluster.add_node({"node_b": 1}, num_cpus=3)
         yield cluster
     finally:
         cluster.stop()
@@ -218,6 +219,13 @@ def model_states(server: Server) -> dict[str, dict]:
     return {m["name"]: m for m in server.health()["models"]}
 
 
+def served_by_model(server: Server) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for r in replicas(server):
+        found.setdefault(r["model"], []).append(r["served"])
+    return found
+
+
 def process_gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -227,9 +235,10 @@ def process_gone(pid: int) -> bool:
 
 
 def test_two_models_on_ray_beside_an_upstream_and_an_idle_one_stops_its_actors(cluster, served, tmp_path) -> None:
-    """SmolLM2 and a second name for the same file, each its own replica on the cluster, beside
-    the first server as an upstream: each request goes to its model; the idle second model is
-    unloaded after its keep-alive (its actor's process ends) and started again on demand."""
+    """SmolLM2 and a second name for the same file, each its own replicas on the cluster (one, and
+    two by --ray-model-replicas), beside the first server as an upstream: each request goes to its
+    model; the idle second model is unloaded after its keep-alive (its actors' processes end) and
+    started again on demand."""
     upstream, _ = served
     added = subprocess.run(
         [sys.executable, "-m", "mingyan", "models", "add", str(smollm_path()), "--name", "smol-b"],
@@ -240,6 +249,7 @@ def test_two_models_on_ray_beside_an_upstream_and_an_idle_one_stops_its_actors(c
     )
     assert added.returncode == 0, added.stderr
     flags = ["--model", SMOLLM, "--model", "smol-b", "--upstream", f"far={upstream.base_url}#{SMOLLM}"]
+    flags += ["--ray-model-replicas", "smol-b=2"]
     flags += ["--ray", cluster.address, "--keep-alive-s", str(KEEP_ALIVE_S), "--n-threads", "1", "--n-slots", "1"]
     flags += ["--n-ctx", "512", "--no-speculative", "--embedding-model", "none", "--cache-disk-mb", "0"]
     server = start_server(tmp_path, None, *flags)
@@ -256,17 +266,18 @@ def test_two_models_on_ray_beside_an_upstream_and_an_idle_one_stops_its_actors(c
                 return r.choices[0].message.content
 
             first = ask("smol-b")  # started on the cluster on first use
-            pid = int(placement(server, "smol-b")[0]["pid"])
-            assert {r["model"]: r["served"] for r in replicas(server)} == {SMOLLM: 0, "smol-b": 1}
+            pids = [int(p["pid"]) for p in placement(server, "smol-b")]
+            assert len(set(pids)) == 2, pids
+            assert served_by_model(server) == {SMOLLM: [0], "smol-b": [1, 0]}
             assert ask(SMOLLM) == first  # the same file, greedy: the same reply, from its own replica
-            assert {r["model"]: r["served"] for r in replicas(server)} == {SMOLLM: 1, "smol-b": 1}
+            assert served_by_model(server) == {SMOLLM: [1], "smol-b": [1, 0]}
             assert ask("far")  # through the upstream (the first server's replicas)
 
             deadline = time.monotonic() + 10 * KEEP_ALIVE_S
-            while model_states(server)["smol-b"]["state"] != "unloaded" or not process_gone(pid):
-                assert time.monotonic() < deadline, (model_states(server), pid)
+            while model_states(server)["smol-b"]["state"] != "unloaded" or not all(map(process_gone, pids)):
+                assert time.monotonic() < deadline, (model_states(server), pids)
                 time.sleep(0.5)
-            assert [r["model"] for r in replicas(server)] == [SMOLLM]  # its actor stopped, its CPU freed
+            assert [r["model"] for r in replicas(server)] == [SMOLLM]  # its actors stopped, their CPUs freed
             assert ask("smol-b") == first  # started again on demand
             assert model_states(server)["smol-b"]["loads"] == 2
     finally:

@@ -1,7 +1,8 @@
 """Replacing dead Ray replicas (mingyan.serving.ray_restart and RayEngine's replacement): the
 back-off, a replica back in rotation once its new actor has loaded, one that keeps failing to start
-given up with a log line and `dead` on /health. No Ray cluster: a replica's actor is a plain object
-and starting one is a function (the real cluster is tests/integration/test_ray_replicas.py)."""
+given up with a log line and `dead` on /health; replicas per model (--ray-model-replicas). No Ray
+cluster: a replica's actor is a plain object and starting one is a function (the real cluster is
+tests/integration/test_ray_replicas.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import time
 import pytest
 
 from mingyan.engine.base import GenerationRequest, ModelInfo
-from mingyan.errors import UpstreamUnavailable
+from mingyan.errors import ModelError, UpstreamUnavailable
+from mingyan.serving.ray_connect import parse_model_replicas
 from mingyan.serving.ray_engine import RayEngine, _Replica
 from mingyan.serving.ray_replica import ReplicaInfo
 from mingyan.serving.ray_restart import RestartPolicy
@@ -104,3 +106,12 @@ def test_with_every_replica_down_a_request_is_refused_saying_one_is_starting() -
         ray_engine.generate(GenerationRequest(prompt_tokens=(1, 2, 3)))
     gate.set()
     wait_for(lambda: ray_engine.replicas()[0].alive)
+
+
+def test_replicas_per_model() -> None:
+    models = ["small", "big"]
+    assert parse_model_replicas(["big=4"], models) == {"big": 4}
+    assert parse_model_replicas([], models) == {}
+    for bad, says in (("big", "NAME=N"), ("big=0", "NAME=N"), ("big=x", "NAME=N"), ("huge=2", "'huge'")):
+        with pytest.raises(ModelError, match=says):
+            parse_model_replicas([bad], models)
