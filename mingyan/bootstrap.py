@@ -49,7 +49,7 @@ def open_engine(settings: Settings, *, progress: bool = True, observer: Observer
 def open_models(settings: Settings, *, progress: bool = True, observer: Observer | None = None):
     """Every chat model of the settings behind one ModelRouter (mingyan.serving): the first loaded
     now, the others checked now (assembled if shipped) and loaded on first use."""
-    from mingyan.serving.router import ModelRouter, ModelSource
+    from mingyan.serving.router import ModelSource
 
     registry = open_registry(settings, progress=progress)
     config = engine_config(settings)
@@ -62,11 +62,18 @@ def open_models(settings: Settings, *, progress: bool = True, observer: Observer
 
         sources.append(ModelSource(entry.name, load, size_bytes=entry.path.stat().st_size))
     sources += upstream_sources(settings)
+    return _start_router(settings, sources, lambda scope: _forget_offline(config, scope))
+
+
+def _start_router(settings: Settings, sources: list, forget_offline):
+    """A ModelRouter over `sources`, its first model loaded now."""
+    from mingyan.serving.router import ModelRouter
+
     router = ModelRouter(
         sources,
         budget_bytes=settings.models_memory_mb << 20,
         keep_alive_s=settings.keep_alive_s,
-        forget_offline=lambda scope: _forget_offline(config, scope),
+        forget_offline=forget_offline,
         report=_tell,
     )
     try:
@@ -78,29 +85,42 @@ def open_models(settings: Settings, *, progress: bool = True, observer: Observer
 
 
 def open_ray_replicas(settings: Settings, *, progress: bool = True, observer: Observer | None = None):
-    """The model's engine as --ray-replicas actors on the Ray cluster at --ray (mingyan.serving.ray_engine)."""
-    from mingyan.serving.ray_engine import open_ray_engine, parse_resources
+    """Each chat model's engine as --ray-replicas actors on the Ray cluster at --ray
+    (mingyan.serving.ray_engine). One model alone: its RayEngine. Several (or an --upstream
+    beside): a ModelRouter over them, the first started now, the others on first use; unloading
+    a Ray model stops its actors and frees their resources on the cluster."""
+    from mingyan.serving.ray_connect import parse_model_replicas, parse_resources
+    from mingyan.serving.ray_engine import open_ray_engine
     from mingyan.serving.ray_replica import ReplicaSpec
+    from mingyan.serving.router import ModelSource
 
-    if settings.models or settings.upstream:
-        raise MingyanError("--ray serves one model: it cannot be combined with a second --model or --upstream yet")
     assert settings.ray is not None
-    entry = open_registry(settings, progress=progress).resolve(settings.model)
-    spec = ReplicaSpec(
-        model=entry.name,
-        sha256=entry.sha256,
-        data_dir=settings.data_dir,
-        cache_dir=settings.cache_dir,
-        hf_endpoint=settings.hf_endpoint,
-        config=engine_config(settings),
-    )
-    return open_ray_engine(
-        spec,
-        address=settings.ray,
-        replicas=settings.ray_replicas,
-        resources=[parse_resources(r) for r in settings.ray_replica_resources],
-        observer=observer,
-    )
+    registry = open_registry(settings, progress=progress)
+    config = engine_config(settings)
+    resources = [parse_resources(r) for r in settings.ray_replica_resources]
+    entries = [registry.resolve(name) for name in [settings.model, *settings.models]]
+    counts = parse_model_replicas(settings.ray_model_replicas, [e.name for e in entries])
+    sources = []
+    for entry in entries:
+        replicas = counts.get(entry.name, settings.ray_replicas)
+        spec = ReplicaSpec(
+            model=entry.name,
+            sha256=entry.sha256,
+            data_dir=settings.data_dir,
+            cache_dir=settings.cache_dir,
+            hf_endpoint=settings.hf_endpoint,
+            config=config,
+        )
+        start = partial(
+            open_ray_engine, spec, address=settings.ray, replicas=replicas, resources=resources, observer=observer
+        )
+        # What the memory budget counts of a Ray model: its file in each replica, on the cluster.
+        sources.append(ModelSource(entry.name, start, size_bytes=entry.path.stat().st_size * replicas, where="ray"))
+    if len(sources) == 1 and not settings.upstream:
+        return sources[0].open()
+    sources += upstream_sources(settings)
+    most = max([settings.ray_replicas, *counts.values()])
+    return _start_router(settings, sources, lambda scope: _forget_replicas_offline(config, most, scope))
 
 
 def upstream_sources(settings: Settings) -> list:
@@ -125,6 +145,15 @@ def _forget_offline(config: EngineConfig, scope: str) -> None:
         from mingyan.engine.llamacpp.prefix_cache import forget_on_disk
 
         forget_on_disk(config.cache_dir, scope)
+
+
+def _forget_replicas_offline(config: EngineConfig, replicas: int, scope: str) -> None:
+    """The saved states of a Ray model's replicas on this machine (the others' stay on theirs)."""
+    if config.cache_dir is not None:
+        from mingyan.engine.llamacpp.prefix_cache import forget_on_disk
+
+        for i in range(replicas):
+            forget_on_disk(config.cache_dir / f"replica-{i}", scope)
 
 
 def open_embedder(settings: Settings, *, progress: bool = True) -> Embedder | None:

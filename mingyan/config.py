@@ -60,10 +60,14 @@ class Settings(BaseSettings):
     )
     ray: str | None = Field(
         None,
-        description="run the model's engine as replicas on a Ray cluster: its address (HOST:PORT), 'auto' "
+        description="run the models' engines as replicas on a Ray cluster: its address (HOST:PORT), 'auto' "
         "(the cluster this machine has joined) or 'local' (start one in this process); needs mingyan[ray]",
     )
-    ray_replicas: int = Field(1, ge=1, le=1024, description="engine replicas of the model on Ray (with --ray)")
+    ray_replicas: int = Field(1, ge=1, le=1024, description="engine replicas of each model on Ray (with --ray)")
+    ray_model_replicas: list[str] = Field(
+        default_factory=list,
+        description="replicas of one model on Ray instead of --ray-replicas, NAME=N (such as big=4)",
+    )
     ray_replica_resources: list[str] = Field(
         default_factory=list,
         description="Ray resources a replica asks for, NAME=AMOUNT[,NAME=AMOUNT] (replica i takes the i-th "

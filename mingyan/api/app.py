@@ -181,7 +181,7 @@ def build_context(
         metrics.attach_models(router.model_stats)
     else:
         metrics.attach(engine.info.name, engine.stats)
-        attach_replica_metrics(metrics.registry, engine)
+    attach_replica_metrics(metrics.registry, engine)
     accounts = AccountStore.open(store.db) if store is not None else None
     recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
     safety = Safety.from_settings(settings, observer=recorder)

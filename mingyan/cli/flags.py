@@ -13,7 +13,7 @@ from mingyan.config import Settings
 SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
 # A flag given more than once: the first value sets the field, the others go to the list field named.
 REPEATABLE = {"model": "models"}
-LIST_FIELDS = ("models", "upstream", "ray_replica_resources")
+LIST_FIELDS = ("models", "upstream", "ray_replica_resources", "ray_model_replicas")
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:

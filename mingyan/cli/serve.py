@@ -22,6 +22,7 @@ SERVE_FIELDS = (
     "upstream_api_key",
     "ray",
     "ray_replicas",
+    "ray_model_replicas",
     "ray_replica_resources",
     "embedding_model",
     "database_url",

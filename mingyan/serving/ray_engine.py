@@ -15,7 +15,11 @@ moderation, the web chat) works unchanged.
 - **Health**: a background thread reads each replica's counters every second; a replica whose
   actor died (its process killed, its node gone) is taken out of rotation, and the streams it was
   running end with `EngineLost` (the chat layer saves those replies `interrupted`). New requests
-  go to the others; with none left, a request is a 503 (`EngineClosing`).
+  go to the others; with none left, a request is a 503.
+- **Replacement** (`ray_restart.py`): a dead replica is started again as a new actor with the same
+  resources, after a back-off, in a thread of its own; it is back in rotation once its model has
+  loaded. One that keeps dying at start is given up (state `dead`). Each replica's state
+  (`alive`, `starting`, `dead`) and restarts show on /health.
 - Ray is imported only when a Ray engine is opened: it stays an optional dependency (mingyan[ray]).
 """
 
@@ -23,9 +27,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mingyan.engine.base import (
@@ -38,7 +43,9 @@ from mingyan.engine.base import (
 )
 from mingyan.errors import EngineBusyError, EngineClosing, EngineError, EngineLost, ModelError, UpstreamUnavailable
 from mingyan.formats.template import ChatTemplate
+from mingyan.serving.ray_connect import connect
 from mingyan.serving.ray_replica import EngineReplica, ReplicaInfo, ReplicaSpec
+from mingyan.serving.ray_restart import RestartPolicy
 from mingyan.serving.ray_routing import Affinity, ReplicaLoad, choose
 from mingyan.serving.ray_stream import Observer, RayStream
 
@@ -62,6 +69,8 @@ class ReplicaStatus:
     node_id: str
     node_ip: str
     error: str | None = None  # why it is out of rotation
+    state: str = "alive"  # "alive", "starting" (a replacement is on its way) or "dead" (given up)
+    restarts: int = 0  # times replaced since start
 
 
 @dataclass
@@ -74,38 +83,14 @@ class _Replica:
     served: int = 0
     stats: EngineStats | None = None
     error: str | None = None
+    state: str = "alive"
+    restarts: int = 0
+    failures: int = 0  # replacements in a row that failed to start or died soon after
+    generation: int = 0  # which actor of the replica: a death of an earlier one is old news
+    started: float = field(default_factory=time.monotonic)
 
 
-def parse_resources(spec: str) -> dict[str, float]:
-    """`NAME=AMOUNT[,NAME=AMOUNT...]` (a bare NAME is 1): the Ray resources a replica asks for."""
-    resources: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, sep, amount = part.partition("=")
-        try:
-            resources[name.strip()] = float(amount) if sep else 1.0
-        except ValueError:
-            raise ModelError(f"a replica's Ray resources are NAME=AMOUNT,..., not {spec!r}") from None
-        if not name.strip() or resources[name.strip()] <= 0:
-            raise ModelError(f"a replica's Ray resources are NAME=AMOUNT,..., not {spec!r}")
-    return resources
-
-
-def connect(address: str) -> None:
-    """Join the Ray cluster at `address` ("auto": the one this machine belongs to; "local": start
-    one inside this process). Offline: no dashboard, no usage statistics."""
-    import os
-
-    try:
-        import ray
-    except ImportError:
-        raise ModelError("--ray needs Ray: pip install 'mingyan[ray]'") from None
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if ray.is_initialized():
-        return
-    if address == "local":
-        ray.init(include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
-    else:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+Starter = Callable[[int], tuple[Any, ReplicaInfo]]  # starts replica i's actor; returns it once loaded
 
 
 def open_ray_engine(
@@ -115,32 +100,51 @@ def open_ray_engine(
     replicas: int,
     resources: Sequence[dict[str, float]] = (),
     observer: Observer | None = None,
+    policy: RestartPolicy | None = None,
 ) -> RayEngine:
     """Start `replicas` actors of `spec`'s model on the cluster and wait until each is loaded.
-    Replica i asks for `resources[i % len(resources)]`; without resources Ray spreads them."""
+    Replica i asks for `resources[i % len(resources)]`; without resources Ray spreads them. A
+    replica that dies later is started again with the same options (`policy`)."""
     import ray
     from ray.exceptions import GetTimeoutError, RayError
 
     connect(address)
     actor: Any = ray.remote(EngineReplica)  # its handles' methods are called by name: typed as Any
-    handles: list[Any] = []
-    for i in range(replicas):
+
+    def launch(i: int) -> Any:
         options: dict[str, Any] = {"num_cpus": 1, "max_restarts": 0}
         if resources:
             options["resources"] = dict(resources[i % len(resources)])
         else:
             options["scheduling_strategy"] = "SPREAD"
-        handles.append(actor.options(**options).remote(_replace_index(spec, i)))
+        return actor.options(**options).remote(_replace_index(spec, i))
+
+    handles = [launch(i) for i in range(replicas)]
     try:
         infos = ray.get([h.describe.remote() for h in handles], timeout=START_TIMEOUT_S)
     except (RayError, GetTimeoutError) as exc:
         for handle in handles:
             ray.kill(handle)
         raise ModelError(f"the Ray replicas of model {spec.model} did not start: {_summary(exc)}") from exc
-    engine = RayEngine([_Replica(i, h, info) for i, (h, info) in enumerate(zip(handles, infos, strict=True))])
+    engine = RayEngine(
+        [_Replica(i, h, info) for i, (h, info) in enumerate(zip(handles, infos, strict=True))],
+        starter=lambda i: _start_one(launch(i)),
+        policy=policy,
+    )
     engine.observer = observer
     engine.start()
     return engine
+
+
+def _start_one(handle: Any) -> tuple[Any, ReplicaInfo]:
+    """Wait until the actor `handle` has loaded its model (killed if it does not)."""
+    import ray
+
+    try:
+        return handle, ray.get(handle.describe.remote(), timeout=START_TIMEOUT_S)
+    except BaseException:
+        ray.kill(handle)
+        raise
 
 
 def _replace_index(spec: ReplicaSpec, index: int) -> ReplicaSpec:
@@ -158,6 +162,15 @@ def _died(exc: Exception) -> bool:
     )
 
 
+def _kill(handle: Any) -> None:
+    import ray
+
+    try:
+        ray.kill(handle)
+    except Exception as exc:  # an actor Ray no longer knows, say
+        log.debug("could not kill a replica's actor: %s", exc)
+
+
 def _summary(exc: BaseException) -> str:
     """The line of a (Ray) error that says what happened: its last."""
     text = str(exc).strip()
@@ -167,7 +180,16 @@ def _summary(exc: BaseException) -> str:
 class RayEngine:
     """The Engine protocol over replicas on Ray (see the module doc)."""
 
-    def __init__(self, replicas: list[_Replica]) -> None:
+    def __init__(
+        self,
+        replicas: list[_Replica],
+        *,
+        starter: Starter | None = None,
+        policy: RestartPolicy | None = None,
+        kill: Callable[[Any], None] | None = None,
+    ) -> None:
+        """`starter`: how a dead replica is started again (None: it is not); `kill`: how an actor
+        that is no longer used is stopped (default `ray.kill`)."""
         if not replicas:
             raise ValueError("a Ray engine needs at least one replica")
         self._replicas = replicas
@@ -183,6 +205,9 @@ class RayEngine:
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._closing = False
+        self._starter = starter
+        self._policy = policy or RestartPolicy()
+        self._kill = kill or _kill
         self.observer: Observer | None = None
 
     def start(self) -> None:
@@ -215,18 +240,19 @@ class RayEngine:
             replica = self._pick(request)
             replica.in_flight += 1
             replica.served += 1
+            handle, generation = replica.handle, replica.generation
         self._affinity.record(request, replica.index)
         request_id = uuid.uuid4().hex
         try:
-            generator = replica.handle.generate.remote(request_id, request)
+            generator = handle.generate.remote(request_id, request)
         except Exception:
-            self._ended(replica, request_id, True)
+            self._ended(replica, generation, request_id, True)
             raise
         return RayStream(
             generator,
             model=self._info.name,
-            lost=lambda exc: self._lost(replica, exc),
-            ended=lambda finished: self._ended(replica, request_id, finished),
+            lost=lambda exc: self._lost(replica, generation, exc),
+            ended=lambda finished: self._ended(replica, generation, request_id, finished),
             observer=self.observer,
         )
 
@@ -242,38 +268,109 @@ class RayEngine:
         if index is not None:
             return self._replicas[index]
         if not any(r.alive for r in self._replicas):
-            raise UpstreamUnavailable(f"The model '{self._info.name}' is unavailable: none of its replicas is running.")
+            raise UpstreamUnavailable(self._none_running())
         raise EngineBusyError(
             f"The server is busy: every replica of model {self._info.name} is full. Retry shortly.",
             retry_after_s=2.0,
         )
 
-    def _ended(self, replica: _Replica, request_id: str, finished: bool) -> None:
+    def _none_running(self) -> str:
+        starting = any(r.state == "starting" for r in self._replicas)
+        return f"The model '{self._info.name}' is unavailable: none of its replicas is running" + (
+            " (one is starting again; retry shortly)." if starting else "."
+        )
+
+    def _ended(self, replica: _Replica, generation: int, request_id: str, finished: bool) -> None:
         with self._lock:
             replica.in_flight -= 1
-        if not finished and replica.alive:
+            current = replica.alive and replica.generation == generation
+        if not finished and current:
             replica.handle.cancel.remote(request_id)  # fire and forget: the replica stops generating
 
-    def _lost(self, replica: _Replica, exc: Exception) -> Exception:
+    def _lost(self, replica: _Replica, generation: int, exc: Exception) -> Exception:
         """The error a stream ends with when Ray fails under it; a dead replica leaves rotation."""
         from ray.exceptions import RayTaskError
 
         if isinstance(exc, RayTaskError):
             return EngineError(f"a replica of model {self._info.name} failed: {_summary(exc)}")
         if _died(exc):
-            self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
+            self._mark_dead(replica, generation, f"its actor died ({type(exc).__name__})")
         return EngineLost(
             f"replica {replica.index} of model {self._info.name} went away mid-reply "
             f"({type(exc).__name__}); the reply so far is kept"
         )
 
-    def _mark_dead(self, replica: _Replica, why: str) -> None:
+    def _mark_dead(self, replica: _Replica, generation: int, why: str) -> None:
+        """Take actor `generation` of `replica` out of rotation, and start a new one unless given up."""
         with self._lock:
-            if not replica.alive:
-                return
+            if not replica.alive or replica.generation != generation:
+                return  # out of rotation already, or replaced since
             replica.alive, replica.error = False, why
+            ran_s = time.monotonic() - replica.started
+            # The first actor had loaded and served: its death is not a failed start.
+            replica.failures = self._policy.failures_after_death(replica.failures, ran_s) if replica.restarts else 0
+            again = self._starter is not None and not self._closing and not self._policy.gives_up(replica.failures)
+            replica.state = "starting" if again else "dead"
         self._affinity.drop_replica(replica.index)
         log.error("replica %d of model %s is out of rotation: %s", replica.index, self._info.name, why)
+        if again:
+            name = f"ray-replace-{replica.index}"
+            threading.Thread(target=self._replace, args=(replica,), name=name, daemon=True).start()
+        elif self._starter is not None and not self._closing:
+            self._give_up(replica, why)
+
+    def _replace(self, replica: _Replica) -> None:
+        """Start a new actor for `replica` after the back-off, retrying until it loads or is given up."""
+        assert self._starter is not None
+        self._kill(replica.handle)  # dead already; should it linger (hung, not gone), its resources come back
+        while not self._stop.wait(self._policy.delay(replica.failures)):
+            log.warning("starting replica %d of model %s again", replica.index, self._info.name)
+            try:
+                handle, info = self._starter(replica.index)
+            except Exception as exc:
+                with self._lock:
+                    replica.failures += 1
+                    replica.error = f"did not start again: {_summary(exc)}"
+                    given_up = self._policy.gives_up(replica.failures)
+                    replica.state = "dead" if given_up else "starting"
+                if given_up:
+                    self._give_up(replica, _summary(exc))
+                    return
+                continue
+            if not self._install(replica, handle, info):
+                self._kill(handle)  # the engine closed meanwhile
+            return
+
+    def _install(self, replica: _Replica, handle: Any, info: ReplicaInfo) -> bool:
+        with self._lock:
+            if self._closing:
+                return False
+            replica.handle, replica.info, replica.stats = handle, info, None
+            replica.alive, replica.state, replica.error = True, "alive", None
+            replica.generation += 1
+            replica.restarts += 1
+            replica.started = time.monotonic()
+        log.warning(
+            "replica %d of model %s is back in rotation (restart %d, pid %d on %s)",
+            replica.index,
+            self._info.name,
+            replica.restarts,
+            info.pid,
+            info.node_ip,
+        )
+        return True
+
+    def _give_up(self, replica: _Replica, why: str) -> None:
+        log.error(
+            "replica %d of model %s is given up after %d failed starts in a row (last: %s); "
+            "the model runs on %d of its %d replicas until the server restarts",
+            replica.index,
+            self._info.name,
+            replica.failures,
+            why,
+            len(self._alive()),
+            len(self._replicas),
+        )
 
     def stats(self) -> EngineStats:
         """Counters summed over the replicas (read every second); requests active and queued
@@ -304,6 +401,8 @@ class RayEngine:
                     node_id=r.info.node_id,
                     node_ip=r.info.node_ip,
                     error=r.error,
+                    state=r.state,
+                    restarts=r.restarts,
                 )
                 for r in self._replicas
             ]
@@ -330,13 +429,15 @@ class RayEngine:
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=5)
-        alive = self._alive()
+        with self._lock:
+            alive = [r.handle for r in self._replicas if r.alive]
+            handles = [r.handle for r in self._replicas]
         try:
-            ray.get([r.handle.close.remote() for r in alive], timeout=CALL_TIMEOUT_S)
+            ray.get([handle.close.remote() for handle in alive], timeout=CALL_TIMEOUT_S)
         except (RayError, GetTimeoutError) as exc:
             log.warning("replicas did not close cleanly: %s", _summary(exc))
-        for replica in self._replicas:
-            ray.kill(replica.handle)
+        for handle in handles:
+            ray.kill(handle)
 
     # ---- calls and health -----------------------------------------------------------------------
 
@@ -350,18 +451,18 @@ class RayEngine:
         from ray.exceptions import RayActorError
 
         while True:
-            alive = sorted(self._alive(), key=lambda r: r.in_flight)
-            if not alive:
-                raise UpstreamUnavailable(
-                    f"The model '{self._info.name}' is unavailable: none of its replicas is running."
-                )
-            replica = alive[0]
+            with self._lock:
+                alive = sorted((r for r in self._replicas if r.alive), key=lambda r: r.in_flight)
+                if not alive:
+                    raise UpstreamUnavailable(self._none_running())
+                replica = alive[0]
+                handle, generation = replica.handle, replica.generation
             try:
-                return ray.get(getattr(replica.handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
+                return ray.get(getattr(handle, method).remote(*args), timeout=CALL_TIMEOUT_S)
             except RayActorError as exc:
                 if not _died(exc):
                     raise EngineLost(f"a replica of model {self._info.name} is unreachable") from exc
-                self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
+                self._mark_dead(replica, generation, f"its actor died ({type(exc).__name__})")
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_INTERVAL_S):
@@ -371,15 +472,18 @@ class RayEngine:
         import ray
         from ray.exceptions import GetTimeoutError, RayActorError, RayError
 
-        for replica in self._alive():
+        with self._lock:
+            current = [(r, r.handle, r.generation) for r in self._replicas if r.alive]
+        for replica, handle, generation in current:
             try:
-                stats = ray.get(replica.handle.stats.remote(), timeout=CALL_TIMEOUT_S)
+                stats = ray.get(handle.stats.remote(), timeout=CALL_TIMEOUT_S)
             except RayActorError as exc:
                 if _died(exc):
-                    self._mark_dead(replica, f"its actor died ({type(exc).__name__})")
+                    self._mark_dead(replica, generation, f"its actor died ({type(exc).__name__})")
                 continue
             except (RayError, GetTimeoutError) as exc:
                 log.warning("replica %d did not report: %s", replica.index, _summary(exc))
                 continue
             with self._lock:
-                replica.stats = stats
+                if replica.generation == generation:
+                    replica.stats = stats

@@ -4,7 +4,11 @@ node process on this machine, each with its own resource, so one replica runs on
 Requests are spread over both; a follow-up turn of a stored conversation lands on the replica that
 served it and reuses its KV state; killing one replica's process (SIGKILL, its PID found through
 Ray) mid-load ends every stream in flight cleanly — the stored replies on it `interrupted` with
-their text so far — takes it out of rotation, and every new request is answered by the other.
+their text so far — takes it out of rotation, every new request is answered, and a new actor
+replaces it on its node and serves again. A second server on the same cluster runs two models on
+Ray (SmolLM2 under two names, one and two replicas) beside an upstream (the first server): each
+request goes to its model, and the idle one is unloaded — its actors stopped — and started again
+on demand.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +25,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import SMOLLM, Server, start_server, stop_server
+from tests.conftest import SMOLLM, Server, mingyan_env, start_server, stop_server
 from tests.integration.test_drain import StreamedReply
 from tests.integration.test_durable_history import sse, stored_message
 from tests.ray_cluster import LocalCluster, start_cluster
@@ -29,13 +35,15 @@ pytestmark = pytest.mark.timeout(900)
 # Long replies: still running when their replica is killed (one thread per replica, no drafts).
 LONG = "count from 1 to 200 in words, one number per line."
 NAMES = ("Alice", "Bob", "Carol", "Dave")  # each prompt differs early: no two look like one conversation
+REPLACED_WITHIN_S = 120  # a killed replica's new actor has loaded SmolLM2 (on a busy two-core machine)
+KEEP_ALIVE_S = 8
 
 
 @pytest.fixture(scope="module")
 def cluster() -> LocalCluster:
-    cluster = start_cluster({"node_a": 1})
+    cluster = start_cluster({"node_a": 1}, num_cpus=3)  # a Ray CPU for each replica of both servers
     try:
-        cluster.add_node({"node_b": 1})
+        cluster.add_node({"node_b": 1}, num_cpus=3)
         yield cluster
     finally:
         cluster.stop()
@@ -77,14 +85,15 @@ def replicas(server: Server) -> list[dict]:
     return server.health()["replicas"]
 
 
-def placement(server: Server) -> list[dict[str, str]]:
+def placement(server: Server, model: str = SMOLLM) -> list[dict[str, str]]:
     """Each replica's node and process, from /metrics (the public /health does not say)."""
     text = httpx.get(server.url + "/metrics", timeout=10).text
     found = {}
     for line in text.splitlines():
         if line.startswith("mingyan_replica_info{"):
             labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
-            found[int(labels["replica"])] = labels
+            if labels["model"] == model:
+                found[int(labels["replica"])] = labels
     return [found[i] for i in sorted(found)]
 
 
@@ -154,7 +163,8 @@ def test_killing_a_replica_mid_load_keeps_every_reply_and_serves_new_requests(se
         assert stream.going.wait(180), f"a reply did not get going: {stream.error!r} {stream.final}"
     victim = replicas(server)[1]
     assert victim["alive"] and victim["in_flight"] > 0, replicas(server)
-    os.kill(int(placement(server)[1]["pid"]), signal.SIGKILL)  # the replica's own process, as Ray reports it
+    old = placement(server)[1]
+    os.kill(int(old["pid"]), signal.SIGKILL)  # the replica's own process, as Ray reports it
 
     for stream in streams:
         stream.join(180)
@@ -169,11 +179,9 @@ def test_killing_a_replica_mid_load_keeps_every_reply_and_serves_new_requests(se
         assert stream.text.strip()
         assert stored_message(db_url, stream.message_id) == (stream.final["status"], stream.text)
 
-    health = replicas(server)
-    assert health[1]["alive"] is False and health[1]["error"], health
-    assert health[0]["alive"] is True
+    assert replicas(server)[1]["state"] in ("starting", "alive"), replicas(server)  # being replaced
     with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=120) as client:
-        for name in NAMES:
+        for name in NAMES:  # answered while the replacement starts (by the other replica, or by it once back)
             r = client.chat.completions.create(
                 model=SMOLLM,
                 messages=[{"role": "user", "content": f"{name} says hello. Reply briefly."}],
@@ -181,8 +189,103 @@ def test_killing_a_replica_mid_load_keeps_every_reply_and_serves_new_requests(se
                 temperature=0,
             )
             assert r.choices[0].message.content
-    assert served_counts(server)[1] == health[1]["served"]  # nothing more sent to the dead replica
+
+        deadline = time.monotonic() + REPLACED_WITHIN_S  # the count of replicas is back to two
+        while not all(r["state"] == "alive" for r in replicas(server)):
+            assert time.monotonic() < deadline, replicas(server)
+            time.sleep(0.5)
+        health = replicas(server)
+        assert [r["restarts"] for r in health] == [0, 1] and health[1]["error"] is None, health
+        new = placement(server)[1]
+        assert new["pid"] != old["pid"] and new["node_id"] == old["node_id"], (old, new)  # same resources
+        before = served_counts(server)
+        for name in NAMES:  # the replacement has served fewer requests: new ones go to it first
+            r = client.chat.completions.create(
+                model=SMOLLM,
+                messages=[{"role": "user", "content": f"{name} asks the new replica: two plus two?"}],
+                max_tokens=8,
+                temperature=0,
+            )
+            assert r.choices[0].message.content
+    assert served_counts(server)[1] > before[1], (before, served_counts(server))
+    assert f"replica 1 of model {SMOLLM} is back in rotation (restart 1" in server.log.read_text()
     deadline = time.monotonic() + 5
     while server.health()["active_requests"] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert server.health()["active_requests"] == 0
+
+
+def model_states(server: Server) -> dict[str, dict]:
+    return {m["name"]: m for m in server.health()["models"]}
+
+
+def served_by_model(server: Server) -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for r in replicas(server):
+        found.setdefault(r["model"], []).append(r["served"])
+    return found
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_two_models_on_ray_beside_an_upstream_and_an_idle_one_stops_its_actors(cluster, served, tmp_path) -> None:
+    """SmolLM2 and a second name for the same file, each its own replicas on the cluster (one, and
+    two by --ray-model-replicas), beside the first server as an upstream: each request goes to its
+    model; the idle second model is unloaded after its keep-alive (its actors' processes end) and
+    started again on demand."""
+    upstream, _ = served
+    added = subprocess.run(
+        [sys.executable, "-m", "mingyan", "models", "add", str(smollm_path()), "--name", "smol-b"],
+        env=mingyan_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert added.returncode == 0, added.stderr
+    flags = ["--model", SMOLLM, "--model", "smol-b", "--upstream", f"far={upstream.base_url}#{SMOLLM}"]
+    flags += ["--ray-model-replicas", "smol-b=2"]
+    flags += ["--ray", cluster.address, "--keep-alive-s", str(KEEP_ALIVE_S), "--n-threads", "1", "--n-slots", "1"]
+    flags += ["--n-ctx", "512", "--no-speculative", "--embedding-model", "none", "--cache-disk-mb", "0"]
+    server = start_server(tmp_path, None, *flags)
+    try:
+        assert model_states(server)["smol-b"]["state"] == "unloaded"
+        assert [(r["model"], r["state"]) for r in replicas(server)] == [(SMOLLM, "alive")]
+        with openai.OpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=180) as client:
+
+            def ask(model: str) -> str:
+                r = client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": "Say hello."}], max_tokens=8, temperature=0
+                )
+                assert r.model == model and r.choices[0].message.content, r
+                return r.choices[0].message.content
+
+            first = ask("smol-b")  # started on the cluster on first use
+            pids = [int(p["pid"]) for p in placement(server, "smol-b")]
+            assert len(set(pids)) == 2, pids
+            assert served_by_model(server) == {SMOLLM: [0], "smol-b": [1, 0]}
+            assert ask(SMOLLM) == first  # the same file, greedy: the same reply, from its own replica
+            assert served_by_model(server) == {SMOLLM: [1], "smol-b": [1, 0]}
+            assert ask("far")  # through the upstream (the first server's replicas)
+
+            deadline = time.monotonic() + 10 * KEEP_ALIVE_S
+            while model_states(server)["smol-b"]["state"] != "unloaded" or not all(map(process_gone, pids)):
+                assert time.monotonic() < deadline, (model_states(server), pids)
+                time.sleep(0.5)
+            assert [r["model"] for r in replicas(server)] == [SMOLLM]  # its actors stopped, their CPUs freed
+            assert ask("smol-b") == first  # started again on demand
+            assert model_states(server)["smol-b"]["loads"] == 2
+    finally:
+        stop_server(server)
+
+
+def smollm_path() -> Path:
+    from mingyan.bootstrap import open_registry
+    from mingyan.config import Settings
+
+    return open_registry(Settings(), progress=False).resolve(SMOLLM).path

@@ -11,7 +11,7 @@ from mingyan.errors import (
     EngineError,
     InvalidRequestError,
 )
-from mingyan.serving.ray_engine import parse_resources
+from mingyan.serving.ray_connect import parse_resources
 from mingyan.serving.ray_replica import WireError
 from mingyan.serving.ray_routing import Affinity, ReplicaLoad, choose
 
