@@ -58,7 +58,7 @@ def draft_source(settings: Settings, registry: ModelRegistry) -> DraftSource | N
     if name == "none" or not settings.speculative and name == "auto":
         return None
     if name == "auto":
-        if AUTO_DRAFT_MODEL not in {entry.name for entry in registry.list() if entry.source == "shipped"}:
+        if not any(e.name == AUTO_DRAFT_MODEL and e.source == "shipped" and e.available for e in registry.list()):
             return None
         return DraftSource(AUTO_DRAFT_MODEL, lambda: registry.resolve(AUTO_DRAFT_MODEL).path, required=False)
     return DraftSource(name, lambda: registry.resolve(name).path, required=True)

@@ -24,7 +24,7 @@ from mingyan.engine.llamacpp.config import EngineConfig
 from mingyan.engine.llamacpp.native import ContextConfig, NativeContext, NativeModel
 from mingyan.engine.llamacpp.prefix_cache import common_prefix
 from mingyan.engine.llamacpp.slots import Slot
-from mingyan.errors import EngineError, ModelError
+from mingyan.errors import EngineError, MingyanError, ModelError
 
 log = logging.getLogger(__name__)
 VOCAB_SIZE_SLACK = 128  # padded embedding rows: Qwen2.5 sizes differ by this much with one tokenizer
@@ -160,7 +160,13 @@ def open_draft(
     does not fit is a ModelError naming both."""
     if not source.required and (info.family != AUTO_FAMILY or source.name == target_name):
         return None
-    model = NativeModel(source.path())
+    try:
+        model = NativeModel(source.path())
+    except MingyanError as exc:
+        if source.required:
+            raise ModelError(f"draft model {source.name} for {target_name}: {exc}") from exc
+        log.warning("not drafting with %s for %s: %s", source.name, target_name, exc)
+        return None
     reason = vocab_mismatch(target, model)
     if reason is not None:
         model.free()
