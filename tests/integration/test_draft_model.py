@@ -16,7 +16,7 @@ import sys
 import httpx
 import pytest
 
-from mingyan.bootstrap import open_registry
+from mingyan.bootstrap import draft_source, open_registry
 from mingyan.config import Settings
 from mingyan.engine.base import FinishReason, GenerationRequest, SamplingParams
 from mingyan.engine.llamacpp.config import EngineConfig
@@ -25,6 +25,7 @@ from mingyan.engine.llamacpp.engine import LlamaCppEngine
 from mingyan.errors import ModelError
 from tests.conftest import QWEN, SMOLLM, free_port, mingyan_env, start_server, stop_server
 from tests.integration.test_speculation import CHATS, EDIT, metric, run, tokens
+from tests.tiny_models import FAMILIES
 
 PROMPTS = (*CHATS, "Write a short poem about the sea.")
 
@@ -142,3 +143,33 @@ def test_metrics_count_the_draft_models_tokens(tmp_path):
         assert metric(text, "mingyan_draft_tokens_total") == drafted  # prompt lookup is off
     finally:
         stop_server(server)
+
+
+def auto_engine(path, name: str) -> LlamaCppEngine:
+    settings = Settings()  # --draft-model auto, the default
+    draft = draft_source(settings, open_registry(settings, progress=False))
+    config = EngineConfig(n_ctx=256, n_slots=1, n_threads=1, cache_ram_bytes=0, cache_disk_bytes=0)
+    return LlamaCppEngine(path, name=name, config=config, draft=draft)
+
+
+def test_auto_drafts_with_the_shipped_qwen_for_another_qwen2_model_and_the_answer_is_unchanged(tiny_model_path):
+    # The tiny qwen2 model carries the shipped Qwen2.5 tokenizer: the shipped 0.5B drafts for it.
+    # Its weights compute a fixed answer the 0.5B does not guess, so the drafts are rejected
+    # and the reply is still exactly that answer.
+    eng = auto_engine(tiny_model_path("qwen2"), "tiny-qwen2")
+    try:
+        text, done = asyncio.run(run(eng, tokens(eng, "Hello"), greedy(40)))
+        assert text == FAMILIES["qwen2"].answer_text
+        assert done.finish_reason is FinishReason.STOP
+        assert eng.stats().model_drafted_tokens_total > 0
+    finally:
+        eng.close()
+
+
+def test_auto_does_not_draft_for_another_family():
+    eng = auto_engine(open_registry(Settings(), progress=False).resolve(SMOLLM).path, SMOLLM)
+    try:
+        asyncio.run(run(eng, tokens(eng, CHATS[0]), greedy(30)))
+        assert eng.stats().model_drafted_tokens_total == 0
+    finally:
+        eng.close()

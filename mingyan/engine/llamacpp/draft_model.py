@@ -46,16 +46,15 @@ class DraftSource:
 
 def vocab_mismatch(target: NativeModel, draft: NativeModel) -> str | None:
     """Why `draft` cannot draft for `target` (their vocabularies differ), or None when they match:
-    sizes within VOCAB_SIZE_SLACK, the same special tokens, and the same text for a spread sample of
-    the token ids they share."""
+    sizes within VOCAB_SIZE_SLACK and the same text for a spread sample of the token ids they share
+    and for both models' bos and eos ids (an instruct model's eos may be another id than its base
+    model's, with one tokenizer)."""
     if abs(target.n_vocab - draft.n_vocab) > VOCAB_SIZE_SLACK:
         return f"vocabulary sizes differ ({target.n_vocab} vs {draft.n_vocab} tokens)"
-    for which in ("bos", "eos"):
-        if target.special_token(which) != draft.special_token(which):
-            return f"their {which} tokens differ"
     shared = min(target.n_vocab, draft.n_vocab)
     step = max(1, shared // VOCAB_SAMPLE)
-    for token in [*range(0, shared, step), shared - 1]:
+    specials = [m.special_token(w) for m in (target, draft) for w in ("bos", "eos")]  # may differ: same texts
+    for token in [*range(0, shared, step), shared - 1, *(t for t in specials if 0 <= t < shared)]:
         if target.token_text(token) != draft.token_text(token):
             return f"token {token} is {target.token_text(token)!r} in one and {draft.token_text(token)!r} in the other"
     return None
