@@ -132,8 +132,8 @@ def test_serve_refuses_a_mismatched_draft_model_at_start_up(tmp_path):
 def test_metrics_count_the_draft_models_tokens(tmp_path):
     server = start_server(tmp_path, SMOLLM, "--n-ctx", "1024", "--draft-model", SMOLLM, "--no-speculative")
     try:
-        body = {"model": SMOLLM, "messages": [{"role": "user", "content": EDIT}], "temperature": 0, "max_tokens": 80}
-        reply = httpx.post(server.base_url + "/chat/completions", json=body, timeout=120)
+        body = {"model": SMOLLM, "messages": [{"role": "user", "content": EDIT}], "temperature": 0, "max_tokens": 40}
+        reply = httpx.post(server.base_url + "/chat/completions", json=body, timeout=300)
         assert reply.status_code == 200 and reply.json()["choices"][0]["message"]["content"]
         text = httpx.get(server.url + "/metrics").text
         drafted = metric(text, "mingyan_draft_model_tokens_total")

@@ -31,6 +31,7 @@ VOCAB_SIZE_SLACK = 128  # padded embedding rows: Qwen2.5 sizes differ by this mu
 VOCAB_SAMPLE = 997  # token ids compared (spread over the vocabulary), besides the special ones
 AUTO_FAMILY = "qwen2"  # the chat-format family an automatic draft model (shipped Qwen2.5 0.5B) serves
 MAX_MODEL_DRAFT = 8  # each drafted token is one sequential decode of the draft model
+CATCH_UP = 128  # tokens of a stream's history the draft model evaluates per step, at most (a new prompt)
 
 
 @dataclass(frozen=True)
@@ -81,16 +82,18 @@ class DraftModel:
 
     def propose(self, wants: list[tuple[int, list[int], int]]) -> list[list[int]]:
         """Greedy drafts of up to `k` tokens for each (sequence id, tokens so far, k); the tokens
-        so far end with the one the draft should follow."""
+        so far end with the one the draft should follow. A stream whose history the draft model
+        is still catching up with (a long new prompt: CATCH_UP tokens per step, so the other
+        streams are not held up) gets no draft yet."""
         indexes = self._sync([(seq, history) for seq, history, _ in wants])
         drafts: list[list[int]] = [[] for _ in wants]
-        live = list(range(len(wants)))
+        live = [i for i, index in enumerate(indexes) if index is not None]
         for step in range(max((k for _, _, k in wants), default=0)):
             ctx = self._ctx
             going = []
             for i in live:
                 seq, history, k = wants[i]
-                token = int(ctx.logits(indexes[i], self._model.n_vocab).argmax())
+                token = int(ctx.logits(indexes[i] or 0, self._model.n_vocab).argmax())
                 if token >= self._n_target_vocab:
                     continue
                 drafts[i].append(token)
@@ -113,12 +116,13 @@ class DraftModel:
         self._ctx.free()
         self._model.free()
 
-    def _sync(self, streams: list[tuple[int, list[int]]]) -> list[int]:
-        """Make each sequence hold its stream's tokens; the batch index of each stream's logits.
+    def _sync(self, streams: list[tuple[int, list[int]]]) -> list[int | None]:
+        """Make each sequence hold its stream's tokens; the batch index of each stream's logits
+        (None: still catching up).
 
-        The tokens before each stream's last are evaluated first (as many decodes as they
-        need), then the last tokens of all streams in one decode, so every stream's logits are
-        there at once."""
+        The tokens before each stream's last are evaluated first (up to CATCH_UP of them, in as
+        many decodes as they need), then the last tokens of the streams caught up in one decode,
+        so all their logits are there at once."""
         ctx = self._ctx
         pending: list[list[int]] = []
         for seq, history in streams:
@@ -127,7 +131,7 @@ class DraftModel:
                 ctx.seq_rm(seq, -1, -1)
                 keep = 0
             del self._held[seq][keep:]
-            pending.append(history[keep:-1])
+            pending.append(history[keep : len(history) - 1][:CATCH_UP])
         while any(pending):
             for i, (seq, _) in enumerate(streams):
                 chunk = pending[i][: ctx.batch_room()]
@@ -136,11 +140,14 @@ class DraftModel:
                     self._held[seq].extend(chunk)
                     del pending[i][: len(chunk)]
             self._decode()
-        indexes = []
+        indexes: list[int | None] = []
         for seq, history in streams:
-            indexes.append(ctx.batch_add_run([history[-1]], len(self._held[seq]), seq, logits_from=0))
-            self._held[seq].append(history[-1])
-        self._decode()
+            caught_up = len(self._held[seq]) == len(history) - 1
+            indexes.append(ctx.batch_add_run(history[-1:], len(history) - 1, seq, logits_from=0) if caught_up else None)
+            if caught_up:
+                self._held[seq].append(history[-1])
+        if any(index is not None for index in indexes):
+            self._decode()
         return indexes
 
     def _decode(self) -> None:
