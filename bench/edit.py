@@ -9,6 +9,7 @@ with greedy streaming chat completions of one workload:
     python bench/edit.py --workload code --lines 300 --concurrency 1,4 --reps 1 \
         --json bench/results/edit-code.json
     python bench/edit.py --workload zh --concurrency 1,4 --reps 1
+    python bench/edit.py --model BIG --draft-model SMALL --servers mingyan-nospec,mingyan-draft
 
 code  a generated Python file of --lines lines: "rename X to Y and return the whole file".
 zh    a Chinese passage with wrong characters: "correct it and return the whole passage".
@@ -112,8 +113,17 @@ def draft_counts(base_url: str) -> dict[str, float]:
     return {name: float(value) for name, value in found}
 
 
+def server_flags(label: str, args: argparse.Namespace) -> tuple[str, list[str]]:
+    """The server kind and flags of `label`; `mingyan-draft`: drafts by --draft-model only."""
+    if label == "mingyan-draft":
+        if not args.draft_model:
+            raise SystemExit("mingyan-draft needs --draft-model NAME")
+        return "mingyan", ["--no-speculative", "--draft-model", args.draft_model]
+    return SERVERS[label]
+
+
 def run_server(label: str, cfg: ServerConfig, args: argparse.Namespace) -> dict:
-    kind, extra = SERVERS[label]
+    kind, extra = server_flags(label, args)
     cfg = replace(cfg, extra_args={kind: extra + cfg.extra_args.get(kind, [])})
     with launch(kind, cfg, args.log_dir) as server:
         print(f"# running {args.workload} on {label}", file=sys.stderr)
@@ -153,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=300, help="lines of the file (code); zh: 50 per passage copy")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    parser.add_argument(
+        "--draft-model", default=None, help="server mingyan-draft: this model drafts (prompt lookup off)"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--n-ctx", type=int, default=8192, help="context per slot (prompt + the whole reply)")

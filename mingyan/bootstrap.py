@@ -9,9 +9,12 @@ from functools import partial
 from mingyan.config import Settings
 from mingyan.engine.base import Embedder
 from mingyan.engine.llamacpp.config import EngineConfig
+from mingyan.engine.llamacpp.draft_model import DraftSource
 from mingyan.engine.llamacpp.engine import LlamaCppEngine, Observer
 from mingyan.errors import MingyanError
 from mingyan.models.registry import ModelRegistry
+
+AUTO_DRAFT_MODEL = "qwen2.5-coder-0.5b-instruct"  # drafts for larger Qwen2.5 models (--draft-model auto)
 
 
 def open_registry(settings: Settings, *, progress: bool = True) -> ModelRegistry:
@@ -36,14 +39,29 @@ def engine_config(settings: Settings) -> EngineConfig:
 
 def open_engine(settings: Settings, *, progress: bool = True, observer: Observer | None = None) -> LlamaCppEngine:
     """Resolve (assemble and verify, if needed) the configured model and load it."""
-    entry = open_registry(settings, progress=progress).resolve(settings.model)
+    registry = open_registry(settings, progress=progress)
+    entry = registry.resolve(settings.model)
     return LlamaCppEngine(
         entry.path,
         name=entry.name,
         sha256=entry.sha256,
         config=engine_config(settings),
         observer=observer,
+        draft=draft_source(settings, registry),
     )
+
+
+def draft_source(settings: Settings, registry: ModelRegistry) -> DraftSource | None:
+    """The model that drafts for the served ones (--draft-model): one named, the shipped Qwen2.5 0.5B
+    when automatic (the engine uses it only for a larger Qwen2.5 model of its vocabulary), or none."""
+    name = settings.draft_model.strip().lower()
+    if name == "none" or not settings.speculative and name == "auto":
+        return None
+    if name == "auto":
+        if not any(e.name == AUTO_DRAFT_MODEL and e.source == "shipped" and e.available for e in registry.list()):
+            return None
+        return DraftSource(AUTO_DRAFT_MODEL, lambda: registry.resolve(AUTO_DRAFT_MODEL).path, required=False)
+    return DraftSource(name, lambda: registry.resolve(name).path, required=True)
 
 
 def open_models(settings: Settings, *, progress: bool = True, observer: Observer | None = None):
@@ -54,11 +72,14 @@ def open_models(settings: Settings, *, progress: bool = True, observer: Observer
     registry = open_registry(settings, progress=progress)
     config = engine_config(settings)
     sources = []
+    draft = draft_source(settings, registry)
     for name in [settings.model, *settings.models]:
         entry = registry.resolve(name)
 
         def load(entry=entry) -> LlamaCppEngine:
-            return LlamaCppEngine(entry.path, name=entry.name, sha256=entry.sha256, config=config, observer=observer)
+            return LlamaCppEngine(
+                entry.path, name=entry.name, sha256=entry.sha256, config=config, observer=observer, draft=draft
+            )
 
         sources.append(ModelSource(entry.name, load, size_bytes=entry.path.stat().st_size))
     sources += upstream_sources(settings)

@@ -100,6 +100,12 @@ class Settings(BaseSettings):
         True, description="prompt-lookup speculative decoding: guess the next tokens from the text so far"
     )
     max_draft: int = Field(16, ge=1, le=64, description="speculative tokens guessed per stream and step, at most")
+    draft_model: str = Field(
+        "auto",
+        max_length=200,
+        description="a registered model of the same vocabulary that drafts tokens for the served one ('auto': the "
+        "shipped Qwen2.5 0.5B for a larger Qwen2.5 model; 'none': no draft model, also --no-draft-model)",
+    )
     database_url: SecretStr | None = Field(
         None, description="SQLAlchemy URL of the history database (default: SQLite in the data dir)"
     )

@@ -44,6 +44,10 @@ class _EngineCollector:
                 "share of speculative draft tokens accepted (0 before any draft)",
                 s.accepted_tokens_total / s.drafted_tokens_total if s.drafted_tokens_total else 0.0,
             ),
+            "mingyan_draft_model_acceptance_rate": (
+                "share of the draft model's tokens accepted (0 before any; see --draft-model)",
+                s.model_accepted_tokens_total / s.model_drafted_tokens_total if s.model_drafted_tokens_total else 0.0,
+            ),
         }
         for name, (doc, value) in gauges.items():
             family = GaugeMetricFamily(name, doc, labels=["model"])
@@ -58,6 +62,8 @@ class _EngineCollector:
             "mingyan_engine_errors": ("engine steps that failed (their requests ended with an error)", s.errors_total),
             "mingyan_draft_tokens": ("tokens drafted by speculative decoding", s.drafted_tokens_total),
             "mingyan_draft_accepted_tokens": ("drafted tokens accepted", s.accepted_tokens_total),
+            "mingyan_draft_model_tokens": ("drafted tokens the draft model proposed", s.model_drafted_tokens_total),
+            "mingyan_draft_model_accepted_tokens": ("draft-model tokens accepted", s.model_accepted_tokens_total),
         }
         for name, (doc, value) in counters.items():
             counter = CounterMetricFamily(name, doc, labels=["model"])

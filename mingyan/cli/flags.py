@@ -14,6 +14,7 @@ SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
 # A flag given more than once: the first value sets the field, the others go to the list field named.
 REPEATABLE = {"model": "models"}
 LIST_FIELDS = ("models", "upstream", "ray_replica_resources", "ray_model_replicas")
+NEGATED = {"draft_model": "none"}  # --no-NAME sets the field to this value
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -43,6 +44,14 @@ def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) ->
             metavar=name.upper(),
             help=help_text,
         )
+        if name in NEGATED:
+            parser.add_argument(
+                "--no-" + name.replace("_", "-"),
+                dest=f"setting_{name}",
+                action="store_const",
+                const=NEGATED[name],
+                help=f"same as --{name.replace('_', '-')} {NEGATED[name]}",
+            )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

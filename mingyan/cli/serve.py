@@ -33,6 +33,7 @@ SERVE_FIELDS = (
     "prefill_chunk",
     "speculative",
     "max_draft",
+    "draft_model",
     "max_queue",
     "cache_ram_mb",
     "cache_disk_mb",

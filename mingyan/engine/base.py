@@ -133,6 +133,8 @@ class EngineStats:
     last_error: str | None = None  # the latest such failure, for /health
     drafted_tokens_total: int = 0  # speculative decoding: tokens proposed as drafts
     accepted_tokens_total: int = 0  # ... and of those, accepted (each saved one decode step)
+    model_drafted_tokens_total: int = 0  # the drafted tokens (above) that the draft model proposed
+    model_accepted_tokens_total: int = 0  # ... and of those, accepted
 
 
 class EventStream(Protocol):

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from mingyan.engine.base import (
@@ -36,6 +36,8 @@ from mingyan.engine.base import (
     check_logit_bias,
 )
 from mingyan.engine.llamacpp.config import EngineConfig, auto_slots
+from mingyan.engine.llamacpp.counters import Counters
+from mingyan.engine.llamacpp.draft_model import MAX_MODEL_DRAFT, DraftSource, open_draft, step_drafts
 from mingyan.engine.llamacpp.jobs import FairQueue, Job, JobStream, flush_all
 from mingyan.engine.llamacpp.native import (
     ContextConfig,
@@ -57,23 +59,6 @@ ABORTABLE_BATCH = 32  # batches with this many prompt tokens can be cut short by
 STEP_DRAFT_BUDGET = 32  # drafted tokens per step, all streams together
 
 
-@dataclass
-class _Counters:
-    """Written only by the decode thread; read (racily but harmlessly) by anyone."""
-
-    requests: int = 0
-    cancelled: int = 0
-    prompt_tokens: int = 0
-    cached_tokens: int = 0
-    generated_tokens: int = 0
-    prefill_tokens: int = 0
-    errors: int = 0
-    last_error: str | None = None
-    busy_s_ewma: float = 5.0
-    drafted_tokens: int = 0
-    accepted_tokens: int = 0
-
-
 Observer = Callable[[RequestTiming], None]  # called on the decode thread: keep it quick
 
 
@@ -90,8 +75,10 @@ class LlamaCppEngine:
         observer: Observer | None = None,
         verbose: bool = False,
         context_class: type[NativeContext] = NativeContext,
+        draft: DraftSource | None = None,
     ) -> None:
-        """`context_class` builds the llama.cpp context (a subclass can wrap its calls, say to inject faults)."""
+        """`context_class` builds the llama.cpp context (a subclass can wrap its calls, say to inject
+        faults); `draft`: a small model of the same vocabulary that drafts tokens (draft_model.py)."""
         cfg = config or EngineConfig()
         self._model = NativeModel(path, verbose=verbose)
         n_ctx = min(cfg.n_ctx, self._model.n_ctx_train) if self._model.n_ctx_train > 0 else cfg.n_ctx
@@ -112,6 +99,8 @@ class LlamaCppEngine:
         )
         try:
             self._template, self._stop_ids = self._load_chat_format(name)
+            rollback = self._model.can_roll_back  # drafts need it
+            self._drafter = open_draft(draft, self._model, name, self._info, cfg) if draft and rollback else None
         except ModelError:
             self._ctx.free()
             self._model.free()
@@ -127,7 +116,7 @@ class LlamaCppEngine:
             disk_bytes=cfg.cache_disk_bytes,
         )
         self._observer = observer
-        self._counts = _Counters()
+        self._counts = Counters()
         self._forgets: list[tuple[str, str | None, threading.Event]] = []
         self._forget_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="llama-decode", daemon=True)
@@ -190,21 +179,8 @@ class LlamaCppEngine:
         return JobStream(job, self._queue.wake)
 
     def stats(self) -> EngineStats:
-        c = self._counts
-        return EngineStats(
-            active=sum(slot.busy for slot in self._slots),
-            queued=len(self._queue),
-            requests_total=c.requests,
-            cancelled_total=c.cancelled,
-            prompt_tokens_total=c.prompt_tokens,
-            cached_tokens_total=c.cached_tokens,
-            generated_tokens_total=c.generated_tokens,
-            prefill_tokens_total=c.prefill_tokens,
-            errors_total=c.errors,
-            last_error=c.last_error,
-            drafted_tokens_total=c.drafted_tokens,
-            accepted_tokens_total=c.accepted_tokens,
-        )
+        active = sum(slot.busy for slot in self._slots)
+        return self._counts.stats(active, len(self._queue))
 
     def forget(self, scope: str, label: str | None = None) -> None:
         """Drop the reusable states of `scope` (or of its conversation `label`): the decode thread
@@ -230,6 +206,8 @@ class LlamaCppEngine:
         if self._thread.is_alive():
             self._thread.join()
         self._cache.close()
+        if self._drafter is not None:
+            self._drafter.free()
         self._ctx.free()
         self._model.free()
 
@@ -311,7 +289,8 @@ class LlamaCppEngine:
         if not self._ctx.seq_rm(slot.seq_id, keep, -1):
             self._ctx.seq_rm(slot.seq_id, -1, -1)
             keep = 0
-        slot.start(job, self._model, keep, self._info.n_ctx, self._max_draft)
+        model_draft = min(MAX_MODEL_DRAFT, self.config.max_draft) if self._drafter is not None else 0
+        slot.start(job, self._model, keep, self._info.n_ctx, self._max_draft, model_draft)
         self._counts.requests += 1
         self._counts.prompt_tokens += len(prompt)
         self._counts.cached_tokens += keep
@@ -335,15 +314,16 @@ class LlamaCppEngine:
         """One llama_decode for every busy slot (each generating slot's next token and its draft,
         prompt chunks of the prefilling ones), then sampling."""
         ctx = self._ctx
-        runs: list[tuple[Slot, int, list[int]]] = []  # (slot, batch index of its first logits, draft)
+        runs: list[tuple[Slot, int, list[int], bool]] = []  # (slot, batch index of its first logits, draft, by model)
         added: list[tuple[Slot, list[int], bool]] = []  # (slot, tokens, from the prompt)
         decoding = [s for s in self._slots if s.busy and s.next_token is not None]
         budget = min(STEP_DRAFT_BUDGET, ctx.n_batch - len(decoding))  # drafts never crowd out a stream
-        for slot, draft in zip(decoding, share([s.draft() for s in decoding], budget), strict=True):
+        drafts, by_model = step_drafts(self._drafter, decoding)
+        for slot, draft, model in zip(decoding, share(drafts, budget), by_model, strict=True):
             token = slot.next_token
             assert token is not None  # `decoding` holds the slots with a sampled token only
             index = ctx.batch_add_run([token, *draft], len(slot.tokens), slot.seq_id, logits_from=0)
-            runs.append((slot, index, draft))
+            runs.append((slot, index, draft, model))
             added.append((slot, [token], False))
         chunk_cap = self.config.prefill_chunk if decoding else ctx.n_batch
         for slot in self._slots:
@@ -355,7 +335,7 @@ class LlamaCppEngine:
                 chunk, len(slot.tokens), slot.seq_id, logits_from=len(chunk) - 1 if completes else len(chunk)
             )
             if completes:
-                runs.append((slot, first + len(chunk) - 1, []))
+                runs.append((slot, first + len(chunk) - 1, [], False))
             added.append((slot, chunk, True))
         prefill = sum(len(tokens) for _, tokens, from_prompt in added if from_prompt)
         if not self._decode([slot for slot, _, _ in added], abortable=prefill >= ABORTABLE_BATCH):
@@ -367,9 +347,9 @@ class LlamaCppEngine:
                 self._counts.prefill_tokens += len(tokens)
             else:
                 slot.next_token = None
-        for slot, index, draft in runs:
-            self._sample_run(slot, index, draft)
-        flush_all([slot.job for slot, _, _ in runs if slot.job is not None])  # one hand-off per step
+        for slot, index, draft, model in runs:
+            self._sample_run(slot, index, draft, model)
+        flush_all([run[0].job for run in runs if run[0].job is not None])  # one hand-off per step
 
     def _decode(self, slots: list[Slot], *, abortable: bool) -> bool:
         """Run the queued batch (`abortable`: a long prefill, which a cancel may cut short); on
@@ -407,7 +387,7 @@ class LlamaCppEngine:
         self._counts.last_error = str(error)
         return error
 
-    def _sample_run(self, slot: Slot, index: int, draft: list[int]) -> None:
+    def _sample_run(self, slot: Slot, index: int, draft: list[int], by_model: bool = False) -> None:
         """Sample `slot` at batch index `index` and on through its draft while the draft holds;
         drop the rejected draft tokens from the sequence; finish the stream if it ended."""
         reason: FinishReason | None = None
@@ -423,9 +403,10 @@ class LlamaCppEngine:
             if accepted < len(draft) and not self._ctx.seq_rm(slot.seq_id, len(slot.tokens), -1):
                 raise EngineError("could not roll back rejected draft tokens")
             assert slot.spec is not None  # only a speculating slot drafts
-            slot.spec.control.record(len(draft), accepted)
-            self._counts.drafted_tokens += len(draft)
-            self._counts.accepted_tokens += accepted
+            control = slot.spec.model if by_model else slot.spec.control
+            assert control is not None  # a model draft comes only with the model's control
+            control.record(len(draft), accepted)
+            self._counts.record_draft(len(draft), accepted, by_model)
         if reason is not None:  # after the rollback: the saved state matches slot.tokens
             self._finish(slot, reason)
 
@@ -475,6 +456,8 @@ class LlamaCppEngine:
     def _clear(self, slot: Slot) -> None:
         self._ctx.seq_rm(slot.seq_id, -1, -1)
         slot.tokens = []
+        if self._drafter is not None:
+            self._drafter.forget(slot.seq_id)
 
     def _apply_forgets(self) -> None:
         """Clear the idle slots holding a forgotten scope (or conversation); running ones are

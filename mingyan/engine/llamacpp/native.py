@@ -68,6 +68,10 @@ class NativeModel:
         self._eog: dict[int, bool] = {}
 
     @property
+    def n_params(self) -> int:
+        return int(self.lib.llama_model_n_params(self.ptr))
+
+    @property
     def kv_bytes_per_token(self) -> int:
         """Bytes of f16 keys and values one token occupies across all layers."""
         lib, ptr = self.lib, self.ptr

@@ -44,9 +44,12 @@ class Slot:
     def busy(self) -> bool:
         return self.job is not None
 
-    def start(self, job: Job, model: NativeModel, keep: int, n_ctx_seq: int, max_draft: int = 0) -> None:
+    def start(
+        self, job: Job, model: NativeModel, keep: int, n_ctx_seq: int, max_draft: int = 0, model_draft: int = 0
+    ) -> None:
         """Take `job`, of whose prompt the first `keep` tokens are in the sequence already;
-        `max_draft` > 0 turns on prompt-lookup drafting of up to that many tokens per step."""
+        `max_draft` > 0 turns on prompt-lookup drafting of up to that many tokens per step,
+        `model_draft` > 0 drafting by the draft model."""
         prompt = list(job.request.prompt_tokens)
         params = job.request.sampling
         self.job, self.cached, self.generated = job, keep, 0
@@ -57,7 +60,10 @@ class Slot:
         room = n_ctx_seq - len(prompt)
         self.limit = min(params.max_tokens, room) if params.max_tokens else room
         self.sampler = Sampler(model, params, prompt, job.request.logit_bias)
-        self.spec = Speculation(NgramIndex(prompt), DraftControl(max_draft)) if max_draft > 0 else None
+        self.spec = None
+        if max_draft > 0 or model_draft > 0:
+            by_model = DraftControl(model_draft, length=min(4, model_draft)) if model_draft > 0 else None
+            self.spec = Speculation(NgramIndex(prompt), DraftControl(max_draft), by_model)
         self._held = []
         self._utf8, self._stops = Utf8Stream(), StopMatcher(params.stop)
         self.started, self.first_token_at = time.monotonic(), None
@@ -96,6 +102,13 @@ class Slot:
         if self.spec is None:
             return []
         return self.spec.draft(self.limit - self.generated - 1)
+
+    def model_draft_size(self) -> int:
+        """How many tokens the draft model should guess for this stream now (0: it does not
+        draft now — none is set, or its acceptance was low lately)."""
+        if self.spec is None or self.spec.model is None:
+            return 0
+        return min(self.limit - self.generated - 1, self.spec.model.size())
 
     def finish(self, reason: FinishReason, model: str) -> RequestTiming:
         """Flush held text, send the final event, and free the request's resources."""

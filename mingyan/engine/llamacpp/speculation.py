@@ -97,10 +97,11 @@ class DraftControl:
 
 @dataclass
 class Speculation:
-    """One stream's prompt-lookup state: its history index and its draft control."""
+    """One stream's drafting state: its history index and the control of each drafting source."""
 
     index: NgramIndex
     control: DraftControl = field(default_factory=DraftControl)
+    model: DraftControl | None = None  # the draft model's control, when one drafts (draft_model.py)
 
     def draft(self, room: int) -> list[int]:
         """The draft for this step: at most `room` tokens (what the stream may still emit)."""
