@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 VOCAB_SIZE_SLACK = 128  # padded embedding rows: Qwen2.5 sizes differ by this much with one tokenizer
 VOCAB_SAMPLE = 997  # token ids compared (spread over the vocabulary), besides the special ones
 AUTO_FAMILY = "qwen2"  # the chat-format family an automatic draft model (shipped Qwen2.5 0.5B) serves
-MIN_SIZE_RATIO = 3  # an automatic draft model has at most a third of the target's parameters
+MIN_SIZE_RATIO = 3  # an automatic draft model is at most a third of the target's size (weights, bytes)
 MAX_MODEL_DRAFT = 8  # each drafted token is one sequential decode of the draft model
 CATCH_UP = 128  # tokens of a stream's history the draft model evaluates per step, at most (a new prompt)
 
@@ -169,15 +169,19 @@ def open_draft(
     if not source.required and (info.family != AUTO_FAMILY or source.name == target_name):
         return None
     try:
-        model = NativeModel(source.path())
+        path = source.path()
+        if not source.required and path.stat().st_size * MIN_SIZE_RATIO > target.size_bytes:
+            log.info(
+                "not drafting with %s for %s: the target is not %dx its size", source.name, target_name, MIN_SIZE_RATIO
+            )
+            return None
+        model = NativeModel(path)
     except MingyanError as exc:
         if source.required:
             raise ModelError(f"draft model {source.name} for {target_name}: {exc}") from exc
         log.warning("not drafting with %s for %s: %s", source.name, target_name, exc)
         return None
     reason = vocab_mismatch(target, model)
-    if reason is None and not source.required and model.n_params * MIN_SIZE_RATIO > target.n_params:
-        reason = f"it is not {MIN_SIZE_RATIO}x smaller ({model.n_params:,} vs {target.n_params:,} parameters)"
     if reason is not None:
         model.free()
         if source.required:

@@ -68,8 +68,9 @@ class NativeModel:
         self._eog: dict[int, bool] = {}
 
     @property
-    def n_params(self) -> int:
-        return int(self.lib.llama_model_n_params(self.ptr))
+    def size_bytes(self) -> int:
+        """Bytes of the weights (as stored: quantized)."""
+        return int(self.lib.llama_model_size(self.ptr))
 
     @property
     def kv_bytes_per_token(self) -> int:
