@@ -9,11 +9,24 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from mingyan.config import Settings
+from mingyan.cli.config_file import settings_with_file
 
 SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
 # A flag given more than once: the first value sets the field, the others go to the list field named.
 REPEATABLE = {"model": "models"}
 LIST_FIELDS = ("models", "upstream", "ray_replica_resources")
+
+
+def add_config_flag(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """--config FILE: the settings `names` from a TOML file (mingyan.cli.config_file); flags override it."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="read settings from this TOML file: keys are these flags' names ([[models]] for the models); "
+        "flags and MINGYAN_* variables override it",
+    )
+    parser.set_defaults(config_fields=tuple(names))
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -60,4 +73,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     for secret in SECRET_FIELDS:
         if secret in overrides:
             overrides[secret] = SecretStr(overrides[secret])
+    config = getattr(args, "config", None)
+    if config is not None:  # `serve --config FILE` (mingyan.cli.config_file)
+        return settings_with_file(config, args.config_fields, overrides)
     return Settings(**overrides)
