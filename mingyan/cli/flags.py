@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from mingyan.config import Settings
 from mingyan.cli.config_file import settings_with_file
+from mingyan.config import Settings
 
 SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
 # A flag given more than once: the first value sets the field, the others go to the list field named.
