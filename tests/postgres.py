@@ -40,8 +40,9 @@ def _as_user(argv: list[str]) -> list[str]:
 
 
 @contextmanager
-def cluster(bindir: Path) -> Iterator[str]:
-    """Start a cluster in a new temp dir; yield a `postgresql+psycopg://` URL to a fresh database; stop it."""
+def cluster(bindir: Path, initdb_args: tuple[str, ...] = (), server_options: str = "") -> Iterator[str]:
+    """Start a cluster in a new temp dir; yield a `postgresql+psycopg://` URL to a fresh database; stop it.
+    `initdb_args` and `server_options` (postgres's command-line options) are added to the defaults."""
     workdir = Path(tempfile.mkdtemp(prefix="mingyan-pg-"))
     data, sockets, log = workdir / "data", workdir / "sockets", workdir / "postgres.log"
     sockets.mkdir(exist_ok=True)
@@ -55,7 +56,7 @@ def cluster(bindir: Path) -> Iterator[str]:
     def run(argv: list[str]) -> None:
         subprocess.run(_as_user(argv), check=True, capture_output=True, text=True)
 
-    run([str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"])
+    run([str(bindir / "initdb"), "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync", *initdb_args])
     run(
         [
             str(bindir / "pg_ctl"),
@@ -67,7 +68,7 @@ def cluster(bindir: Path) -> Iterator[str]:
             "-t",
             "60",
             "-o",
-            f"-h 127.0.0.1 -p {port} -k {sockets} -F",
+            f"-h 127.0.0.1 -p {port} -k {sockets} -F {server_options}".strip(),
             "start",
         ]
     )

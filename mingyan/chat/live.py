@@ -78,6 +78,7 @@ class LiveReply:
         self._stop_status: str | None = None
         self._stop_fields: dict[str, Any] = {}  # saved with the stopped message (who stopped it)
         self._task: asyncio.Task[Message | None] | None = None
+        self._phase = "waiting"  # then "generating", then "saving" (the end: not to be cut)
         self.final: Message | None = None
         # Run after the final save, before `done` is published (attachments store citations here).
         self.finishing: Callable[[LiveReply], Awaitable[None]] | None = None
@@ -117,9 +118,12 @@ class LiveReply:
     def stop(self, status: str = "stopped", **fields: Any) -> None:
         """End generation now; the text so far is saved with `status` (stopped, or interrupted at
         shutdown) and `fields` (provenance: `moderation="admin_stop"` when an administrator stopped it)."""
-        if self._stop_status is None and self._task is not None:  # once: the final save must not be cut
+        # Once, and only while generating: a reply already saving its end finishes as it is (cancelling
+        # the final save would leave its waiters a CancelledError); one not yet begun never generates.
+        if self._stop_status is None and self._task is not None and self._phase != "saving":
             self._stop_status, self._stop_fields = status, fields
-            self._task.cancel()
+            if self._phase == "generating":
+                self._task.cancel()
 
     async def events(self) -> AsyncIterator[ReplyEvent]:
         """The text so far, then new text as it comes, then the saved message. Leaving early is fine."""
@@ -142,6 +146,12 @@ class LiveReply:
         for subscriber in self._subscribers:
             subscriber.queue.put_nowait(event)
 
+    def _begin(self) -> None:
+        """From now on a stop cancels the generation; stopped before it began, it never generates."""
+        if self._stop_status is not None:
+            raise asyncio.CancelledError
+        self._phase = "generating"
+
     async def _run(self, stream: EventStream) -> Message | None:
         started = time.monotonic()
         first_token_s: float | None = None
@@ -149,6 +159,7 @@ class LiveReply:
         status, error = "complete", None
         saver = asyncio.create_task(self._save_periodically())
         try:
+            self._begin()
             async for event in stream:
                 if event.text:
                     if first_token_s is None:
@@ -167,6 +178,7 @@ class LiveReply:
             log.exception("reply %s failed", self.id)
             status, error = "error", f"internal error: {type(exc).__name__}"
         finally:
+            self._phase = "saving"
             saver.cancel()
             await stream.aclose()
         if finish is None and status == "complete":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from mingyan.cli.config_file import settings_with_file
 from mingyan.config import Settings
 
 SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
@@ -15,6 +16,18 @@ SECRET_FIELDS = ("api_key", "database_url", "upstream_api_key")
 REPEATABLE = {"model": "models"}
 LIST_FIELDS = ("models", "upstream", "ray_replica_resources", "ray_model_replicas")
 NEGATED = {"draft_model": "none"}  # --no-NAME sets the field to this value
+
+
+def add_config_flag(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    """--config FILE: the settings `names` from a TOML file (mingyan.cli.config_file); flags override it."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="read settings from this TOML file: keys are these flags' names ([[models]] for the models); "
+        "flags and MINGYAN_* variables override it",
+    )
+    parser.set_defaults(config_fields=tuple(names))
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -69,4 +82,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     for secret in SECRET_FIELDS:
         if secret in overrides:
             overrides[secret] = SecretStr(overrides[secret])
+    config = getattr(args, "config", None)
+    if config is not None:  # `serve --config FILE` (mingyan.cli.config_file)
+        return settings_with_file(config, args.config_fields, overrides)
     return Settings(**overrides)

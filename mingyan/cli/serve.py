@@ -7,7 +7,7 @@ import secrets
 import sys
 from typing import Any
 
-from mingyan.cli.flags import add_settings_flags
+from mingyan.cli.flags import add_config_flag, add_settings_flags
 from mingyan.config import Settings
 from mingyan.errors import MingyanError
 
@@ -77,6 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser = subparsers.add_parser(
         "serve", help="run the OpenAI-compatible HTTP server", description="Run the OpenAI-compatible HTTP server."
     )
+    add_config_flag(parser, SERVE_FIELDS)
     add_settings_flags(parser, SERVE_FIELDS)
     parser.set_defaults(handler=run)
 

@@ -3,7 +3,9 @@
 The server stops admitting (503 with Retry-After and an OpenAI-style error body; /health says
 `draining`), a reply that can finish within the drain timeout finishes and is saved `complete`, a
 reply that cannot is saved `interrupted` with exactly the text its client saw, the KV states are
-written, and the process exits 0.
+written, and the process exits 0. Non-streamed requests in flight too (a stored reply asked with
+`stream: false`, a /v1 completion): the stored one answers 200 with its message saved as it ended,
+the /v1 one 200 or a clear 503, and the log has no traceback (once, a CancelledError's did).
 """
 
 from __future__ import annotations
@@ -54,6 +56,22 @@ class StreamedReply(threading.Thread):
             self.error = exc
 
 
+class Request(threading.Thread):
+    """One non-streamed request, answered in `response` (or `error`)."""
+
+    def __init__(self, client: httpx.Client, path: str, body: dict) -> None:
+        super().__init__(daemon=True)
+        self.client, self.path, self.body = client, path, body
+        self.response: httpx.Response | None = None
+        self.error: Exception | None = None
+
+    def run(self) -> None:
+        try:
+            self.response = self.client.post(self.path, json=self.body)
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
 def conversation(api: httpx.Client) -> str:
     r = api.post("/conversations", json={})
     assert r.status_code == 201, r.text
@@ -89,6 +107,20 @@ def test_sigterm_drains_then_saves_what_still_runs_and_exits_0(tmp_path, db_url)
         short = StreamedReply(api, conversation(api), "Say hello.", 4)
         short.start()
         assert short.going.wait(120) or short.final, f"the short reply did not get going: {short.error!r}"
+        settings = {"max_tokens": 1500, "temperature": 0.0}
+        unstreamed = Request(
+            api,
+            f"/conversations/{conversation(api)}/messages",
+            {"content": LONG_ANSWER, "stream": False, "settings": settings},
+        )
+        completion = Request(
+            httpx.Client(base_url=server.url, timeout=120),
+            "/v1/chat/completions",
+            {"model": SMOLLM, "max_tokens": 1500, "messages": [{"role": "user", "content": LONG_ANSWER}]},
+        )
+        for request in (unstreamed, completion):
+            request.start()
+        time.sleep(2)  # both admitted and generating
         server.process.send_signal(signal.SIGTERM)
         sent = time.monotonic()
 
@@ -109,8 +141,8 @@ def test_sigterm_drains_then_saves_what_still_runs_and_exits_0(tmp_path, db_url)
 
         assert server.process.wait(timeout=DRAIN_S + 60) == 0
         took = time.monotonic() - sent
-        long.join(10)
-        short.join(10)
+        for thread in (long, short, unstreamed, completion):
+            thread.join(10)
     finally:
         if server.process.poll() is None:
             stop_server(server)
@@ -120,6 +152,13 @@ def test_sigterm_drains_then_saves_what_still_runs_and_exits_0(tmp_path, db_url)
     assert long.final is not None and long.final["status"] == "interrupted", (long.final, long.error)
     assert long.text.strip()
     assert stored_message(db_url, long.message_id) == ("interrupted", long.text)
+    assert unstreamed.response is not None and unstreamed.response.status_code == 200, unstreamed.error
+    stored = unstreamed.response.json()["message"]
+    assert stored["status"] in ("interrupted", "complete") and stored["content"].strip(), stored
+    assert stored_message(db_url, stored["id"]) == (stored["status"], stored["content"])
+    assert completion.response is not None, completion.error
+    if completion.response.status_code != 200:
+        assert completion.response.status_code == 503 and completion.response.json()["error"]["message"]
     assert list(kv.rglob("*.kv")), "no KV state was written at shutdown"
     log = server.log.read_text()
     assert "drain timeout" in log and "Traceback" not in log
