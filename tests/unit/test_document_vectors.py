@@ -49,9 +49,11 @@ def test_the_database_ranks_vectors_as_numpy_does(library) -> None:
     documents, files, rng = library
     if documents.db.dialect != "sqlite":
         assert not documents.vectors_in_sql()
+        assert documents.vector_search() == "numpy"  # the PostgreSQL 15 fixture has no pgvector
         assert documents.nearest("alice", MODEL, b"\0" * 4 * DIMENSIONS, 5) is None
         return
     assert documents.vectors_in_sql()  # sqlite-vec is loaded into every SQLite connection
+    assert documents.vector_search() == "sqlite-vec"
     alice = set(documents.vectors("alice", MODEL)[0])
     for query in unit_vectors(rng, 20):
         found = documents.nearest("alice", MODEL, ranking.to_blob(query.tolist()), 10)
