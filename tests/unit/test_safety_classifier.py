@@ -96,7 +96,9 @@ def test_a_mismatched_or_missing_embedding_model_is_a_clear_startup_error(
 def _ask(url: str, prompt: str) -> str:
     client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
     try:
-        reply = client.chat.completions.create(model=FakeEngine(n_ctx=512).info.name, messages=[{"role": "user", "content": prompt}])
+        reply = client.chat.completions.create(
+            model=FakeEngine(n_ctx=512).info.name, messages=[{"role": "user", "content": prompt}]
+        )
     except openai.BadRequestError as exc:
         assert exc.status_code == 400
         return str(exc.code)
