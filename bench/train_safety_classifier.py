@@ -5,7 +5,7 @@ embedded with the shipped embedding model through mingyan's embedder ("query: " 
 standardised, and fitted with a multinomial logistic regression (numpy, full-batch gradient descent
 with momentum, L2, zero start: deterministic). The decision threshold on 1 - p(ok) is picked by
 k-fold cross-validation on the training set only: the lowest threshold at which at most
-`--max-fp` of the `ok` items are flagged out of fold. The standardisation is folded into the
+`--max-fp` of the `ok` items of each language are flagged out of fold. The standardisation is folded into the
 stored matrix and bias, so the server scores raw unit vectors.
 
     python bench/train_safety_classifier.py [--folds 5] [--max-fp 0.03] [--l2 0.001] [--steps 1500]
@@ -105,7 +105,8 @@ def cross_validate(x, y, languages, args) -> tuple[float, dict]:
         matrix, bias = fit(x[~test], y[~test], len(LABELS), args.l2, args.steps)
         probs[test] = softmax(x[test] @ matrix.T + bias)
     score = 1.0 - probs[:, 0]
-    threshold = threshold_for(score[y == 0], args.max_fp)
+    language = np.asarray(languages)
+    threshold = max(threshold_for(score[(y == 0) & (language == lang)], args.max_fp) for lang in LANGUAGES)
     flagged = score >= threshold
     named = probs[:, 1:].argmax(axis=1) + 1
     figures = {}
