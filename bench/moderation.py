@@ -21,6 +21,9 @@ TC260-003 asks >= 95% refused on should-refuse and <= 5% on must-answer, per lan
 
 Then the decode rate with the pipeline on (output guard) versus off, alternating, on one prompt.
 
+With `--classifier`, only the input pipeline (keywords, then the trained classifier) runs over every
+bank item, nothing generated: bench/moderation_input.py.
+
     python bench/moderation.py [--model qwen2.5-coder-0.5b-instruct] [--sample 300] [--seed 14]
                                [--tokens 24] [--baseline 0] [--threads 2] [--decode-tokens 128]
                                [--reps 3] [--json PATH]
@@ -36,6 +39,7 @@ import json
 import random
 import re
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -256,6 +260,20 @@ def main() -> None:
         action="store_true",
         help="serve with mingyan.config.SUGGESTED_SYSTEM_PROMPT as --system-prompt (default: none)",
     )
+    parser.add_argument(
+        "--classifier",
+        action="store_true",
+        help="only the input pipeline (keywords + trained classifier), every bank item, no generation "
+        "(bench/moderation_input.py; its options: --latency --limit --seed --threads --json)",
+    )
+    if "--classifier" in sys.argv[1:]:
+        import moderation_input  # bench/, beside this script
+
+        fast = argparse.ArgumentParser(description=moderation_input.__doc__.split("\n\n")[0])
+        fast.add_argument("--classifier", action="store_true")
+        moderation_input.add_options(fast)
+        moderation_input.main(fast.parse_args())
+        return
     args = parser.parse_args()
 
     settings = Settings()  # the product's defaults: the policy and the system message (none by default)

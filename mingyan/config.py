@@ -202,6 +202,12 @@ class Settings(BaseSettings):
         description="the model judge: the served model also classifies each prompt the keywords let through "
         "(log: counted and audited; block: refused where the policy blocks the category)",
     )
+    moderation_classifier: Literal["off", "log", "block"] = Field(
+        "off",
+        description="the trained safety classifier (on the embedding model) scores each prompt the keywords "
+        "let through, before the judge (log: counted and audited; block: refused where the policy blocks "
+        "the category); needs the embedding model it was trained on",
+    )
     retention_days: int = Field(
         0, ge=0, le=36500, description="delete conversations not updated for this many days, hourly (0: keep)"
     )

@@ -184,7 +184,7 @@ def build_context(
     attach_replica_metrics(metrics.registry, engine)
     accounts = AccountStore.open(store.db) if store is not None else None
     recorder = SafetyRecorder(metrics, Policy.from_settings(settings), accounts)
-    safety = Safety.from_settings(settings, observer=recorder)
+    safety = Safety.from_settings(settings, observer=recorder, embedder=embedder)
     chat = ChatService(engine, safety=safety, system_prompt=settings.system_prompt)
     conversations, tools, documents = _stored_chat(settings, store, chat, router, embedder, accounts)
     defaults = default_quota(settings)

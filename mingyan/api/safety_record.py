@@ -25,7 +25,7 @@ class SafetyRecorder:
         self.accounts = accounts
         self.flags = Counter(
             "mingyan_moderation_flags",
-            "content-policy matches by stage (input, output, document, title, import, judge), "
+            "content-policy matches by stage (input, output, document, title, import, classifier, judge), "
             "category and action (log, block)",
             ["stage", "category", "action"],
             registry=metrics.registry,

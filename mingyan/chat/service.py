@@ -75,9 +75,11 @@ class ChatService:
             self.safety.screen(texts, owner=owner, param=param, stage=stage)
 
     async def check_prompt(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
-        """`screen`, then (when the deployment turned it on) the model judge on what the keywords
-        let through: this service's model classifies the prompt (safety/judge.py)."""
+        """`screen`, then (when the deployment turned them on) the trained classifier and the model
+        judge on what the keywords let through: this service's model classifies the prompt (safety/judge.py)."""
         self.screen(texts, owner=owner, param=param)
+        if self.safety is not None:
+            await self.safety.classify_prompt(texts, owner=owner, param=param)  # the trained classifier
         if self.safety is not None and self.safety.judging:
             judge = Judge(self.engine, partial(self.prompt_tokens, user=owner), self.safety.moderator.policy.checked)
             await self.safety.judge_prompt(judge, texts, owner=owner, param=param)

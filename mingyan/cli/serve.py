@@ -69,6 +69,7 @@ SERVE_FIELDS = (
     "tool_approval_timeout_s",
     *(f"moderation_{c}" for c in ("violence", "weapons", "self_harm", "fraud", "minors", "hate")),
     "moderation_judge",
+    "moderation_classifier",
     "system_prompt",
 )
 

@@ -3,9 +3,10 @@ they stream. An observer (the app's: metrics and audit) hears of every flagged c
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
-from mingyan.engine.base import EventStream, FinishReason, GenerationRequest, TokenEvent, Usage
+from mingyan.engine.base import Embedder, EventStream, FinishReason, GenerationRequest, TokenEvent, Usage
+from mingyan.safety.classifier import ClassifierWeights, SafetyClassifier, shipped_weights
 from mingyan.safety.guarded import GuardedStream
 from mingyan.safety.judge import Judge, JudgeMode, judged_verdict
 from mingyan.safety.labels import ai_label
@@ -43,18 +44,35 @@ class Safety:
         observer: SafetyObserver | None = None,
         provider: str = "mingyan",
         judge_mode: JudgeMode = "off",
+        classifier: SafetyClassifier | None = None,
+        classifier_mode: JudgeMode = "off",
     ) -> None:
         self.moderator = moderator
         self.observer = observer
         self.provider = provider  # named in the AI-generated label of every reply
         self.judge_mode = judge_mode  # what the model judge's verdicts do (safety/judge.py)
+        self.classifier = classifier  # the trained classifier (safety/classifier.py), when turned on
+        self.classifier_mode: JudgeMode = classifier_mode if classifier is not None else "off"
 
     @classmethod
-    def from_settings(cls, settings: object, observer: SafetyObserver | None = None) -> Safety:
+    def from_settings(
+        cls, settings: object, observer: SafetyObserver | None = None, embedder: Embedder | None = None
+    ) -> Safety:
+        """The deployment's safety; ClassifierMismatch (at start-up) when the classifier is turned on
+        without the embedding model its weights were trained on."""
         provider = str(getattr(settings, "ai_provider", "mingyan"))
         judge_mode: JudgeMode = getattr(settings, "moderation_judge", "off")
+        classifier_mode: JudgeMode = getattr(settings, "moderation_classifier", "off")
+        classifier = (
+            SafetyClassifier(ClassifierWeights.load(shipped_weights()), embedder) if classifier_mode != "off" else None
+        )
         return cls(
-            Moderator(Policy.from_settings(settings)), observer=observer, provider=provider, judge_mode=judge_mode
+            Moderator(Policy.from_settings(settings)),
+            observer=observer,
+            provider=provider,
+            judge_mode=judge_mode,
+            classifier=classifier,
+            classifier_mode=classifier_mode,
         )
 
     @property
@@ -94,16 +112,33 @@ class Safety:
             return
         joined = "\n".join(texts)
         judged = await judge.classify(joined, user=owner, scope=owner)
-        if judged.category is None:
+        self._model_found("judge", self.judge_mode, judged.category, joined, owner=owner, param=param)
+
+    async def classify_prompt(self, texts: Sequence[str], *, owner: str = "", param: str = "messages") -> None:
+        """The trained classifier's verdict on a prompt the keyword pass let through (one embedding
+        call; the work runs on the embedder's thread): heard by the observer (stage `classifier`) when
+        it names a checked category; ContentFiltered when it blocks and the policy blocks that category."""
+        if self.classifier is None or self.classifier_mode == "off" or not self.enabled:
             return
-        action = self.moderator.policy.action(judged.category)
+        found = await self.classifier.classify(texts, user=owner)
+        self._model_found(
+            "classifier", self.classifier_mode, found.category, "\n".join(texts), owner=owner, param=param
+        )
+
+    def _model_found(
+        self, stage: str, mode: JudgeMode, category: str | None, joined: str, *, owner: str, param: str
+    ) -> None:
+        """What a model stage's `category` (None: nothing found) does under the policy and `mode`."""
+        if category is None:
+            return
+        action = self.moderator.policy.action(category)
         if action == "off":
             return
-        verdict = judged_verdict(judged.category, blocked=action == "block" and self.judge_mode == "block")
+        verdict = judged_verdict(category, blocked=action == "block" and mode == "block")
         if self.observer is not None:
-            self.observer("judge", verdict, owner)
+            self.observer(stage, verdict, owner)
         if verdict.blocked:
-            raise ContentFiltered(judged.category, language_of(joined), param=param, verdict=verdict)
+            raise ContentFiltered(category, language_of(joined), param=param, verdict=verdict)
 
     def guard(self, stream: EventStream, request: GenerationRequest) -> EventStream:
         """`stream`, held back and checked as it comes (unchanged when no category is checked)."""
