@@ -37,19 +37,23 @@ from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy import select
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.hashing_embedder import HashingEmbedder  # noqa: E402
 from mingyan.config import Settings  # noqa: E402
+from mingyan.documents import ranking  # noqa: E402
 from mingyan.documents.chunking import chunk_pages  # noqa: E402
 from mingyan.documents.limits import Limits  # noqa: E402
 from mingyan.documents.pages import Page  # noqa: E402
-from mingyan.documents.service import DocumentService  # noqa: E402
+from mingyan.documents.service import CANDIDATES, DocumentService  # noqa: E402
 from mingyan.documents.vectors import embed_passages  # noqa: E402
 from mingyan.engine.base import Embedder  # noqa: E402
 from mingyan.store.db import Database, default_url  # noqa: E402
 from mingyan.store.documents import DocumentStore, NewFile  # noqa: E402
 from mingyan.store.migrate import upgrade  # noqa: E402
+from mingyan.store.tables import DocumentChunk, DocumentTerm  # noqa: E402
 
 
 class Words:
@@ -133,6 +137,44 @@ def search_latency(service: DocumentService, words: Words, queries: int, mode: s
     return statistics.median(times) * 1000, times[int(len(times) * 0.95) - 1] * 1000
 
 
+def python_bm25(service: DocumentService, query: str) -> list[int]:
+    """The earlier BM25 path: every posting of the query's terms read out of the database, scored in
+    Python (documents.ranking.bm25), best CANDIDATES kept."""
+    store = service.store
+    frequency = store.term_frequencies("bench", service.segmenter.terms(query))
+    if not frequency:
+        return []
+    with store.db.reads() as session:
+        rows = session.execute(
+            select(DocumentTerm.chunk_id, DocumentTerm.term, DocumentTerm.count, DocumentChunk.length)
+            .join(DocumentChunk, DocumentChunk.id == DocumentTerm.chunk_id)
+            .where(DocumentTerm.owner == "bench", DocumentTerm.term.in_(list(frequency)))
+        ).all()
+    n_chunks, mean_length = store.corpus_stats("bench")
+    scores = ranking.bm25([ranking.Posting(*r) for r in rows], frequency, n_chunks, mean_length)
+    return ranking.top(scores, CANDIDATES)
+
+
+def bm25_side_by_side(service: DocumentService, words: Words, queries: int) -> None:
+    """The in-database BM25 (what search uses) against the earlier Python scoring, alternating on
+    the same queries; both must rank the same chunks."""
+    times: dict[str, list[float]] = {"in the database": [], "python": []}
+    for _ in range(queries):
+        query = words.query()
+        started = time.perf_counter()
+        found = service._bm25("bench", query, None)
+        times["in the database"].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        expected = python_bm25(service, query)
+        times["python"].append(time.perf_counter() - started)
+        assert found == expected, query
+    p50 = {name: statistics.median(t) * 1000 for name, t in times.items()}
+    for name, t in times.items():
+        t.sort()
+        print(f"  bm25 {name}: p50 {p50[name]:.1f} ms, p95 {t[int(len(t) * 0.95) - 1] * 1000:.1f} ms")
+    print(f"  bm25 in the database / python, p50: {p50['in the database'] / p50['python']:.2f}x", flush=True)
+
+
 def run(service: DocumentService, db: Database, args: argparse.Namespace, words: Words) -> None:
     pdfs = make_pdfs(words, min(args.pdfs, args.docs), args.pages)
     rate = len(pdfs) * args.pages / ingest(service, pdfs, "pdf")
@@ -160,6 +202,8 @@ def run(service: DocumentService, db: Database, args: argparse.Namespace, words:
         how = f" (vectors ranked by {where})" if mode != "bm25" else ""
         scale = f"{chunks} chunks in {args.docs} docs"
         print(f"{db.dialect}: {mode} search{how}, {scale}: p50 {p50:.1f} ms, p95 {p95:.1f} ms", flush=True)
+    if args.bm25_reference:
+        bm25_side_by_side(service, words, args.queries)
 
 
 def main() -> int:
@@ -171,6 +215,9 @@ def main() -> int:
     parser.add_argument("--pages", type=int, default=10)
     parser.add_argument("--pdfs", type=int, default=20)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--bm25-reference", action="store_true", help="also time the earlier Python BM25 scoring, side by side"
+    )
     parser.add_argument("--texts", type=int, default=0, help="with --fill-from: text files ingested in full")
     parser.add_argument(
         "--fill-from",

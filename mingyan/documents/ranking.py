@@ -20,17 +20,22 @@ class Posting:
     length: int  # terms in the chunk
 
 
+def idf(document_frequency: int, n_chunks: int) -> float:
+    """BM25's inverse document frequency of a term held by `document_frequency` of `n_chunks` chunks."""
+    return math.log(1 + (n_chunks - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
 def bm25(
     postings: Iterable[Posting], document_frequency: dict[str, int], n_chunks: int, mean_length: float
 ) -> dict[int, float]:
-    """BM25 (Okapi, k1=1.2, b=0.75) of each chunk that holds any query term."""
+    """BM25 (Okapi, k1=1.2, b=0.75) of each chunk that holds any query term, in Python: the
+    reference for the store's in-database ranking (DocumentStore.bm25_top)."""
     scores: dict[int, float] = {}
     mean_length = max(mean_length, 1.0)
     for p in postings:
-        df = document_frequency.get(p.term, 0)
-        idf = math.log(1 + (n_chunks - df + 0.5) / (df + 0.5))
+        weight = idf(document_frequency.get(p.term, 0), n_chunks)
         tf = p.count * (K1 + 1) / (p.count + K1 * (1 - B + B * p.length / mean_length))
-        scores[p.chunk_id] = scores.get(p.chunk_id, 0.0) + idf * tf
+        scores[p.chunk_id] = scores.get(p.chunk_id, 0.0) + weight * tf
     return scores
 
 

@@ -136,15 +136,12 @@ class DocumentService:
         return [Hit(found[i], rank) for rank, i in enumerate((i for i in ids if i in found), start=1)]
 
     def _bm25(self, owner: str, query: str, file_ids: Sequence[str] | None) -> list[int]:
-        terms = self.segmenter.terms(query)
-        rows = self.store.postings(owner, terms, file_ids)
-        if not rows:
+        frequency = self.store.term_frequencies(owner, self.segmenter.terms(query), file_ids)
+        if not frequency:
             return []
         n_chunks, mean_length = self.store.corpus_stats(owner, file_ids)
-        frequency = Counter(term for _, term, _, _ in rows)
-        postings = [ranking.Posting(c, t, n, length) for c, t, n, length in rows]
-        scores = ranking.bm25(postings, frequency, n_chunks, mean_length)
-        return ranking.top(scores, CANDIDATES)
+        weights = {term: ranking.idf(df, n_chunks) for term, df in frequency.items()}
+        return self.store.bm25_top(owner, weights, mean_length, CANDIDATES, file_ids, k1=ranking.K1, b=ranking.B)
 
     async def _nearest(self, owner: str, query: str, file_ids: Sequence[str] | None) -> list[int]:
         """The owner's chunks closest to the query's vector: ranked in the database where it can

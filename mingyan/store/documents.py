@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, select, text
+from sqlalchemy import Engine, Float, case, cast, delete, func, insert, literal, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -201,22 +201,59 @@ class DocumentStore:
             count, mean = session.execute(query).one()
         return int(count or 0), float(mean or 0.0)
 
-    def postings(
+    def term_frequencies(
         self, owner: str, terms: Sequence[str], file_ids: Sequence[str] | None = None
-    ) -> list[tuple[int, str, int, int]]:
-        """(chunk id, term, occurrences, chunk length) of each query term in the owner's chunks."""
+    ) -> dict[str, int]:
+        """How many of the owner's chunks (of `file_ids`) hold each of `terms` (terms held by none left out)."""
         wanted = sorted({term[:MAX_TERM] for term in terms})
         if not wanted:
-            return []
+            return {}
         query = (
-            select(DocumentTerm.chunk_id, DocumentTerm.term, DocumentTerm.count, DocumentChunk.length)
-            .join(DocumentChunk, DocumentChunk.id == DocumentTerm.chunk_id)
+            select(DocumentTerm.term, func.count())
             .where(DocumentTerm.owner == owner, DocumentTerm.term.in_(wanted))
+            .group_by(DocumentTerm.term)
+        )
+        if file_ids is not None:
+            query = query.join(DocumentChunk, DocumentChunk.id == DocumentTerm.chunk_id)
+            query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
+        with self.db.reads() as session:
+            return {str(term): int(n) for term, n in session.execute(query).all()}
+
+    def bm25_top(
+        self,
+        owner: str,
+        weights: Mapping[str, float],
+        mean_length: float,
+        limit: int,
+        file_ids: Sequence[str] | None = None,
+        *,
+        k1: float,
+        b: float,
+    ) -> list[int]:
+        """The ids of the owner's `limit` best chunks (of `file_ids`) by BM25, scored inside the
+        database: the sum, over the query terms a chunk holds, of the term's weight (its idf) times
+        count·(k1+1) / (count + k1·(1 − b + b·length/mean_length)); best first, ties by id. Only
+        the winners leave the database (a common term's postings can be most of the chunks)."""
+        if not weights:
+            return []
+        weight = case(*((DocumentTerm.term == t, literal(w, Float)) for t, w in weights.items()), else_=0.0)
+        count = cast(DocumentTerm.count, Float)
+        norm = literal(k1 * (1 - b), Float) + literal(k1 * b / max(mean_length, 1.0), Float) * cast(
+            DocumentChunk.length, Float
+        )
+        score = func.sum(weight * count * (k1 + 1) / (count + norm))
+        query = (
+            select(DocumentTerm.chunk_id)
+            .join(DocumentChunk, DocumentChunk.id == DocumentTerm.chunk_id)
+            .where(DocumentTerm.owner == owner, DocumentTerm.term.in_(list(weights)))
+            .group_by(DocumentTerm.chunk_id)
+            .order_by(score.desc(), DocumentTerm.chunk_id)
+            .limit(limit)
         )
         if file_ids is not None:
             query = query.where(DocumentChunk.file_id.in_(list(file_ids)))
         with self.db.reads() as session:
-            return [(int(a), str(b), int(c), int(d)) for a, b, c, d in session.execute(query).all()]
+            return [int(i) for i in session.scalars(query)]
 
     def vectors(self, owner: str, model: str, file_ids: Sequence[str] | None = None) -> tuple[list[int], list[bytes]]:
         """Ids and float32 vectors of the owner's chunks embedded by `model`."""

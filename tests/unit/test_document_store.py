@@ -4,10 +4,14 @@ quotas, owner checks, deletion of every row, and BM25 retrieval without an embed
 from __future__ import annotations
 
 import asyncio
+import json
+from collections import Counter
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 
+from mingyan.documents import ranking
 from mingyan.documents.errors import MalformedDocument, StorageQuotaExceeded
 from mingyan.documents.limits import Limits
 from mingyan.documents.service import DocumentService, clean_name
@@ -101,3 +105,34 @@ def test_file_names_are_cleaned() -> None:
     assert clean_name("C:\\Users\\me\\报告.pdf") == "报告.pdf"
     assert clean_name("a/b/\x00evil\n.txt") == "evil.txt"
     assert clean_name("") == "file"
+
+
+def test_bm25_ranked_in_the_database_equals_the_python_reference(service: DocumentService) -> None:
+    gold = json.loads((Path(__file__).parent.parent / "fixtures" / "documents_gold.json").read_text("utf-8"))
+    ids = {}
+    for doc in gold["documents"]:
+        ids[doc["id"]] = asyncio.run(service.add("alice", doc["name"] + ".txt", doc["text"].encode())).file.id
+        asyncio.run(service.add("bob", doc["name"] + ".txt", doc["text"].encode()))  # never counted for alice
+    some = [ids[d["id"]] for d in gold["documents"][:5]]
+    store = service.store
+    compared = 0
+    for query in [q["query"] for q in gold["queries"]] + ["the 的 故乡 故乡"]:
+        terms = service.segmenter.terms(query)
+        for scope in (None, some):
+            frequency = store.term_frequencies("alice", terms, scope)
+            n_chunks, mean_length = store.corpus_stats("alice", scope)
+            with store.db.reads() as session:
+                rows = session.execute(
+                    select(DocumentTerm.chunk_id, DocumentTerm.term, DocumentTerm.count, DocumentChunk.length)
+                    .join(DocumentChunk, DocumentChunk.id == DocumentTerm.chunk_id)
+                    .where(DocumentTerm.owner == "alice", DocumentTerm.term.in_(list(frequency)))
+                    .where(DocumentChunk.file_id.in_(scope) if scope is not None else true())
+                ).all()
+            assert Counter(term for _, term, _, _ in rows) == frequency
+            postings = [ranking.Posting(c, t, n, length) for c, t, n, length in rows]
+            expected = ranking.top(ranking.bm25(postings, frequency, n_chunks, mean_length), 20)
+            weights = {t: ranking.idf(df, n_chunks) for t, df in frequency.items()}
+            found = store.bm25_top("alice", weights, mean_length, 20, scope, k1=ranking.K1, b=ranking.B)
+            assert found == expected, query
+            compared += bool(expected)
+    assert compared > len(gold["queries"])  # most queries find something, in both scopes
