@@ -349,6 +349,7 @@ def check_database(db_url: str, report: Report) -> dict[str, int]:
     extra = len(stored) - len({e.message_id for e in report.replies})
     streaming = sum(1 for row in rows if row.status == "streaming")
     wrong = 0
+    examples: list[dict[str, object]] = []  # the first few, to tell what went wrong
     for e in report.replies:
         row = stored.get(e.message_id)
         if row is None:
@@ -356,6 +357,17 @@ def check_database(db_url: str, report: Report) -> dict[str, int]:
         want_status = e.status or "complete"  # a client that left: the reply still ran to its end
         if row.status != want_status or (e.content is not None and row.content != e.content):
             wrong += 1
+            if len(examples) < 5:
+                examples.append(
+                    {
+                        "message_id": e.message_id,
+                        "status": [want_status, row.status],
+                        "seen": e.content,
+                        "stored": row.content,
+                    }
+                )
+    if examples:
+        print("wrong replies (client saw / database holds):", json.dumps(examples, ensure_ascii=False, indent=1))
     return {
         "replies": len(report.replies),
         "lost": lost,

@@ -220,13 +220,22 @@ class ConversationStore:
         return user, assistant
 
     def save_partial(self, owner: str, message_id: str, text: str, *, tokens: int | None = None) -> None:
-        """Save the text streamed so far, and how many tokens it holds (one short transaction)."""
+        """Save the text streamed so far, and how many tokens it holds (one short transaction).
+
+        Only while the message is still `streaming`: a partial save that reaches the database after
+        the final one (its worker thread outlived the cancelled saver) changes nothing, so it can
+        never put older text back into a finished message."""
+        values: dict[str, Any] = {"content": text, "updated_at": utcnow()}
+        if tokens is not None:
+            values["completion_tokens"] = tokens
         with self.sessions.begin() as session:
-            message = _message(session, owner, message_id)
-            message.content = text
-            if tokens is not None:
-                message.completion_tokens = tokens
-            message.updated_at = utcnow()
+            _message(session, owner, message_id)  # NotFound: another owner's, or deleted
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == "streaming")
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
 
     def finish_message(
         self,

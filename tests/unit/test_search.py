@@ -190,6 +190,12 @@ def test_streamed_text_is_found_as_it_changes(store: ConversationStore) -> None:
     store.finish_message("alice", reply.id, "complete", "stop", content="床前明月光 final")
     assert found(store, "alice", "mountains") == []
     assert [h.message_id for h in search(store, "alice", "明月")] == [reply.id]
+    # A partial save that reaches the database after the final one (its worker thread outlived the
+    # cancelled saver: seen in the 30-minute soak) changes nothing.
+    store.save_partial("alice", reply.id, "新的诗 poem about mountains", tokens=3)
+    finished = store.path_to("alice", conversation_id)[-1]
+    assert (finished.content, finished.status) == ("床前明月光 final", "complete")
+    assert found(store, "alice", "mountains") == []
 
 
 def test_a_deleted_conversation_is_gone(store: ConversationStore) -> None:
@@ -217,11 +223,12 @@ def test_the_index_survives_vacuum_and_edits(store: ConversationStore) -> None:
     """messages has a TEXT primary key, so SQLite may renumber its implicit rowid on VACUUM; the index is
     keyed by search_documents' own INTEGER PRIMARY KEY and must stay consistent through a rewrite."""
     early = chat(store, "alice", "alpha one", "alpha two")
-    late = chat(store, "alice", "beta one", "beta two")
+    late = chat(store, "alice", "beta one")
+    reply = store.start_assistant_message("alice", late)
+    store.save_partial("alice", reply.id, "beta two")
     store.delete_conversation("alice", early)
     vacuum(store)
-    last = store.path_to("alice", late)[-1]
-    store.save_partial("alice", last.id, "gamma two")
+    store.save_partial("alice", reply.id, "gamma two")  # the reply, still streaming, changes its text
     assert found(store, "alice", "beta") == ["beta one"]
     assert found(store, "alice", "gamma") == ["gamma two"]
     assert found(store, "alice", "alpha") == []
@@ -325,22 +332,23 @@ def test_a_too_long_query_is_refused(store: ConversationStore) -> None:
 
 
 def test_newest_first_and_pages(store: ConversationStore) -> None:
-    first = chat(store, "alice", "note 1", "note 2")
+    first = chat(store, "alice", "note 1")
+    streaming = store.start_assistant_message("alice", first)
+    store.save_partial("alice", streaming.id, "note 2")
     second = chat(store, "alice", "note 3")
     third = store.create_conversation("alice")
     store.add_message("alice", third.id, "user", "note 4")
     reply = store.start_assistant_message("alice", third.id)
     store.save_partial("alice", reply.id, "note 5")
     assert found(store, "alice", "note") == ["note 5", "note 4", "note 3", "note 2", "note 1"]
-    # Editing an old message makes it the most recent.
-    oldest = store.path_to("alice", first)[0]
-    store.save_partial("alice", oldest.id, "note 1 edited")
+    # A reply that streams on makes its message the most recent.
+    store.save_partial("alice", streaming.id, "note 2 edited")
     hits = search(store, "alice", "note")
-    assert [_text(store, "alice", h) for h in hits][:2] == ["note 1 edited", "note 5"]
+    assert [_text(store, "alice", h) for h in hits][:2] == ["note 2 edited", "note 5"]
     assert [h.updated_at for h in hits] == sorted((h.updated_at for h in hits), reverse=True)
-    assert found(store, "alice", "note", limit=2) == ["note 1 edited", "note 5"]
+    assert found(store, "alice", "note", limit=2) == ["note 2 edited", "note 5"]
     assert found(store, "alice", "note", limit=2, offset=2) == ["note 4", "note 3"]
-    assert found(store, "alice", "note", limit=2, offset=4) == ["note 2"]
+    assert found(store, "alice", "note", limit=2, offset=4) == ["note 1"]
     assert found(store, "alice", "note", offset=10) == []
     assert {h.conversation_id for h in hits} == {first, second, third.id}
 
