@@ -3,8 +3,9 @@
 glibc keeps what a process frees in its malloc arenas (one per thread that allocates: the decode
 thread, the worker threads of `asyncio.to_thread`, the server's own). Hours of replies of every size
 — KV states of megabytes copied into the RAM cache and evicted, request and reply bodies, logits —
-leave free gaps inside those arenas that are not at their top, so the process's RSS creeps up while
-the Python heap stays flat (measured: the 30-minute soak, docs/benchmarks.md). `malloc_trim(0)`
+leave free gaps inside those arenas that are not at their top, which stay in the process's RSS.
+(The slow creep of the 30-minute soak is something else: it goes on with the trim; docs/operations.md.)
+`malloc_trim(0)`
 hands every whole free page of every arena back (madvise), without moving anything. Where the C
 library has no `malloc_trim` (musl, macOS), nothing is done.
 """
