@@ -5,6 +5,7 @@ initdb and postgres refuse to run as root, so as root they run as the `postgres`
 
 from __future__ import annotations
 
+import atexit
 import glob
 import importlib.util
 import os
@@ -34,8 +35,25 @@ def pgvector_binaries() -> Path | None:
     spec = importlib.util.find_spec("pgserver")
     if spec is None or not spec.submodule_search_locations:
         return None
-    bindir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
-    return bindir if (bindir / "pg_ctl").exists() else None
+    install = Path(next(iter(spec.submodule_search_locations))) / "pginstall"
+    if not (install / "bin" / "pg_ctl").exists():
+        return None
+    return _reachable_by_postgres(install) / "bin"
+
+
+def _reachable_by_postgres(install: Path) -> Path:
+    """`install`, or as root a copy of it the `postgres` user can reach: the server runs as that user
+    (postgres refuses to run as root), and a checkout in a private directory (`mktemp -d` makes one
+    with mode 0700, as CI's fresh clone is) keeps it from the venv's binaries. Removed at exit."""
+    if os.geteuid() != 0:
+        return install
+    reachable = subprocess.run(_as_user(["test", "-x", str(install / "bin" / "pg_ctl")]), check=False).returncode == 0
+    if reachable:
+        return install
+    home = Path(tempfile.mkdtemp(prefix="mingyan-pgserver-"))
+    os.chmod(home, 0o755)
+    atexit.register(shutil.rmtree, home, True)
+    return Path(shutil.copytree(install, home / "pginstall", symlinks=True))
 
 
 def _free_port() -> int:
