@@ -53,7 +53,12 @@ def _reachable_by_postgres(install: Path) -> Path:
     home = Path(tempfile.mkdtemp(prefix="mingyan-pgserver-"))
     os.chmod(home, 0o755)
     atexit.register(shutil.rmtree, home, True)
-    return Path(shutil.copytree(install, home / "pginstall", symlinks=True))
+    package, site = install.parent, install.parent.parent
+    # The binaries find their shared libraries at $ORIGIN/../../../NAME.libs (beside the package).
+    for libs in site.glob("*.libs"):
+        shutil.copytree(libs, home / libs.name, symlinks=True)
+    shutil.copytree(package, home / package.name, symlinks=True)
+    return home / package.name / install.name
 
 
 def _free_port() -> int:
