@@ -55,7 +55,7 @@ def _reachable_by_postgres(install: Path) -> Path:
     atexit.register(shutil.rmtree, home, True)
     package, site = install.parent, install.parent.parent
     # The binaries find their shared libraries at $ORIGIN/../../../NAME.libs (beside the package).
-    for libs in site.glob("*.libs"):
+    for libs in site.glob(f"{package.name}*.libs"):
         shutil.copytree(libs, home / libs.name, symlinks=True)
     shutil.copytree(package, home / package.name, symlinks=True)
     return home / package.name / install.name
