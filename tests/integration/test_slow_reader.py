@@ -62,6 +62,8 @@ def test_a_client_that_never_reads_is_cut_without_holding_up_others(tmp_path) ->
         "--no-auto-titles",
         "--stream-buffer-kb",
         "16",
+        "--cache-ram-mb",
+        "8",  # each reply served meanwhile keeps its KV state in RAM: bounded small, the RSS check sees the streams
     )
     port = int(server.url.rsplit(":", 1)[1])
     client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0, timeout=120)
