@@ -137,13 +137,13 @@ def search_latency(service: DocumentService, words: Words, queries: int, mode: s
     return statistics.median(times) * 1000, times[int(len(times) * 0.95) - 1] * 1000
 
 
-def python_bm25(service: DocumentService, query: str) -> list[int]:
+def python_bm25(service: DocumentService, query: str) -> tuple[list[int], dict[int, float]]:
     """The earlier BM25 path: every posting of the query's terms read out of the database, scored in
     Python (documents.ranking.bm25), best CANDIDATES kept."""
     store = service.store
     frequency = store.term_frequencies("bench", service.segmenter.terms(query))
     if not frequency:
-        return []
+        return [], {}
     with store.db.reads() as session:
         rows = session.execute(
             select(DocumentTerm.chunk_id, DocumentTerm.term, DocumentTerm.count, DocumentChunk.length)
@@ -152,7 +152,7 @@ def python_bm25(service: DocumentService, query: str) -> list[int]:
         ).all()
     n_chunks, mean_length = store.corpus_stats("bench")
     scores = ranking.bm25([ranking.Posting(*r) for r in rows], frequency, n_chunks, mean_length)
-    return ranking.top(scores, CANDIDATES)
+    return ranking.top(scores, CANDIDATES), scores
 
 
 def bm25_side_by_side(service: DocumentService, words: Words, queries: int) -> None:
@@ -165,9 +165,12 @@ def bm25_side_by_side(service: DocumentService, words: Words, queries: int) -> N
         found = service._bm25("bench", query, None)
         times["in the database"].append(time.perf_counter() - started)
         started = time.perf_counter()
-        expected = python_bm25(service, query)
+        expected, scores = python_bm25(service, query)
         times["python"].append(time.perf_counter() - started)
-        assert found == expected, query
+        # The same ranking up to float rounding: chunks of identical text (the fill repeats pages)
+        # tie, and a sum's order inside the database may differ from Python's in the last bit.
+        assert len(found) == len(expected), query
+        assert all(abs(scores[f] - scores[e]) < 1e-9 for f, e in zip(found, expected, strict=True)), query
     p50 = {name: statistics.median(t) * 1000 for name, t in times.items()}
     for name, t in times.items():
         t.sort()
