@@ -116,3 +116,21 @@ def cluster(bindir: Path, initdb_args: tuple[str, ...] = (), server_options: str
             check=False,
         )
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextmanager
+def small_disk(size_mb: int, folder: str) -> Iterator[tuple[Path, Path]]:
+    """A `size_mb` tmpfs (root only: it mounts one) and `folder` inside it, both the postgres user's:
+    yields (the tmpfs, the folder); unmounted and removed after."""
+    account = pwd.getpwnam("postgres")
+    disk = Path(tempfile.mkdtemp(prefix="mingyan-pgdisk-"))
+    options = f"size={size_mb}m,mode=0755,uid={account.pw_uid},gid={account.pw_gid}"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], check=True)
+    try:
+        inside = disk / folder
+        inside.mkdir()
+        os.chown(inside, account.pw_uid, account.pw_gid)
+        yield disk, inside
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+        disk.rmdir()

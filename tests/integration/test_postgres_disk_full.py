@@ -15,9 +15,6 @@ Mounting a tmpfs needs root, which CI runs as (a skipped test fails the run: tes
 from __future__ import annotations
 
 import os
-import pwd
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,14 +40,7 @@ def small_tablespace() -> Iterator[tuple[str, Path]]:
     bindir = postgres.find_binaries()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed: `apt-get install postgresql`")
-    account = pwd.getpwnam("postgres")
-    disk = Path(tempfile.mkdtemp(prefix="mingyan-pgdisk-"))
-    options = f"size={SIZE_MB}m,mode=0755,uid={account.pw_uid},gid={account.pw_gid}"
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], check=True)
-    try:
-        location = disk / "tablespace"
-        location.mkdir()
-        os.chown(location, account.pw_uid, account.pw_gid)
+    with postgres.small_disk(SIZE_MB, "tablespace") as (disk, location):
         with postgres.cluster(bindir) as url:
             admin = create_engine(url, isolation_level="AUTOCOMMIT")
             try:
@@ -60,9 +50,6 @@ def small_tablespace() -> Iterator[tuple[str, Path]]:
             finally:
                 admin.dispose()
             yield make_url(url).set(database="mingyan_small").render_as_string(hide_password=False), disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
-        disk.rmdir()
 
 
 def clear_refusal(r: httpx.Response) -> bool:

@@ -16,9 +16,7 @@ Mounting a tmpfs needs root, which CI runs as (a skipped test fails the run: tes
 from __future__ import annotations
 
 import os
-import pwd
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -49,21 +47,11 @@ def small_wal() -> Iterator[tuple[str, Path, Path]]:
     bindir = postgres.find_binaries()
     if bindir is None:
         pytest.skip("PostgreSQL is not installed: `apt-get install postgresql`")
-    account = pwd.getpwnam("postgres")
-    disk = Path(tempfile.mkdtemp(prefix="mingyan-pgwal-"))
-    options = f"size={SIZE_MB}m,mode=0755,uid={account.pw_uid},gid={account.pw_gid}"
-    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(disk)], check=True)
-    try:
-        wal = disk / "wal"
-        wal.mkdir()
-        os.chown(wal, account.pw_uid, account.pw_gid)
+    with postgres.small_disk(SIZE_MB, "wal") as (disk, wal):
         with postgres.cluster(bindir, ("-X", str(wal), "--wal-segsize=1"), WAL_OPTIONS) as url:
             with psycopg.connect(libpq(url), autocommit=True) as c:
                 data = c.execute("SHOW data_directory").fetchone()[0]
             yield url, disk, Path(data)
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=True)
-        disk.rmdir()
 
 
 def libpq(url: str) -> str:
